@@ -1,0 +1,87 @@
+import os from 'node:os'
+import path from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { WalError, fromIoError } from './errors.js'
+import type { FileIO } from './io/file-io.js'
+import { readFully, writeFully } from './io/full-io.js'
+
+export const LOCK_FILE = 'LOCK'
+
+/** Locks held by this process, so a second open in the same process is refused too. */
+const heldHere = new Set<string>()
+
+interface LockInfo { pid: number, host: string, token: string }
+
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+function readLock (io: FileIO, file: string): LockInfo | null {
+  try {
+    const fd = io.open(file, 'r')
+    try {
+      const buf = Buffer.alloc(512)
+      const n = readFully(io, fd, buf, 0, buf.length, 0)
+      return JSON.parse(buf.subarray(0, n).toString()) as LockInfo
+    } finally { io.close(fd) }
+  } catch {
+    return null
+  }
+}
+
+/**
+ * One writer per directory. The lock file names its owner; a lock whose owner process is gone
+ * (on this host) is stale and taken over, so a crash never blocks the log forever.
+ */
+export class DirLock {
+  private constructor (private readonly io: FileIO, private readonly file: string, private readonly token: string) {}
+
+  static acquire (io: FileIO, dir: string): DirLock {
+    const file = path.join(dir, LOCK_FILE)
+    const token = randomBytes(8).toString('hex')
+    const info = Buffer.from(JSON.stringify({ pid: process.pid, host: os.hostname(), token }))
+    const locked = (holder: LockInfo | null): WalError => new WalError('LOCKED', `${dir} is locked by another writer${holder === null ? '' : ` (pid ${holder.pid} on ${holder.host})`}`, { dir, pid: holder?.pid })
+    const key = path.resolve(dir)
+    if (heldHere.has(key)) throw locked({ pid: process.pid, host: os.hostname(), token: '' })
+    for (let attempt = 0; attempt < 3; attempt++) {
+      let fd: number
+      try {
+        fd = io.open(file, 'wx')
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromIoError(err, `locking ${dir}`)
+        const holder = readLock(io, file)
+        const stale = holder !== null && holder.host === os.hostname() && (holder.pid === process.pid || !alive(holder.pid))
+        if (!stale && holder !== null) throw locked(holder)
+        if (holder === null && attempt < 2) {
+          // Unreadable: either being written right now, or torn by a crash. Retry, then take over.
+          if (attempt === 1) { try { io.unlink(file) } catch {} }
+          continue
+        }
+        // Stale: take it over through a rename, then check that we won any race for it.
+        const tmp = `${file}.${token}.tmp`
+        const tfd = io.open(tmp, 'wx')
+        try { writeFully(io, tfd, info, 0, info.length, 0) } finally { io.close(tfd) }
+        io.rename(tmp, file)
+        if (readLock(io, file)?.token !== token) throw locked(readLock(io, file))
+        heldHere.add(key)
+        return new DirLock(io, file, token)
+      }
+      try { writeFully(io, fd, info, 0, info.length, 0) } finally { io.close(fd) }
+      heldHere.add(key)
+      return new DirLock(io, file, token)
+    }
+    throw locked(readLock(io, file))
+  }
+
+  release (): void {
+    heldHere.delete(path.resolve(path.dirname(this.file)))
+    if (readLock(this.io, this.file)?.token === this.token) {
+      try { this.io.unlink(this.file) } catch {}
+    }
+  }
+}

@@ -1,0 +1,704 @@
+import path from 'node:path'
+import type { FileIO } from '../io/file-io.js'
+import { readFully, writeFully } from '../io/full-io.js'
+import { BatchEncoder, BATCH_HEADER_BYTES, batchCrcValid, checkHeader, readHeader } from '../format/batch.js'
+import { RecordCursor, MalformedBatch } from '../format/decode.js'
+import { SEAL_BYTES, SEGMENT_HEADER_BYTES, encodeSeal, encodeSegmentHeader, segmentFileName } from '../format/segment-file.js'
+import { crc32c } from '../format/crc.js'
+import { WalError, closed, corrupted, fromIoError, outOfRange, readOnly as readOnlyError } from '../errors.js'
+import type { NormalRecord } from '../input.js'
+import type { SyncMode, WalRecord } from '../types.js'
+import type { CommitScheduler, Committable } from './commit-scheduler.js'
+import type { FdCache } from './fd-cache.js'
+import { HeadFile, type HeadMark } from './head-file.js'
+import { IndexBuilder, floorIndex } from './index-builder.js'
+import { SegmentPreparer } from './preparer.js'
+import { recoverLog, refreshReadOnly } from './recovery.js'
+import { Segment, writeIndexFiles } from './segment.js'
+
+export interface LogOptions {
+  io: FileIO
+  dir: string
+  /** Partition number, written into segment headers (0xffffffff for the meta log). */
+  id: number
+  segmentBytes: number
+  maxRecordBytes: number
+  maxBatchBytes: number
+  indexInterval: number
+  sync: SyncMode
+  preallocate: boolean
+  readOnly: boolean
+  fdCache: FdCache
+  scheduler: CommitScheduler
+  /** Meta log: delete every older segment once a new one (which starts with a snapshot) is durable. */
+  compactOnRotate: boolean
+}
+
+interface Waiter {
+  resolve: (offset: number) => void
+  reject: (err: Error) => void
+  offset: number
+}
+
+/** Part of a commit that went into one segment: batches [from, to), at file position shift + batch.start. */
+interface Piece { seg: Segment, shift: number, from: number, to: number }
+
+/** A closed batch waiting in the encoder for its commit. */
+interface PendingBatch {
+  start: number
+  end: number
+  base: number
+  next: number
+  minTs: number
+  maxTs: number
+  crc: number
+  checkpoints: Map<string, Buffer> | null
+  records: number
+}
+
+const crcScratch = Buffer.alloc(4)
+function chainWith (chain: number, crc: number): number {
+  crcScratch.writeUInt32BE(crc, 0)
+  return crc32c(crcScratch, 0, 4, chain)
+}
+
+/**
+ * One ordered log: a partition, or the meta log. The whole append path lives here:
+ * append() encodes into the pending batch and queues a waiter; commit() writes every pending
+ * batch with one write, fdatasyncs once, publishes (index, head mark, listeners) and resolves.
+ */
+export class PartitionLog implements Committable {
+  readonly o: LogOptions
+  segments: Segment[] = []
+  /** Latest durable value of every checkpoint. */
+  readonly checkpoints = new Map<string, Buffer>()
+  private active: Segment | null = null
+  private writeFd = -1
+  private writePos = 0
+  private activePreallocated = false
+  private head: HeadFile | null = null
+  /** The `durable` mark file: written by a writer, followed by a read-only process. */
+  headFd = -1
+  private readonly preparer: SegmentPreparer | null
+
+  /** Next offset to assign, pending appends included. */
+  private nextOffset = 0
+  /** One past the last record readers may see. */
+  private visibleEnd = 0
+  private readonly encoder = new BatchEncoder()
+  private openBatchCheckpoints: Map<string, Buffer> | null = null
+  private openBatchRecords = 0
+  private openBatchMinTs = Number.MAX_SAFE_INTEGER
+  private pendingBatches: PendingBatch[] = []
+  private waiters: Waiter[] = []
+  private commitFirstOffset = -1
+  syncing = false
+  private unsynced = false
+  private failure: WalError | null = null
+  private closing = false
+  private sealsInFlight = new Set<Promise<void>>()
+  private drainWaiters: Array<() => void> = []
+  /** Called after records become visible (append path) so live readers wake without polling. */
+  readonly listeners = new Set<(end: number) => void>()
+
+  private constructor (o: LogOptions) {
+    this.o = o
+    this.preparer = o.preallocate && !o.readOnly ? new SegmentPreparer(o.io, o.dir, o.segmentBytes, () => this.onPrepared()) : null
+  }
+
+  static open (o: LogOptions): PartitionLog {
+    const log = new PartitionLog(o)
+    const r = recoverLog(o)
+    log.segments = r.segments
+    for (const [k, v] of r.checkpoints) log.checkpoints.set(k, v)
+    const last = r.segments[r.segments.length - 1]
+    log.nextOffset = log.visibleEnd = last === undefined ? r.emptyNextOffset : last.nextOffset
+    if (!o.readOnly) {
+      log.headFd = r.headFd
+      log.head = new HeadFile(o.io, r.headFd)
+      if (r.activeFd >= 0 && last !== undefined && !last.sealed) {
+        log.active = last
+        log.writeFd = r.activeFd
+        log.writePos = last.dataEnd
+        log.activePreallocated = r.activePreallocated
+      }
+    } else {
+      log.headFd = r.headFd
+    }
+    return log
+  }
+
+  get partition (): number { return this.o.id }
+  get hasPending (): boolean { return this.waiters.length > 0 || this.pendingBatches.length > 0 || this.encoder.inBatch }
+  get start (): number { return this.segments.length === 0 ? this.visibleEnd : this.segments[0].base }
+  get end (): number { return this.visibleEnd }
+  /** Next offset to assign, pending appends included. */
+  get pendingEnd (): number { return this.nextOffset }
+  get failed (): WalError | null { return this.failure }
+  get bytes (): number { return this.segments.reduce((n, s) => n + s.bytes, 0) }
+
+  private checkWritable (): void {
+    if (this.o.readOnly) throw readOnlyError()
+    if (this.closing) throw closed()
+    if (this.failure !== null) {
+      throw new WalError('PARTITION_FAILED', `partition ${this.o.id} refuses writes after an earlier failure (${this.failure.message}); reopen the log`, { partition: this.o.id }, this.failure)
+    }
+  }
+
+  /**
+   * Queues records (possibly none, for a checkpoint-only commit) as one atomic unit and returns a
+   * promise of the first offset, resolved once durable. Records of one call never split across
+   * batches, so a torn write can never keep half of them.
+   */
+  append (records: NormalRecord[], checkpoints: Map<string, Buffer> | null, offsets: number[] | null): Promise<number> {
+    this.checkWritable()
+    const enc = this.encoder
+    const first = offsets === null ? this.nextOffset : (offsets.length > 0 ? offsets[0] : this.nextOffset)
+    for (const rec of records) {
+      if (rec.size > this.o.maxRecordBytes) {
+        throw new WalError('RECORD_TOO_LARGE', `record of ${rec.size} bytes exceeds maxRecordBytes (${this.o.maxRecordBytes})`, { partition: this.o.id, size: rec.size })
+      }
+    }
+    const encodeAll = (): void => {
+      for (let i = 0; i < records.length; i++) enc.addRecord(records[i], offsets === null ? first + i : offsets[i])
+    }
+    const ts0 = records.length > 0 ? records[0].timestamp : Date.now()
+    const tooLarge = (): WalError => new WalError('BATCH_TOO_LARGE', `batch of ${records.length} records exceeds maxBatchBytes (${this.o.maxBatchBytes})`, { partition: this.o.id })
+    if (!enc.inBatch) enc.beginBatch(first, ts0)
+    let mark = enc.mark()
+    encodeAll()
+    if (enc.currentBatchBytes > this.o.maxBatchBytes) {
+      enc.rollback(mark)
+      const alone = enc.recordCount === 0 && this.openBatchCheckpoints === null
+      if (alone) { enc.abandonBatch(); throw tooLarge() }
+      this.closeOpenBatch()
+      enc.beginBatch(first, ts0)
+      mark = enc.mark()
+      encodeAll()
+      if (enc.currentBatchBytes > this.o.maxBatchBytes) { enc.rollback(mark); enc.abandonBatch(); throw tooLarge() }
+    }
+    if (this.commitFirstOffset < 0) this.commitFirstOffset = this.nextOffset
+    for (const rec of records) if (rec.timestamp < this.openBatchMinTs) this.openBatchMinTs = rec.timestamp
+    this.openBatchRecords += records.length
+    if (checkpoints !== null) {
+      this.openBatchCheckpoints ??= new Map()
+      for (const [k, v] of checkpoints) this.openBatchCheckpoints.set(k, v)
+    }
+    if (records.length > 0) this.nextOffset = (offsets === null ? first + records.length - 1 : offsets[offsets.length - 1]) + 1
+    const p = new Promise<number>((resolve, reject) => { this.waiters.push({ resolve, reject, offset: first }) })
+    this.o.scheduler.mark(this)
+    return p
+  }
+
+  private closeOpenBatch (): void {
+    const enc = this.encoder
+    if (!enc.inBatch) return
+    const base = enc.currentBaseOffset
+    const records = this.openBatchRecords
+    const { start, end, maxTimestamp } = enc.endBatch(this.openBatchCheckpoints ?? undefined)
+    this.pendingBatches.push({
+      start,
+      end,
+      base,
+      next: records > 0 ? enc.buf.readUInt32BE(start + 20) + base + 1 : base,
+      minTs: this.openBatchMinTs,
+      maxTs: maxTimestamp,
+      crc: enc.buf.readUInt32BE(start + 4),
+      checkpoints: this.openBatchCheckpoints,
+      records
+    })
+    this.openBatchCheckpoints = null
+    this.openBatchRecords = 0
+    this.openBatchMinTs = Number.MAX_SAFE_INTEGER
+  }
+
+  commit (parallel: boolean): void {
+    if (this.syncing || !this.hasPending) return
+    if (this.failure !== null) return this.rejectAll(this.failure)
+    this.closeOpenBatch()
+    const batches = this.pendingBatches
+    const waiters = this.waiters
+    const firstOffset = this.commitFirstOffset
+    this.pendingBatches = []
+    this.waiters = []
+    this.commitFirstOffset = -1
+    const pieces: Piece[] = []
+    let synced = false
+    try {
+      synced = this.writePieces(batches, pieces)
+    } catch (err) {
+      this.encoder.reset()
+      if (pieces.length > 0) return this.fence(err, 'write failed', waiters)
+      return this.writeFailed(err, waiters, firstOffset, batches[batches.length - 1].end)
+    }
+    this.encoder.reset()
+    if (synced || this.o.sync !== 'always') {
+      this.unsynced = !synced
+      this.publish(pieces, batches, waiters, synced)
+      return
+    }
+    if (!parallel) {
+      try {
+        this.o.io.datasync(this.writeFd)
+      } catch (err) {
+        return this.fence(err, 'fdatasync failed', waiters)
+      }
+      this.publish(pieces, batches, waiters, true)
+      return
+    }
+    this.syncing = true
+    this.o.io.datasyncAsync(this.writeFd, (err) => {
+      this.syncing = false
+      if (err !== null) return this.fence(err, 'fdatasync failed', waiters)
+      this.publish(pieces, batches, waiters, true)
+      if (this.hasPending) this.o.scheduler.mark(this)
+    })
+  }
+
+  /**
+   * Writes the commit's batches: as many as fit into the open segment with one write, the rest
+   * into new segments. A segment left behind is synced before the next is started, so a commit
+   * spanning segments is acknowledged only when all of it is durable. Returns true when the last
+   * piece is already synced (it went through a rotation).
+   */
+  private writePieces (batches: PendingBatch[], pieces: Piece[]): boolean {
+    const buf = this.encoder.buf
+    const n = batches.length
+    let i = 0
+    let lastSynced = false
+    const switchToPrepared = this.preparer?.ready === true && !this.activePreallocated
+    while (i < n) {
+      let j = i
+      if (this.active !== null && !(switchToPrepared && i === 0)) {
+        while (j < n && this.writePos + (batches[j].end - batches[i].start) + SEAL_BYTES <= this.o.segmentBytes) j++
+      }
+      const start = batches[i].start
+      if (j > i) {
+        const len = batches[j - 1].end - start
+        writeFully(this.o.io, this.writeFd, buf, start, len, this.writePos)
+        pieces.push({ seg: this.active as Segment, shift: this.writePos - start, from: i, to: j })
+        this.writePos += len
+        lastSynced = false
+        if (j < n && this.o.sync !== 'never') this.o.io.datasync(this.writeFd)
+      } else {
+        const room = this.o.segmentBytes - SEGMENT_HEADER_BYTES - SEAL_BYTES - this.carrySize()
+        while (j < n && batches[j].end - start <= room) j++
+        if (j === i) throw new WalError('BATCH_TOO_LARGE', `a batch of ${batches[i].end - start} bytes does not fit in a segment of ${this.o.segmentBytes} bytes`, { partition: this.o.id })
+        const len = batches[j - 1].end - start
+        const dataPos = this.rotate(buf, start, len, batches[i].base)
+        pieces.push({ seg: this.active as Segment, shift: dataPos - start, from: i, to: j })
+        this.writePos = dataPos + len
+        lastSynced = this.o.sync !== 'never'
+      }
+      i = j
+    }
+    return lastSynced
+  }
+
+  private carrySize (): number {
+    if (this.checkpoints.size === 0) return 0
+    let n = BATCH_HEADER_BYTES + 4
+    for (const [k, v] of this.checkpoints) n += 2 + Buffer.byteLength(k) + 4 + v.length
+    return n
+  }
+
+  /** Makes a written (and, when synced, durable) commit visible and resolves its appends. */
+  private publish (pieces: Piece[], batches: PendingBatch[], waiters: Waiter[], synced: boolean): void {
+    let seg = this.active as Segment
+    for (const piece of pieces) {
+      seg = piece.seg
+      for (let k = piece.from; k < piece.to; k++) {
+        const b = batches[k]
+        const at = piece.shift + b.start
+        if (b.records > 0) {
+          seg.indexer?.add(b.base, at, b.maxTs)
+          seg.nextOffset = b.next
+          if (b.minTs < seg.minTimestamp) seg.minTimestamp = b.minTs
+          if (b.maxTs > seg.maxTimestamp) seg.maxTimestamp = b.maxTs
+        }
+        seg.chain = chainWith(seg.chain, b.crc)
+        seg.batchCount++
+        seg.dataEnd = at + b.end - b.start
+        if (b.checkpoints !== null) for (const [k2, v] of b.checkpoints) this.checkpoints.set(k2, Buffer.from(v))
+      }
+    }
+    if (seg.nextOffset > this.visibleEnd) this.visibleEnd = seg.nextOffset
+    const mark: HeadMark = { segmentBase: seg.base, position: seg.dataEnd, nextOffset: seg.nextOffset }
+    try {
+      this.head?.write(mark, synced ? mark : null)
+    } catch {
+      // The mark only narrows what a read-only process sees; a failed update is not a lost record.
+    }
+    for (const w of waiters) w.resolve(w.offset)
+    for (const l of this.listeners) l(this.visibleEnd)
+    if (this.preparer !== null && !this.activePreallocated) this.preparer.start()
+    if (!this.hasPending && !this.syncing) this.notifyDrained()
+  }
+
+  /**
+   * Starts a new segment holding this commit. Order matters for crash safety: the new file is
+   * written and synced under a temporary name, renamed, and the directory synced before anything
+   * is acknowledged; the old segment is sealed afterwards, off the acknowledgement path (an old
+   * segment left unsealed by a crash is sealed on open).
+   */
+  private rotate (buf: Buffer, start: number, len: number, base: number): number {
+    const io = this.o.io
+    const lastSeg = this.segments[this.segments.length - 1]
+    if (lastSeg !== undefined && base <= lastSeg.base) {
+      throw new WalError('BATCH_TOO_LARGE', `segment ${path.basename(lastSeg.path)} is full of checkpoint-only commits; append records to rotate`, { partition: this.o.id })
+    }
+    const header = encodeSegmentHeader(this.o.id, base, Date.now())
+    // Every checkpoint is carried into the first batch of the new segment, so the newest segment
+    // alone holds them all: recovery never reads sealed segments for them, and the meta log is
+    // compacted just by dropping its older segments.
+    let carry: Buffer | null = null
+    let carryChain = 0
+    if (this.checkpoints.size > 0) {
+      const enc = new BatchEncoder(256)
+      enc.beginBatch(base, Date.now())
+      enc.endBatch(this.checkpoints)
+      carry = enc.buf.subarray(0, enc.length)
+      carryChain = chainWith(0, carry.readUInt32BE(4))
+    }
+    const dataPos = SEGMENT_HEADER_BYTES + (carry?.length ?? 0)
+    const finalPath = path.join(this.o.dir, segmentFileName(base))
+    const usePrepared = this.preparer?.ready === true
+    const tmpPath = usePrepared ? (this.preparer as SegmentPreparer).file : finalPath + '.tmp'
+    let fd = -1
+    try {
+      if (usePrepared) {
+        fd = (this.preparer as SegmentPreparer).take()
+      } else {
+        if (io.exists(tmpPath)) io.unlink(tmpPath)
+        fd = io.open(tmpPath, 'wx')
+      }
+      writeFully(io, fd, header, 0, header.length, 0)
+      if (carry !== null) writeFully(io, fd, carry, 0, carry.length, SEGMENT_HEADER_BYTES)
+      writeFully(io, fd, buf, start, len, dataPos)
+      if (this.o.sync !== 'never') io.datasync(fd)
+      io.rename(tmpPath, finalPath)
+      io.syncDir(this.o.dir)
+    } catch (err) {
+      if (fd >= 0) { try { io.close(fd) } catch {} }
+      try { if (io.exists(tmpPath)) io.unlink(tmpPath) } catch {}
+      this.preparer?.reset()
+      throw err
+    }
+    const seg = new Segment(this.o.dir, base, { nextOffset: base, dataEnd: dataPos, sealed: false, fileSize: usePrepared ? this.o.segmentBytes : dataPos + len })
+    seg.indexer = new IndexBuilder(base, this.o.indexInterval)
+    if (carry !== null) { seg.batchCount = 1; seg.chain = carryChain }
+    const old = this.active
+    const oldFd = this.writeFd
+    this.segments.push(seg)
+    this.active = seg
+    this.writeFd = fd
+    this.activePreallocated = usePrepared
+    if (old !== null) this.sealLater(old, oldFd)
+    this.preparer?.reset()
+    if (this.o.compactOnRotate) this.dropSegmentsBelow(this.segments.length - 1)
+    return dataPos
+  }
+
+  private sealLater (seg: Segment, fd: number): void {
+    const io = this.o.io
+    const done = new Promise<void>((resolve) => {
+      setImmediate(() => {
+        const finish = (err: Error | null): void => {
+          if (err !== null) {
+            this.fence(err, `sealing segment ${path.basename(seg.path)} failed`, [])
+          } else {
+            seg.sealed = true
+            seg.fileSize = seg.dataEnd + SEAL_BYTES
+            writeIndexFiles(io, seg)
+          }
+          try { io.close(fd) } catch {}
+          this.sealsInFlight.delete(done)
+          resolve()
+        }
+        try {
+          const seal = encodeSeal({
+            nextOffset: seg.nextOffset,
+            minTimestamp: seg.minTimestamp === Number.MAX_SAFE_INTEGER ? 0 : seg.minTimestamp,
+            maxTimestamp: seg.maxTimestamp === Number.MIN_SAFE_INTEGER ? 0 : seg.maxTimestamp,
+            batchCount: seg.batchCount,
+            chainCrc: seg.chain,
+            dataEnd: seg.dataEnd
+          })
+          writeFully(io, fd, seal, 0, seal.length, seg.dataEnd)
+          io.truncate(fd, seg.dataEnd + SEAL_BYTES)
+        } catch (err) {
+          return finish(err as Error)
+        }
+        io.datasyncAsync(fd, finish)
+      })
+    })
+    this.sealsInFlight.add(done)
+  }
+
+  /**
+   * A write that failed for lack of space wrote nothing durable and acknowledged nothing: undo it
+   * and stay open, so appends succeed again once space is freed. Anything else fails closed.
+   */
+  private writeFailed (err: unknown, waiters: Waiter[], firstOffset: number, len: number): void {
+    const e = fromIoError(err, `append to partition ${this.o.id}`, { partition: this.o.id })
+    if (e.code !== 'DISK_FULL' || this.active === null) {
+      if (e.code === 'DISK_FULL') {
+        // Rotation could not create its file; nothing was written to the current segment.
+        this.nextOffset = firstOffset
+        for (const w of waiters) w.reject(e)
+        this.notifyDrained()
+        return
+      }
+      return this.fence(err, 'write failed', waiters)
+    }
+    try {
+      if (this.activePreallocated) {
+        const zeros = Buffer.alloc(Math.min(len, this.o.segmentBytes - this.writePos))
+        writeFully(this.o.io, this.writeFd, zeros, 0, zeros.length, this.writePos)
+      } else {
+        this.o.io.truncate(this.writeFd, this.writePos)
+      }
+    } catch (cleanupErr) {
+      return this.fence(cleanupErr, 'cleaning up after a failed write failed', waiters)
+    }
+    this.nextOffset = firstOffset
+    for (const w of waiters) w.reject(e)
+    this.notifyDrained()
+  }
+
+  /**
+   * A failed fdatasync cannot be retried: the kernel may have dropped the dirty pages and marked
+   * them clean (PostgreSQL's "fsyncgate"). The partition refuses writes until reopened, when
+   * recovery reads back what really is on disk.
+   */
+  private fence (err: unknown, what: string, waiters: Waiter[]): void {
+    const cause = fromIoError(err, `${what} on partition ${this.o.id}`, { partition: this.o.id })
+    const e = cause.code === 'DISK_FULL' ? cause : new WalError('SYNC_FAILED', `${what} on partition ${this.o.id}: ${(err as Error)?.message ?? String(err)}`, { partition: this.o.id }, err)
+    if (this.failure === null) this.failure = e
+    for (const w of waiters) w.reject(e)
+    this.rejectAll(e)
+  }
+
+  private rejectAll (e: WalError): void {
+    const waiters = this.waiters
+    this.waiters = []
+    this.pendingBatches = []
+    this.encoder.reset()
+    this.openBatchCheckpoints = null
+    this.openBatchRecords = 0
+    this.commitFirstOffset = -1
+    for (const w of waiters) w.reject(e)
+    this.notifyDrained()
+  }
+
+  private onPrepared (): void {
+    // A ready segment replaces a growing active one at the next commit; nothing to do until then.
+  }
+
+  /** sync: 'interval' timer and close(): make everything written durable. */
+  syncNow (): Promise<void> {
+    if (!this.unsynced || this.writeFd < 0 || this.failure !== null) return Promise.resolve()
+    const seg = this.active as Segment
+    const mark: HeadMark = { segmentBase: seg.base, position: seg.dataEnd, nextOffset: seg.nextOffset }
+    this.unsynced = false
+    return new Promise((resolve) => {
+      this.o.io.datasyncAsync(this.writeFd, (err) => {
+        if (err !== null) this.fence(err, 'fdatasync failed', [])
+        else { try { this.head?.write(mark, mark) } catch {} }
+        resolve()
+      })
+    })
+  }
+
+  private notifyDrained (): void {
+    const ws = this.drainWaiters
+    this.drainWaiters = []
+    for (const w of ws) w()
+  }
+
+  /** Resolves when nothing is pending or in flight. */
+  drained (): Promise<void> {
+    if (!this.hasPending && !this.syncing) return Promise.resolve()
+    return new Promise((resolve) => this.drainWaiters.push(resolve))
+  }
+
+  async close (): Promise<void> {
+    if (this.o.readOnly) {
+      this.closing = true
+      this.closeReadFds()
+      if (this.headFd >= 0) { try { this.o.io.close(this.headFd) } catch {} ; this.headFd = -1 }
+      return
+    }
+    await this.drained()
+    this.closing = true
+    if (this.o.sync !== 'always') await this.syncNow()
+    await Promise.all([...this.sealsInFlight])
+    await this.preparer?.stop()
+    this.closeReadFds()
+    if (this.writeFd >= 0) { try { this.o.io.close(this.writeFd) } catch {} ; this.writeFd = -1 }
+    this.head?.close()
+    this.head = null
+  }
+
+  private closeReadFds (): void {
+    for (const s of this.segments) this.o.fdCache.drop(s.path)
+  }
+
+  // ---- trimming and retention ----
+
+  /** Deletes whole sealed segments entirely below `offset`. Returns the new start. */
+  trimBefore (offset: number): number {
+    let n = 0
+    while (n < this.segments.length - 1 && this.segments[n].sealed && this.segments[n + 1].base <= offset && this.segments[n].nextOffset <= offset) n++
+    this.dropSegmentsBelow(n)
+    return this.start
+  }
+
+  /** Deletes the first `n` segments, oldest first, so a crash midway leaves a contiguous log. */
+  dropSegmentsBelow (n: number): void {
+    if (n <= 0) return
+    const io = this.o.io
+    const doomed = this.segments.slice(0, n)
+    for (const seg of doomed) {
+      this.o.fdCache.drop(seg.path)
+      for (const f of [seg.path, seg.indexPath, seg.timeIndexPath]) {
+        try { io.unlink(f) } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromIoError(err, 'deleting a segment', { partition: this.o.id }) }
+      }
+      this.segments.shift()
+    }
+    io.syncDir(this.o.dir)
+  }
+
+  /** Retention by size and age; never touches the open segment or the last one. */
+  applyRetention (maxBytes: number | undefined, maxAgeMs: number | undefined, keepFrom: number, now: number): void {
+    let n = 0
+    let total = this.bytes
+    while (n < this.segments.length - 1) {
+      const seg = this.segments[n]
+      if (!seg.sealed || seg.nextOffset > keepFrom) break
+      const tooBig = maxBytes !== undefined && total > maxBytes
+      const tooOld = maxAgeMs !== undefined && seg.maxTimestamp < now - maxAgeMs
+      if (!tooBig && !tooOld) break
+      total -= seg.bytes
+      n++
+    }
+    this.dropSegmentsBelow(n)
+  }
+
+  // ---- reading ----
+
+  refresh (): void {
+    if (this.o.readOnly) {
+      const before = this.visibleEnd
+      this.visibleEnd = refreshReadOnly(this, this.o)
+      this.nextOffset = this.visibleEnd
+      if (this.visibleEnd > before) for (const l of this.listeners) l(this.visibleEnd)
+    }
+  }
+
+  /** Index of the segment that holds `offset`, or -1 if below the first segment. */
+  segmentFor (offset: number): number {
+    let lo = 0
+    let hi = this.segments.length - 1
+    let ans = -1
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1
+      if (this.segments[mid].base <= offset) { ans = mid; lo = mid + 1 } else hi = mid - 1
+    }
+    return ans
+  }
+
+  readFd (seg: Segment): number {
+    if (seg === this.active && this.writeFd >= 0) return this.writeFd
+    try {
+      return this.o.fdCache.get(seg.path)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new WalError('OFFSET_TRIMMED', `segment ${path.basename(seg.path)} of partition ${this.o.id} was deleted`, { partition: this.o.id, segment: path.basename(seg.path) })
+      }
+      throw fromIoError(err, 'opening a segment', { partition: this.o.id })
+    }
+  }
+
+  /** Position of the batch to start reading from to find `offset` in `seg`. */
+  seekPosition (seg: Segment, offset: number): number {
+    const idx = seg.index(this.o.io, this.readFd(seg), this.o.indexInterval, this.o.maxBatchBytes)
+    const i = floorIndex(idx.offsets, offset - seg.base)
+    return i < 0 ? SEGMENT_HEADER_BYTES : idx.positions[i]
+  }
+
+  /**
+   * Reads whole batches from `pos` (at most about `want` bytes, at least one batch) up to the
+   * segment's visible end. Returns the buffer and the batch positions inside it, every checksum
+   * verified. A batch that fails its checksum inside visible data is corruption, never skipped.
+   */
+  readBatches (seg: Segment, pos: number, want: number): { buf: Buffer, starts: number[], end: number } {
+    const limit = seg.dataEnd
+    const len = Math.min(Math.max(want, BATCH_HEADER_BYTES), limit - pos)
+    if (len <= 0) return { buf: Buffer.alloc(0), starts: [], end: pos }
+    const fd = this.readFd(seg)
+    let buf = Buffer.allocUnsafe(len)
+    let got = readFully(this.o.io, fd, buf, 0, len, pos)
+    const starts: number[] = []
+    let at = 0
+    for (;;) {
+      const avail = got - at
+      if (avail <= 0) break
+      const check = checkHeader(buf, at, avail, Math.max(this.o.maxBatchBytes, SEAL_BYTES))
+      if (check === 'short' && starts.length > 0) break
+      if (check === 'zero' || check === 'bad' || (check === 'short' && pos + got >= limit)) {
+        throw corrupted(check === 'zero' ? 'unexpected zeros inside written data' : 'invalid batch header', { partition: this.o.id, segment: path.basename(seg.path), position: pos + at })
+      }
+      if (check === 'short' || buf.readUInt32BE(at) > avail) {
+        if (starts.length > 0) break
+        const need = check === 'short' ? BATCH_HEADER_BYTES : buf.readUInt32BE(at)
+        if (pos + need > limit) throw corrupted('batch runs past the end of written data', { partition: this.o.id, segment: path.basename(seg.path), position: pos })
+        const bigger = Buffer.allocUnsafe(need)
+        got = readFully(this.o.io, fd, bigger, 0, need, pos)
+        buf = bigger
+        continue
+      }
+      const length = buf.readUInt32BE(at)
+      if (!batchCrcValid(buf, at, length)) {
+        throw corrupted('checksum mismatch', { partition: this.o.id, segment: path.basename(seg.path), position: pos + at, offset: readHeader(buf, at).baseOffset })
+      }
+      starts.push(at)
+      at += length
+    }
+    return { buf, starts, end: pos + at }
+  }
+
+  /** One record by offset; OFFSET_OUT_OF_RANGE outside [start, end) or on a gap of explicit offsets. */
+  readRecord (offset: number): WalRecord {
+    this.refresh()
+    const range = (): WalError => outOfRange(this.o.id, offset, this.start, this.visibleEnd)
+    if (offset < this.start || offset >= this.visibleEnd) throw range()
+    const si = this.segmentFor(offset)
+    if (si < 0) throw range()
+    const seg = this.segments[si]
+    let pos = this.seekPosition(seg, offset)
+    for (;;) {
+      const r = this.readBatches(seg, pos, 16 * 1024)
+      if (r.starts.length === 0) throw range()
+      for (const at of r.starts) {
+        const h = readHeader(r.buf, at)
+        if (h.recordCount === 0 || offset > h.baseOffset + h.lastOffsetDelta) continue
+        if (offset < h.baseOffset) throw range()
+        const cur = new RecordCursor(r.buf, at, h.length)
+        try {
+          while (!cur.done) {
+            const o = cur.peekOffset()
+            if (o === offset) return cur.next(this.o.id)
+            if (o > offset) throw range()
+            cur.skip()
+          }
+        } catch (err) {
+          if (err instanceof MalformedBatch) throw corrupted(err.message, { partition: this.o.id, segment: path.basename(seg.path), position: r.end })
+          throw err
+        }
+        throw range()
+      }
+      pos = r.end
+    }
+  }
+}

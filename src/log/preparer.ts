@@ -1,0 +1,93 @@
+import path from 'node:path'
+import type { FileIO } from '../io/file-io.js'
+
+const CHUNK = 1024 * 1024
+const zeros = Buffer.alloc(CHUNK)
+
+export const PREPARED_SUFFIX = '.prepared.tmp'
+
+/**
+ * Zero-fills the next segment file in the background, off the acknowledgement path. Measured on
+ * this machine: fdatasync after overwriting blocks that were already written costs half as much
+ * as after writing into new or merely fallocated blocks (ext4 journals the extent conversion), so
+ * a segment whose every block was written and synced once ahead of time is the fast case.
+ */
+export class SegmentPreparer {
+  private fd = -1
+  private state: 'idle' | 'filling' | 'ready' | 'failed' = 'idle'
+  private stopped = false
+  private idle: Promise<void> = Promise.resolve()
+  private settle: () => void = () => {}
+  file = ''
+
+  constructor (private readonly io: FileIO, private readonly dir: string, private readonly size: number, private readonly onReady: () => void) {}
+
+  get ready (): boolean { return this.state === 'ready' }
+
+  start (): void {
+    if (this.state !== 'idle' || this.stopped) return
+    this.state = 'filling'
+    this.idle = new Promise((resolve) => { this.settle = resolve })
+    // A unique name: a closed log's late callbacks must never touch a reopened log's file.
+    this.file = path.join(this.dir, `${process.pid}-${Math.random().toString(36).slice(2)}${PREPARED_SUFFIX}`)
+    try {
+      if (this.io.exists(this.file)) this.io.unlink(this.file)
+      this.fd = this.io.open(this.file, 'wx')
+    } catch {
+      this.fail()
+      return
+    }
+    this.fill(0)
+  }
+
+  private fill (pos: number): void {
+    if (this.stopped) return this.fail()
+    if (pos >= this.size) {
+      this.io.datasyncAsync(this.fd, (err) => {
+        if (err !== null || this.stopped) return this.fail()
+        this.state = 'ready'
+        this.settle()
+        this.onReady()
+      })
+      return
+    }
+    const len = Math.min(CHUNK, this.size - pos)
+    this.io.writeAsync(this.fd, zeros, 0, len, pos, (err, n) => {
+      if (err !== null || n <= 0) return this.fail()
+      this.fill(pos + n)
+    })
+  }
+
+  private fail (): void {
+    // A failed preparation (for example ENOSPC) only costs speed: rotation then creates a plain file.
+    this.state = 'failed'
+    this.release()
+    try { if (this.io.exists(this.file)) this.io.unlink(this.file) } catch {}
+    this.settle()
+  }
+
+  private release (): void {
+    if (this.fd >= 0) { try { this.io.close(this.fd) } catch {} }
+    this.fd = -1
+  }
+
+  /** Hands the prepared file's descriptor over; the preparer may then prepare the next one. */
+  take (): number {
+    const fd = this.fd
+    this.fd = -1
+    this.state = 'idle'
+    return fd
+  }
+
+  /** After a failure, allow another attempt (called at the next rotation). */
+  reset (): void {
+    if (this.state === 'failed') this.state = 'idle'
+  }
+
+  /** Resolves once no background write is in flight and the prepared file is gone. */
+  async stop (): Promise<void> {
+    this.stopped = true
+    await this.idle
+    if (this.state === 'ready') this.fail()
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * The whole recovery path of one log, run by open():
+ *  1. delete temporary files (a prepared segment, a rotation that never got renamed);
+ *  2. every segment but the last must be sealed; one that is not (a crash mid-rotation) is
+ *     scanned, cut at its last valid batch, and sealed now;
+ *  3. the last segment is scanned batch by batch. Invalid bytes below the durable mark are
+ *     damage to acknowledged data: CORRUPTED, never silently cut. Above it they are a torn tail:
+ *     truncated. Non-zero bytes after the end (reordered sector writes) are truncated too, so that
+ *     nothing stale can ever follow a new batch;
+ *  4. the checkpoints are read from the newest segment, which carries all of them.
+ * A read-only open does none of the writing: it trusts only what the writer's mark covers.
+ */
+import path from 'node:path'
+import { corrupted, fromIoError, WalError } from '../errors.js'
+import { readFully, writeFully } from '../io/full-io.js'
+import { batchCrcValid, checkHeader } from '../format/batch.js'
+import { SEAL_BYTES, SEGMENT_HEADER_BYTES, decodeSeal, decodeSegmentHeader, encodeSeal, parseSegmentFileName } from '../format/segment-file.js'
+import { IndexBuilder } from './index-builder.js'
+import { readHead, type HeadMark } from './head-file.js'
+import { scanSegment, allZero } from './scan.js'
+import { Segment, writeIndexFiles } from './segment.js'
+import type { LogOptions, PartitionLog } from './partition-log.js'
+
+export const HEAD_FILE = 'durable'
+
+export interface Recovered {
+  segments: Segment[]
+  checkpoints: Map<string, Buffer>
+  activeFd: number
+  activePreallocated: boolean
+  headFd: number
+  emptyNextOffset: number
+}
+
+function listSegments (o: LogOptions): number[] {
+  let names: string[]
+  try { names = o.io.readdir(o.dir) } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && o.readOnly) return []
+    throw fromIoError(err, 'listing a partition', { partition: o.id })
+  }
+  const bases: number[] = []
+  for (const name of names) {
+    const base = parseSegmentFileName(name)
+    if (base !== null) bases.push(base)
+  }
+  return bases.sort((a, b) => a - b)
+}
+
+function readSealAtEnd (o: LogOptions, fd: number, size: number): ReturnType<typeof decodeSeal> | null {
+  if (size < SEGMENT_HEADER_BYTES + SEAL_BYTES) return null
+  const buf = Buffer.allocUnsafe(SEAL_BYTES)
+  if (readFully(o.io, fd, buf, 0, SEAL_BYTES, size - SEAL_BYTES) !== SEAL_BYTES) return null
+  if (checkHeader(buf, 0, SEAL_BYTES, SEAL_BYTES) !== 'ok' || buf.readUInt32BE(0) !== SEAL_BYTES || (buf[9] & 2) === 0) return null
+  if (!batchCrcValid(buf, 0, SEAL_BYTES)) return null
+  const seal = decodeSeal(buf, 0)
+  return seal.dataEnd === size - SEAL_BYTES ? seal : null
+}
+
+function readHeaderOf (o: LogOptions, fd: number, base: number): boolean {
+  const buf = Buffer.alloc(SEGMENT_HEADER_BYTES)
+  readFully(o.io, fd, buf, 0, SEGMENT_HEADER_BYTES, 0)
+  const h = decodeSegmentHeader(buf)
+  return h !== null && h.base === base
+}
+
+export function recoverLog (o: LogOptions): Recovered {
+  const io = o.io
+  const where = (seg: string, position?: number, extra: Record<string, unknown> = {}) => ({ partition: o.id, segment: seg, position, ...extra })
+  if (!o.readOnly) {
+    io.mkdir(o.dir)
+    let removed = false
+    for (const name of io.readdir(o.dir)) {
+      if (name.endsWith('.tmp')) { io.unlink(path.join(o.dir, name)); removed = true }
+    }
+    if (removed) io.syncDir(o.dir)
+  }
+  const headPath = path.join(o.dir, HEAD_FILE)
+  let headFd = -1
+  let synced: HeadMark | null = null
+  let visible: HeadMark | null = null
+  if (o.readOnly) {
+    try { headFd = io.open(headPath, 'r') } catch {}
+    if (headFd >= 0) visible = readHead(io, headFd).visible
+  } else {
+    headFd = io.exists(headPath) ? io.open(headPath, 'rw') : io.open(headPath, 'wx')
+    synced = readHead(io, headFd).synced
+  }
+  let bases = listSegments(o)
+  // A reader ignores a segment the writer has created but not yet published a commit in.
+  if (visible !== null) bases = bases.filter((b) => b <= (visible as HeadMark).segmentBase)
+  const segments: Segment[] = []
+  const checkpoints = new Map<string, Buffer>()
+  let activeFd = -1
+  let activePreallocated = false
+
+  for (let i = 0; i < bases.length; i++) {
+    const base = bases[i]
+    const last = i === bases.length - 1
+    const seg = new Segment(o.dir, base, { nextOffset: base, dataEnd: SEGMENT_HEADER_BYTES, sealed: false, fileSize: 0 })
+    const name = path.basename(seg.path)
+    const fd = io.open(seg.path, o.readOnly || !last ? 'r' : 'rw')
+    let keepFd = false
+    try {
+      const size = io.size(fd)
+      seg.fileSize = size
+      if (!readHeaderOf(o, fd, base)) {
+        const markInside = synced !== null && synced.segmentBase === base && synced.position > SEGMENT_HEADER_BYTES
+        if (last && !markInside && !o.readOnly) {
+          // A segment whose header never became durable held nothing acknowledged.
+          io.close(fd); keepFd = true
+          io.unlink(seg.path)
+          io.syncDir(o.dir)
+          continue
+        }
+        throw corrupted('segment header is missing or damaged', where(name, 0))
+      }
+      if (i > 0) {
+        const prev = segments[segments.length - 1]
+        if (prev.nextOffset > base) throw corrupted(`segment starts at offset ${base}, below the end of the previous one (${prev.nextOffset})`, where(name, 0))
+      }
+      const seal = readSealAtEnd(o, fd, size)
+      if (seal !== null && seal.nextOffset >= base) {
+        seg.sealed = true
+        seg.nextOffset = seal.nextOffset
+        seg.dataEnd = seal.dataEnd
+        seg.batchCount = seal.batchCount
+        seg.chain = seal.chainCrc
+        seg.minTimestamp = seal.minTimestamp
+        seg.maxTimestamp = seal.maxTimestamp
+        if (last) scanSegment(io, fd, seal.dataEnd, { base, maxBatchBytes: o.maxBatchBytes, checkpoints })
+        segments.push(seg)
+        continue
+      }
+      if (o.readOnly) {
+        // Never write: an unsealed segment is read up to the writer's mark or its valid end.
+        const indexer = new IndexBuilder(base, o.indexInterval)
+        const limit = visible !== null && visible.segmentBase === base ? Math.min(visible.position, size) : size
+        const r = scanSegment(io, fd, limit, { base, maxBatchBytes: o.maxBatchBytes, checkpoints: last ? checkpoints : undefined, index: indexer })
+        seg.nextOffset = r.nextOffset; seg.dataEnd = r.end; seg.batchCount = r.batchCount; seg.chain = r.chain
+        seg.minTimestamp = r.minTimestamp; seg.maxTimestamp = r.maxTimestamp
+        seg.indexer = indexer
+        segments.push(seg)
+        continue
+      }
+      const indexer = new IndexBuilder(base, o.indexInterval)
+      const r = scanSegment(io, fd, size, { base, maxBatchBytes: o.maxBatchBytes, checkpoints: last ? checkpoints : undefined, index: indexer })
+      const markPos = synced !== null && synced.segmentBase === base ? synced.position : (synced !== null && synced.segmentBase > base ? Infinity : 0)
+      if (r.stop === 'bad' && r.end < markPos && o.sync === 'always') {
+        throw corrupted(`${r.reason ?? 'invalid data'} inside acknowledged data`, where(name, r.end, { offset: r.nextOffset }))
+      }
+      const wfd = last ? fd : io.open(seg.path, 'rw')
+      try {
+        let preallocated = last && size === o.segmentBytes
+        if (r.end < size && (r.stop === 'bad' || !allZero(io, wfd, r.end, size))) {
+          io.truncate(wfd, r.end)
+          preallocated = false
+          if (!last) io.datasync(wfd)
+        }
+        seg.nextOffset = r.nextOffset; seg.dataEnd = r.end; seg.batchCount = r.batchCount; seg.chain = r.chain
+        seg.minTimestamp = r.minTimestamp; seg.maxTimestamp = r.maxTimestamp
+        seg.indexer = indexer
+        seg.fileSize = preallocated ? size : r.end
+        if (!last) {
+          // Crash mid-rotation: this segment was never sealed. Seal it now.
+          const s = encodeSeal({ nextOffset: seg.nextOffset, minTimestamp: r.batchCount > 0 && r.minTimestamp !== Number.MAX_SAFE_INTEGER ? r.minTimestamp : 0, maxTimestamp: r.maxTimestamp === Number.MIN_SAFE_INTEGER ? 0 : r.maxTimestamp, batchCount: r.batchCount, chainCrc: r.chain, dataEnd: r.end })
+          writeFully(io, wfd, s, 0, s.length, r.end)
+          io.truncate(wfd, r.end + SEAL_BYTES)
+          io.datasync(wfd)
+          seg.sealed = true
+          seg.fileSize = r.end + SEAL_BYTES
+          seg.minTimestamp = s.readInt32BE(28) * 0x1_0000_0000 + s.readUInt32BE(32)
+          seg.maxTimestamp = s.readInt32BE(36) * 0x1_0000_0000 + s.readUInt32BE(40)
+          writeIndexFiles(io, seg)
+        } else {
+          if (r.end !== size && !preallocated) io.datasync(wfd)
+          activeFd = wfd
+          activePreallocated = preallocated
+          keepFd = true
+        }
+      } finally {
+        if (!last) io.close(wfd)
+      }
+      segments.push(seg)
+    } catch (err) {
+      if (err instanceof WalError) throw err
+      throw fromIoError(err, `recovering segment ${name}`, where(name))
+    } finally {
+      if (!keepFd) io.close(fd)
+    }
+  }
+  const lastSeg = segments[segments.length - 1]
+  if (synced !== null && !o.readOnly && o.sync === 'always' && (lastSeg === undefined || synced.segmentBase > lastSeg.base)) {
+    if (activeFd >= 0) io.close(activeFd)
+    throw corrupted(`the segment holding acknowledged data up to offset ${synced.nextOffset} is missing`, { partition: o.id, segment: String(synced.segmentBase).padStart(20, '0') + '.log' })
+  }
+  return { segments, checkpoints, activeFd, activePreallocated, headFd, emptyNextOffset: 0 }
+}
+
+/**
+ * Read-only processes follow a live writer through its `durable` mark: new segments appear,
+ * old ones disappear with retention, and the last one is read exactly up to the mark.
+ * Returns the new visible end.
+ */
+export function refreshReadOnly (log: PartitionLog, o: LogOptions): number {
+  const io = o.io
+  const segs = log.segments
+  const cur = segs[segs.length - 1]
+  let visible: HeadMark | null = null
+  if (log.headFd < 0) {
+    try { log.headFd = io.open(path.join(o.dir, HEAD_FILE), 'r') } catch {}
+  }
+  if (log.headFd >= 0) visible = readHead(io, log.headFd).visible
+  if (visible === null) return cur?.nextOffset ?? 0
+  if (cur !== undefined && visible.segmentBase === cur.base && visible.position === cur.dataEnd) return cur.nextOffset
+  // Drop segments deleted by the writer's retention, add the new ones.
+  const bases = listSegments(o)
+  const present = new Set(bases)
+  while (segs.length > 0 && !present.has(segs[0].base)) { o.fdCache.drop(segs[0].path); segs.shift() }
+  for (const base of bases) {
+    if (base > visible.segmentBase) break
+    let seg = segs.find((s) => s.base === base)
+    if (seg === undefined) {
+      seg = new Segment(o.dir, base, { nextOffset: base, dataEnd: SEGMENT_HEADER_BYTES, sealed: false, fileSize: 0 })
+      seg.indexer = new IndexBuilder(base, o.indexInterval)
+      segs.push(seg)
+      segs.sort((a, b) => a.base - b.base)
+    }
+    if (seg.sealed) continue
+    const limit = base === visible.segmentBase ? visible.position : Infinity
+    if (seg.dataEnd >= limit) continue
+    let fd: number
+    try { fd = log.readFd(seg) } catch { continue }
+    const size = io.size(fd)
+    const r = scanSegment(io, fd, Math.min(size, limit), {
+      base, maxBatchBytes: o.maxBatchBytes, index: seg.indexer ?? undefined,
+      resume: { end: seg.dataEnd, nextOffset: seg.nextOffset, chain: seg.chain, batchCount: seg.batchCount }
+    })
+    seg.dataEnd = r.end
+    seg.nextOffset = r.nextOffset
+    seg.chain = r.chain
+    seg.batchCount = r.batchCount
+    if (r.minTimestamp < seg.minTimestamp) seg.minTimestamp = r.minTimestamp
+    if (r.maxTimestamp > seg.maxTimestamp) seg.maxTimestamp = r.maxTimestamp
+    if (r.stop === 'seal') { seg.sealed = true; seg.fileSize = r.end + SEAL_BYTES }
+  }
+  const last = segs[segs.length - 1]
+  return last?.nextOffset ?? 0
+}

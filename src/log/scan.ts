@@ -1,0 +1,132 @@
+import type { FileIO } from '../io/file-io.js'
+import { readFully } from '../io/full-io.js'
+import { ATTR_SEAL, BATCH_HEADER_BYTES, batchCrcValid, checkHeader, readHeader, type BatchHeader } from '../format/batch.js'
+import { RecordCursor, MalformedBatch } from '../format/decode.js'
+import { SEAL_BYTES, SEGMENT_HEADER_BYTES, chainCrc, decodeSeal, type SealInfo } from '../format/segment-file.js'
+import type { IndexBuilder } from './index-builder.js'
+
+const CHUNK = 4 * 1024 * 1024
+
+export interface ScanOptions {
+  /** Expected base offset (from the file name). */
+  base: number
+  maxBatchBytes: number
+  index?: IndexBuilder
+  /** Keep the latest value of every checkpoint seen. */
+  checkpoints?: Map<string, Buffer>
+  /** Decode every record too, as verify does, not just checksums. */
+  deep?: boolean
+  /** Stop at this position (exclusive) even if more valid batches follow. */
+  limit?: number
+  /** Resume an earlier scan: its end position, next offset, chain and batch count. */
+  resume?: { end: number, nextOffset: number, chain: number, batchCount: number }
+}
+
+export interface ScanResult {
+  /** Position just after the last valid batch; the seal's position in a sealed segment. */
+  end: number
+  nextOffset: number
+  batchCount: number
+  chain: number
+  minTimestamp: number
+  maxTimestamp: number
+  /** 'end': zeros or end of file; 'seal': a valid seal; 'bad': invalid bytes at `end`. */
+  stop: 'end' | 'seal' | 'bad'
+  reason?: string
+  seal?: SealInfo
+}
+
+/**
+ * Walks a segment's batches from the header on, checking each checksum and that offsets only
+ * grow. It never throws for bad data: it reports where valid data ends and why, and the caller
+ * decides whether that is a torn tail (truncate) or damage inside acknowledged data (CORRUPTED).
+ */
+export function scanSegment (io: FileIO, fd: number, fileSize: number, o: ScanOptions): ScanResult {
+  const limit = Math.min(o.limit ?? fileSize, fileSize)
+  const r: ScanResult = {
+    end: SEGMENT_HEADER_BYTES, nextOffset: o.base, batchCount: 0, chain: 0,
+    minTimestamp: Number.MAX_SAFE_INTEGER, maxTimestamp: Number.MIN_SAFE_INTEGER, stop: 'end'
+  }
+  let buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(limit, 1)))
+  let winStart = 0
+  let winLen = 0
+
+  // Makes [pos, pos + need) available in `buf`; returns the bytes available from pos (<= need).
+  const ensure = (pos: number, need: number): number => {
+    const want = Math.min(need, limit - pos)
+    if (want <= 0) return 0
+    if (pos >= winStart && pos + want <= winStart + winLen) return want
+    const size = Math.max(want, Math.min(CHUNK, limit - pos))
+    if (buf.length < size) buf = Buffer.allocUnsafe(size)
+    winStart = pos
+    winLen = readFully(io, fd, buf, 0, size, pos)
+    return Math.min(want, winLen)
+  }
+
+  if (o.resume !== undefined) {
+    r.end = o.resume.end; r.nextOffset = o.resume.nextOffset; r.chain = o.resume.chain; r.batchCount = o.resume.batchCount
+  }
+  let pos = r.end
+  for (;;) {
+    const avail = ensure(pos, BATCH_HEADER_BYTES)
+    const check = checkHeader(buf, pos - winStart, avail, o.maxBatchBytes)
+    if (check === 'zero') break
+    if (check !== 'ok') { r.stop = 'bad'; r.reason = check === 'short' ? 'truncated batch header' : 'not a batch header'; break }
+    const h: BatchHeader = readHeader(buf, pos - winStart)
+    if (ensure(pos, h.length) < h.length) { r.stop = 'bad'; r.reason = 'batch runs past the end of the file'; break }
+    const at = pos - winStart
+    if (!batchCrcValid(buf, at, h.length)) { r.stop = 'bad'; r.reason = 'checksum mismatch'; break }
+    if ((h.attributes & ATTR_SEAL) !== 0) {
+      const seal = h.length === SEAL_BYTES ? decodeSeal(buf, at) : null
+      if (seal === null || seal.dataEnd !== pos || seal.batchCount !== r.batchCount || seal.chainCrc !== r.chain || seal.nextOffset !== r.nextOffset) {
+        r.stop = 'bad'; r.reason = 'seal does not match the segment content'; break
+      }
+      r.stop = 'seal'; r.seal = seal; break
+    }
+    if (h.baseOffset < r.nextOffset || (h.recordCount > 0 && h.lastOffsetDelta < h.recordCount - 1) || !Number.isSafeInteger(h.baseOffset + h.lastOffsetDelta)) {
+      r.stop = 'bad'; r.reason = `batch offset ${h.baseOffset} does not follow ${r.nextOffset - 1}`; break
+    }
+    if (o.checkpoints !== undefined || o.deep === true) {
+      try {
+        const cur = new RecordCursor(buf, at, h.length)
+        if (o.deep === true) {
+          let last = -1
+          while (!cur.done) {
+            const off = cur.skip()
+            if (off <= last) throw new MalformedBatch('record offsets do not increase')
+            last = off
+          }
+        }
+        const cps = cur.checkpoints(h.attributes)
+        if (cps !== null && o.checkpoints !== undefined) for (const [k, v] of cps) o.checkpoints.set(k, v)
+      } catch (err) {
+        if (!(err instanceof MalformedBatch)) throw err
+        r.stop = 'bad'; r.reason = `malformed batch: ${err.message}`; break
+      }
+    }
+    if (h.recordCount > 0) {
+      o.index?.add(h.baseOffset, pos, h.maxTimestamp)
+      r.nextOffset = h.baseOffset + h.lastOffsetDelta + 1
+      if (h.firstTimestamp < r.minTimestamp) r.minTimestamp = h.firstTimestamp
+      if (h.maxTimestamp > r.maxTimestamp) r.maxTimestamp = h.maxTimestamp
+    }
+    r.chain = chainCrc(r.chain, buf, at)
+    r.batchCount++
+    pos += h.length
+    r.end = pos
+  }
+  return r
+}
+
+/** True when every byte in [from, to) is zero. */
+export function allZero (io: FileIO, fd: number, from: number, to: number): boolean {
+  const chunk = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(to - from, 1)))
+  const zeros = Buffer.alloc(chunk.length)
+  for (let pos = from; pos < to;) {
+    const n = readFully(io, fd, chunk, 0, Math.min(chunk.length, to - pos), pos)
+    if (n === 0) return true
+    if (chunk.compare(zeros, 0, n, 0, n) !== 0) return false
+    pos += n
+  }
+  return true
+}

@@ -1,0 +1,83 @@
+import path from 'node:path'
+import type { FileIO } from '../io/file-io.js'
+import { decodeIndexFiles, emptyIndex, encodeOffsetIndex, encodeTimeIndex, segmentFileName, type SegmentIndex } from '../format/segment-file.js'
+import { readFully } from '../io/full-io.js'
+import { IndexBuilder } from './index-builder.js'
+import { scanSegment } from './scan.js'
+
+/** What the log knows about one segment file, in memory. */
+export class Segment {
+  readonly path: string
+  /** One past the last record's offset; equals base while empty. */
+  nextOffset: number
+  /** Where batch data ends: the write position while open, the seal's position once sealed. */
+  dataEnd: number
+  sealed: boolean
+  /** Bytes on disk (preallocated space of an open segment included). */
+  fileSize: number
+  batchCount = 0
+  chain = 0
+  minTimestamp = Number.MAX_SAFE_INTEGER
+  maxTimestamp = Number.MIN_SAFE_INTEGER
+  /** Loaded lazily for sealed segments; always present for the open one. */
+  indexer: IndexBuilder | null = null
+
+  constructor (readonly dir: string, readonly base: number, init: { nextOffset: number, dataEnd: number, sealed: boolean, fileSize: number }) {
+    this.path = path.join(dir, segmentFileName(base))
+    this.nextOffset = init.nextOffset
+    this.dataEnd = init.dataEnd
+    this.sealed = init.sealed
+    this.fileSize = init.fileSize
+  }
+
+  get indexPath (): string { return this.path.slice(0, -4) + '.index' }
+  get timeIndexPath (): string { return this.path.slice(0, -4) + '.timeindex' }
+  get bytes (): number { return this.sealed ? this.fileSize : this.dataEnd }
+
+  /** The index, loading it from its files or rebuilding it by a scan when they do not match. */
+  index (io: FileIO, fd: number, interval: number, maxBatchBytes: number): SegmentIndex {
+    if (this.indexer !== null) return this.indexer.index
+    const idx = emptyIndex()
+    if (decodeIndexFiles(readWhole(io, this.indexPath), readWhole(io, this.timeIndexPath), this.dataEnd, this.nextOffset, idx)) {
+      this.indexer = new IndexBuilder(this.base, interval, idx)
+      return idx
+    }
+    const builder = new IndexBuilder(this.base, interval)
+    scanSegment(io, fd, this.dataEnd, { base: this.base, maxBatchBytes, index: builder })
+    this.indexer = builder
+    if (this.sealed) writeIndexFiles(io, this)
+    return builder.index
+  }
+}
+
+function readWhole (io: FileIO, file: string): Buffer | null {
+  let fd: number
+  try { fd = io.open(file, 'r') } catch { return null }
+  try {
+    const size = io.size(fd)
+    const buf = Buffer.allocUnsafe(size)
+    return readFully(io, fd, buf, 0, size, 0) === size ? buf : null
+  } catch {
+    return null
+  } finally {
+    io.close(fd)
+  }
+}
+
+/**
+ * Index files are never fsynced and written in place: a torn or stale one fails its checksum or
+ * its dataEnd check and is rebuilt from the segment, which is the only source of truth.
+ */
+export function writeIndexFiles (io: FileIO, seg: Segment): void {
+  if (seg.indexer === null) return
+  const idx = seg.indexer.index
+  for (const [file, data] of [[seg.indexPath, encodeOffsetIndex(idx, seg.dataEnd, seg.nextOffset)], [seg.timeIndexPath, encodeTimeIndex(idx, seg.dataEnd, seg.nextOffset)]] as const) {
+    try {
+      if (io.exists(file)) io.unlink(file)
+      const fd = io.open(file, 'wx')
+      try { io.write(fd, data, 0, data.length, 0) } finally { io.close(fd) }
+    } catch {
+      // Best effort: a missing index is rebuilt on demand.
+    }
+  }
+}

@@ -1,0 +1,53 @@
+import path from 'node:path'
+import { PartitionLog, type LogOptions } from './log/partition-log.js'
+
+export const META_DIR = 'meta'
+export const META_ID = 0xffffffff
+const EMPTY = Buffer.alloc(0)
+
+/**
+ * The meta log: an ordinary log in the same format whose commits carry only checkpoints
+ * (name -> value), such as the creation options and, later, group cursors. A new segment starts
+ * with a snapshot of every value (the carried checkpoints), and older segments are then deleted,
+ * so the meta log stays small however many commits it takes.
+ */
+export class Meta {
+  private constructor (readonly log: PartitionLog) {}
+
+  static open (base: Omit<LogOptions, 'dir' | 'id' | 'segmentBytes' | 'maxBatchBytes' | 'maxRecordBytes' | 'preallocate' | 'compactOnRotate' | 'indexInterval'>, dir: string): Meta {
+    const log = PartitionLog.open({
+      ...base,
+      dir: path.join(dir, META_DIR),
+      id: META_ID,
+      segmentBytes: 4 * 1024 * 1024,
+      maxBatchBytes: 2 * 1024 * 1024,
+      maxRecordBytes: 1,
+      indexInterval: 64 * 1024,
+      preallocate: false,
+      compactOnRotate: true,
+      sync: base.sync === 'never' ? 'never' : 'always'
+    })
+    return new Meta(log)
+  }
+
+  get (name: string): Buffer | undefined {
+    return this.log.checkpoints.get(name)
+  }
+
+  getJSON<T> (name: string): T | undefined {
+    const v = this.get(name)
+    return v === undefined ? undefined : JSON.parse(v.toString()) as T
+  }
+
+  /**
+   * Durable when the promise resolves. Each commit also appends one empty record, so that meta
+   * offsets advance and every meta segment gets a distinct base offset.
+   */
+  set (values: Map<string, Buffer>): Promise<number> {
+    return this.log.append([{ key: null, value: EMPTY, headerKeys: [], headerValues: [], timestamp: Date.now(), size: 0 }], values, null)
+  }
+
+  close (): Promise<void> {
+    return this.log.close()
+  }
+}

@@ -1,0 +1,88 @@
+import { invalidOption } from './errors.js'
+import { nodeFileIO, type FileIO } from './io/file-io.js'
+import type { RetentionOptions, SyncMode } from './types.js'
+
+export interface WriteAheadOptions {
+  /** Number of partitions; reopening with more adds them, with fewer is PARTITIONS_REDUCED. Default 1. */
+  partitions?: number
+  /** Size of a segment file. Default 64 MiB. */
+  segmentBytes?: number
+  /** Largest record (key + value + headers). Default 1 MiB. */
+  maxRecordBytes?: number
+  /** Largest batch, and so the largest appendBatch. Default 16 MiB (at most a quarter of a segment). */
+  maxBatchBytes?: number
+  /** When an append is acknowledged. Default 'always'. See the README's durability table. */
+  sync?: SyncMode
+  /** With sync: 'interval', how often written data is fdatasynced. Default 100 ms. */
+  syncIntervalMs?: number
+  /** Per partition; applied while running, not only at open. */
+  retention?: RetentionOptions
+  /** Open a directory another process writes to; see records up to its latest durable commit. */
+  readOnly?: boolean
+  /** Zero-fill the next segment ahead of time (faster syncs). Default true. */
+  preallocate?: boolean
+  /** Bytes of log between sparse index entries. Default 4096. */
+  indexIntervalBytes?: number
+  /** Most segment files kept open for reading at once. Default 128. */
+  maxOpenFiles?: number
+  /** The I/O layer; tests put a faulty disk here. Default: node:fs. */
+  io?: FileIO
+}
+
+export interface ResolvedOptions {
+  partitions: number | undefined
+  segmentBytes: number
+  maxRecordBytes: number
+  maxBatchBytes: number
+  sync: SyncMode
+  syncIntervalMs: number
+  retention: RetentionOptions
+  readOnly: boolean
+  preallocate: boolean
+  indexIntervalBytes: number
+  maxOpenFiles: number
+  io: FileIO
+}
+
+const MiB = 1024 * 1024
+
+function int (name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw invalidOption(name, `must be an integer from ${min} to ${max}, got ${String(v)}`)
+  }
+  return v
+}
+
+export function resolveOptions (o: WriteAheadOptions = {}): ResolvedOptions {
+  if (o === null || typeof o !== 'object') throw invalidOption('options', 'must be an object')
+  const known = new Set(['partitions', 'segmentBytes', 'maxRecordBytes', 'maxBatchBytes', 'sync', 'syncIntervalMs', 'retention', 'readOnly', 'preallocate', 'indexIntervalBytes', 'maxOpenFiles', 'io'])
+  for (const k of Object.keys(o)) if (!known.has(k)) throw invalidOption(k, 'unknown option')
+  const partitions = o.partitions === undefined ? undefined : int('partitions', o.partitions, 1, 100_000)
+  const segmentBytes = o.segmentBytes === undefined ? 64 * MiB : int('segmentBytes', o.segmentBytes, 4096, 2 ** 31 - 1)
+  const maxBatchBytes = o.maxBatchBytes === undefined ? Math.min(16 * MiB, Math.floor(segmentBytes / 4)) : int('maxBatchBytes', o.maxBatchBytes, 128, Math.floor(segmentBytes / 2))
+  const maxRecordBytes = o.maxRecordBytes === undefined ? Math.min(MiB, maxBatchBytes - 128) : int('maxRecordBytes', o.maxRecordBytes, 1, maxBatchBytes - 64)
+  const sync = o.sync ?? 'always'
+  if (sync !== 'always' && sync !== 'interval' && sync !== 'never') throw invalidOption('sync', `must be 'always', 'interval' or 'never', got ${String(sync)}`)
+  const syncIntervalMs = o.syncIntervalMs === undefined ? 100 : int('syncIntervalMs', o.syncIntervalMs, 1, 3_600_000)
+  const retention = o.retention ?? {}
+  if (typeof retention !== 'object' || retention === null) throw invalidOption('retention', 'must be an object { maxBytes?, maxAgeMs? }')
+  if (retention.maxBytes !== undefined) int('retention.maxBytes', retention.maxBytes, 0, Number.MAX_SAFE_INTEGER)
+  if (retention.maxAgeMs !== undefined) int('retention.maxAgeMs', retention.maxAgeMs, 0, Number.MAX_SAFE_INTEGER)
+  const indexIntervalBytes = o.indexIntervalBytes === undefined ? 4096 : int('indexIntervalBytes', o.indexIntervalBytes, 1, segmentBytes)
+  const maxOpenFiles = o.maxOpenFiles === undefined ? 128 : int('maxOpenFiles', o.maxOpenFiles, 1, 100_000)
+  if (o.io !== undefined && (typeof o.io !== 'object' || o.io === null)) throw invalidOption('io', 'must implement FileIO')
+  return {
+    partitions,
+    segmentBytes,
+    maxRecordBytes,
+    maxBatchBytes,
+    sync,
+    syncIntervalMs,
+    retention: { ...retention },
+    readOnly: o.readOnly === true,
+    preallocate: o.preallocate !== false,
+    indexIntervalBytes,
+    maxOpenFiles,
+    io: o.io ?? nodeFileIO
+  }
+}

@@ -1,0 +1,66 @@
+/** A header as stored: order and duplicate keys are kept, as Kafka keeps them. */
+export interface WalHeader {
+  key: string
+  value: Buffer | null
+}
+
+export interface WalRecord {
+  partition: number
+  offset: number
+  timestamp: number
+  key: Buffer | null
+  value: Buffer
+  headers: WalHeader[]
+}
+
+export type Bytes = Buffer | Uint8Array | string
+
+/** kafkajs's header shape: `{ [key]: value | value[] }`, duplicates as arrays. */
+export type KafkaHeaders = Record<string, Bytes | null | undefined | Array<Bytes | null>>
+
+export type HeadersInput =
+  | WalHeader[]
+  | Array<{ key: string, value: Bytes | null }>
+  | Array<[string, Bytes | null]>
+  | KafkaHeaders
+
+export interface RecordInput {
+  key?: Bytes | null
+  value: Bytes
+  headers?: HeadersInput | null
+  /** Milliseconds since the epoch; a Date, or a numeric string as kafkajs gives them. Defaults to now. */
+  timestamp?: number | string | Date | bigint
+}
+
+export type AppendInput = Bytes | RecordInput
+
+export interface Checkpoint {
+  name: string
+  value: Bytes
+}
+
+export interface AppendBatchOptions {
+  /** Made durable in the same commit as the records, atomically with them. */
+  checkpoint?: Checkpoint
+  /** Explicit offsets, strictly increasing and >= offsets(p).end; gaps are allowed. */
+  offsets?: number[]
+}
+
+export interface Offsets {
+  /** First retained offset. */
+  start: number
+  /** Next offset to be assigned. */
+  end: number
+}
+
+export interface IterateOptions {
+  from?: number
+  to?: number
+}
+
+export type SyncMode = 'always' | 'interval' | 'never'
+
+export interface RetentionOptions {
+  maxBytes?: number
+  maxAgeMs?: number
+}

@@ -1,0 +1,294 @@
+import path from 'node:path'
+import { channel } from 'node:diagnostics_channel'
+import { WalError, closed, invalidArgument, invalidOffset, unknownPartition, outOfRange, readOnly as readOnlyError } from './errors.js'
+import { bytesOf, normalizeRecord, normalizeRecords } from './input.js'
+import { resolveOptions, type ResolvedOptions, type WriteAheadOptions } from './options.js'
+import { DirLock, LOCK_FILE } from './lock.js'
+import { Meta, META_DIR } from './meta.js'
+import { CommitScheduler } from './log/commit-scheduler.js'
+import { FdCache } from './log/fd-cache.js'
+import { PartitionLog, type LogOptions } from './log/partition-log.js'
+import { BatchReader, ChunkIterator, RecordIterator } from './log/iterator.js'
+import type { AppendBatchOptions, AppendInput, IterateOptions, Offsets, WalRecord } from './types.js'
+
+/** Published on `writeahead:retention` when retention or trimBefore deletes segments. */
+export const retentionChannel = channel('writeahead:retention')
+
+const kLogs = Symbol('logs')
+const kMeta = Symbol('meta')
+
+const CONFIG = 'config'
+
+interface StoredConfig { version: 1, partitions: number, segmentBytes: number, createdAt: number }
+
+export function partitionDir (dir: string, p: number): string {
+  return path.join(dir, `partition-${p}`)
+}
+
+export class WriteAhead {
+  readonly dir: string
+  readonly options: ResolvedOptions
+  private [kLogs]: PartitionLog[] = []
+  private [kMeta]: Meta | null = null
+  private lock: DirLock | null = null
+  private scheduler = new CommitScheduler()
+  private fdCache: FdCache
+  private timers: NodeJS.Timeout[] = []
+  private isClosed = false
+  private closing: Promise<void> | null = null
+
+  private constructor (dir: string, options: ResolvedOptions) {
+    this.dir = dir
+    this.options = options
+    this.fdCache = new FdCache(options.io, options.maxOpenFiles)
+  }
+
+  /** Creates the log in `dir`, or recovers the one there. */
+  static async open (dir: string, options?: WriteAheadOptions): Promise<WriteAhead> {
+    if (typeof dir !== 'string' || dir.length === 0) throw invalidArgument('open(dir): dir must be a non-empty path')
+    const o = resolveOptions(options)
+    const wal = new WriteAhead(dir, o)
+    try {
+      wal.start()
+      await wal.persistConfig()
+    } catch (err) {
+      wal.releaseAfterFailedOpen()
+      throw err
+    }
+    return wal
+  }
+
+  private logOptions (dir: string, id: number): LogOptions {
+    const o = this.options
+    return {
+      io: o.io,
+      dir,
+      id,
+      segmentBytes: o.segmentBytes,
+      maxRecordBytes: o.maxRecordBytes,
+      maxBatchBytes: o.maxBatchBytes,
+      indexInterval: o.indexIntervalBytes,
+      sync: o.sync,
+      preallocate: o.preallocate,
+      readOnly: o.readOnly,
+      fdCache: this.fdCache,
+      scheduler: this.scheduler,
+      compactOnRotate: false
+    }
+  }
+
+  private start (): void {
+    const o = this.options
+    const io = o.io
+    if (o.readOnly) {
+      if (!io.exists(path.join(this.dir, META_DIR))) throw new WalError('NOT_A_WAL', `${this.dir} holds no write-ahead log`, { dir: this.dir })
+    } else {
+      io.mkdir(this.dir)
+      const entries = io.readdir(this.dir).filter((n) => n !== LOCK_FILE)
+      if (entries.length > 0 && !entries.includes(META_DIR)) {
+        throw new WalError('NOT_A_WAL', `${this.dir} is not empty and holds no write-ahead log`, { dir: this.dir })
+      }
+      this.lock = DirLock.acquire(io, this.dir)
+    }
+    const meta = Meta.open(this.logOptions('', 0), this.dir)
+    this[kMeta] = meta
+    const stored = meta.getJSON<StoredConfig>(CONFIG)
+    const had = stored?.partitions ?? 0
+    if (o.partitions !== undefined && o.partitions < had) {
+      throw new WalError('PARTITIONS_REDUCED', `${this.dir} has ${had} partitions; reopening with ${o.partitions} would drop some`, { partitions: had })
+    }
+    const n = Math.max(had, o.partitions ?? (had === 0 ? 1 : had))
+    if (o.readOnly && stored === undefined) throw new WalError('NOT_A_WAL', `${this.dir} holds no write-ahead log configuration`, { dir: this.dir })
+    for (let p = 0; p < n; p++) this[kLogs].push(PartitionLog.open(this.logOptions(partitionDir(this.dir, p), p)))
+    if (!o.readOnly && n !== had) {
+      io.syncDir(this.dir)
+      this.pendingConfig = { version: 1, partitions: n, segmentBytes: o.segmentBytes, createdAt: stored?.createdAt ?? Date.now() }
+    }
+    if (!o.readOnly) this.startTimers()
+  }
+
+  private pendingConfig: StoredConfig | null = null
+
+  /** Persists a changed partition count before open() returns (see `open`). */
+  private async persistConfig (): Promise<void> {
+    if (this.pendingConfig === null) return
+    const cfg = this.pendingConfig
+    this.pendingConfig = null
+    await (this[kMeta] as Meta).set(new Map([[CONFIG, Buffer.from(JSON.stringify(cfg))]]))
+  }
+
+  private startTimers (): void {
+    const o = this.options
+    if (o.sync === 'interval') {
+      const t = setInterval(() => { for (const log of this[kLogs]) void log.syncNow() }, o.syncIntervalMs)
+      t.unref()
+      this.timers.push(t)
+    }
+    if (o.retention.maxBytes !== undefined || o.retention.maxAgeMs !== undefined) {
+      const every = Math.max(10, Math.min(1000, Math.floor((o.retention.maxAgeMs ?? 1000) / 4)))
+      const t = setInterval(() => this.applyRetention(), every)
+      t.unref()
+      this.timers.push(t)
+    }
+  }
+
+  /** Retention, as the timer applies it; exposed for operators and tests. */
+  applyRetention (): void {
+    if (this.isClosed) return
+    const { maxBytes, maxAgeMs } = this.options.retention
+    if (maxBytes === undefined && maxAgeMs === undefined) return
+    const now = Date.now()
+    for (const log of this[kLogs]) {
+      const before = log.start
+      try {
+        log.applyRetention(maxBytes, maxAgeMs, Number.MAX_SAFE_INTEGER, now)
+      } catch {
+        continue // Retried on the next tick; a failed unlink loses nothing.
+      }
+      if (log.start !== before && retentionChannel.hasSubscribers) {
+        retentionChannel.publish({ dir: this.dir, partition: log.partition, start: log.start, reason: 'retention' })
+      }
+    }
+  }
+
+  private releaseAfterFailedOpen (): void {
+    for (const log of this[kLogs]) void log.close().catch(() => {})
+    void this[kMeta]?.close().catch(() => {})
+    this.fdCache.closeAll()
+    this.lock?.release()
+    this.lock = null
+    this.isClosed = true
+  }
+
+  get partitions (): number { return this[kLogs].length }
+
+  private log (p: number): PartitionLog {
+    const log = this[kLogs][p]
+    if (log === undefined || !Number.isInteger(p)) throw unknownPartition(p, this[kLogs].length)
+    return log
+  }
+
+  private writable (p: number): PartitionLog {
+    if (this.isClosed || this.closing !== null) throw closed()
+    if (this.options.readOnly) throw readOnlyError()
+    return this.log(p)
+  }
+
+  /** Appends one record; resolves to its offset once durable (per the sync mode). */
+  append (p: number, input: AppendInput): Promise<number> {
+    try {
+      const log = this.writable(p)
+      return log.append([normalizeRecord(input, Date.now())], null, null)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /** Appends records atomically and contiguously in one commit; resolves to the first offset. */
+  appendBatch (p: number, inputs: AppendInput[], options?: AppendBatchOptions): Promise<number> {
+    try {
+      const log = this.writable(p)
+      const records = normalizeRecords(inputs, Date.now())
+      let checkpoints: Map<string, Buffer> | null = null
+      let offsets: number[] | null = null
+      if (options !== undefined) {
+        if (options === null || typeof options !== 'object') throw invalidArgument('appendBatch options must be an object')
+        if (options.checkpoint !== undefined) {
+          const c = options.checkpoint
+          if (c === null || typeof c !== 'object' || typeof c.name !== 'string' || c.name.length === 0 || Buffer.byteLength(c.name) > 65535) {
+            throw invalidArgument('checkpoint must be { name: non-empty string, value: Buffer | string }')
+          }
+          checkpoints = new Map([[c.name, bytesOf(c.value, 'checkpoint value')]])
+        }
+        if (options.offsets !== undefined) offsets = this.checkOffsets(log, options.offsets, records.length)
+      }
+      if (records.length === 0 && checkpoints === null) return Promise.resolve(log.end)
+      return log.append(records, checkpoints, offsets)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  private checkOffsets (log: PartitionLog, offsets: unknown, n: number): number[] {
+    if (!Array.isArray(offsets) || offsets.length !== n) throw invalidArgument(`offsets must be an array with one offset per record (${n})`)
+    let prev = log.pendingEnd - 1
+    for (const o of offsets) {
+      if (typeof o !== 'number' || !Number.isSafeInteger(o) || o < 0) throw invalidOffset(o)
+      if (o <= prev) throw new WalError('INVALID_OFFSET', `explicit offsets must be strictly increasing and >= ${log.pendingEnd}; got ${o} after ${prev}`, { partition: log.partition, offset: o })
+      prev = o
+    }
+    return offsets as number[]
+  }
+
+  /** The record at `offset`; OFFSET_OUT_OF_RANGE outside [start, end). */
+  async read (p: number, offset: number): Promise<WalRecord> {
+    if (this.isClosed) throw closed()
+    const log = this.log(p)
+    if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw invalidOffset(offset)
+    return log.readRecord(offset)
+  }
+
+  private reader (p: number, opts: IterateOptions | undefined): BatchReader {
+    if (this.isClosed) throw closed()
+    const log = this.log(p)
+    const from = opts?.from
+    const to = opts?.to
+    if (from !== undefined && (typeof from !== 'number' || !Number.isSafeInteger(from) || from < 0)) throw invalidOffset(from)
+    if (to !== undefined && (typeof to !== 'number' || !Number.isSafeInteger(to) || to < 0)) throw invalidOffset(to)
+    log.refresh()
+    if (from !== undefined && from < log.start) throw new WalError('OFFSET_TRIMMED', `offset ${from} of partition ${p} was trimmed; the first retained offset is ${log.start}`, { partition: p, offset: from, start: log.start })
+    return new BatchReader(log, from ?? log.start, to ?? Number.MAX_SAFE_INTEGER)
+  }
+
+  /** Records in offset order, durable ones only, from `from` (default: start) up to `to` (exclusive). */
+  iterate (p: number, opts?: IterateOptions): AsyncIterableIterator<WalRecord> {
+    return new RecordIterator(this.reader(p, opts))
+  }
+
+  /** Like iterate, many records per step: the fast path for replay. */
+  iterateBatches (p: number, opts?: IterateOptions): AsyncIterableIterator<WalRecord[]> {
+    return new ChunkIterator(this.reader(p, opts))
+  }
+
+  offsets (p: number): Offsets {
+    const log = this.log(p)
+    log.refresh()
+    return { start: log.start, end: log.end }
+  }
+
+  /** Deletes whole sealed segments entirely below `offset`. Resolves to the new start. */
+  async trimBefore (p: number, offset: number): Promise<number> {
+    const log = this.writable(p)
+    if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw invalidOffset(offset)
+    if (offset > log.end) throw outOfRange(p, offset, log.start, log.end)
+    const before = log.start
+    const start = log.trimBefore(offset)
+    if (start !== before && retentionChannel.hasSubscribers) retentionChannel.publish({ dir: this.dir, partition: p, start, reason: 'trim' })
+    return start
+  }
+
+  /** The latest durable value of a checkpoint written with appendBatch(p, records, { checkpoint }). */
+  checkpoint (p: number, name: string): Buffer | null {
+    const log = this.log(p)
+    if (typeof name !== 'string') throw invalidArgument('checkpoint name must be a string')
+    log.refresh()
+    return log.checkpoints.get(name) ?? null
+  }
+
+  /** Waits for pending appends, syncs, and releases the lock. Seals nothing that is not full. */
+  close (): Promise<void> {
+    if (this.closing !== null) return this.closing
+    this.closing = (async () => {
+      for (const t of this.timers) clearInterval(t)
+      const results = await Promise.allSettled(this[kLogs].map((l) => l.close()))
+      await this[kMeta]?.close()
+      this.fdCache.closeAll()
+      this.isClosed = true
+      this.lock?.release()
+      this.lock = null
+      const failed = results.find((r) => r.status === 'rejected')
+      if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
+    })()
+    return this.closing
+  }
+}
