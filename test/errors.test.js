@@ -1,0 +1,108 @@
+import test from 'ava'
+import { WriteAhead, WalError } from '../dist/src/index.js'
+import { tmpDir } from './helpers/tmp.js'
+
+test('bad input gets a WalError with a stable code', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t), { partitions: 2, maxRecordBytes: 100 })
+  const cases = [
+    [() => wal.append(2, 'x'), 'UNKNOWN_PARTITION'],
+    [() => wal.append(-1, 'x'), 'UNKNOWN_PARTITION'],
+    [() => wal.append(0.5, 'x'), 'UNKNOWN_PARTITION'],
+    [() => wal.append(0, 42), 'INVALID_RECORD'],
+    [() => wal.append(0, null), 'INVALID_RECORD'],
+    [() => wal.append(0, { key: 'k' }), 'INVALID_RECORD'],
+    [() => wal.append(0, { value: 'v', headers: [[1, 'x']] }), 'INVALID_RECORD'],
+    [() => wal.append(0, { value: 'v', timestamp: 'yesterday' }), 'INVALID_RECORD'],
+    [() => wal.append(0, 'x'.repeat(101)), 'RECORD_TOO_LARGE'],
+    [() => wal.appendBatch(0, 'notarray'), 'INVALID_ARGUMENT'],
+    [() => wal.read(0, -1), 'INVALID_OFFSET'],
+    [() => wal.read(0, 1.5), 'INVALID_OFFSET'],
+    [() => wal.read(0, 0), 'OFFSET_OUT_OF_RANGE'],
+    [() => wal.trimBefore(0, 'x'), 'INVALID_OFFSET']
+  ]
+  for (const [fn, code] of cases) {
+    const err = await t.throwsAsync(fn())
+    t.true(err instanceof WalError, `${code}: ${err}`)
+    t.is(err.code, code, err.message)
+  }
+  t.is(await wal.append(0, 'still fine'), 0)
+  await wal.close()
+})
+
+test('a batch over maxBatchBytes is refused and others in the same tick still commit', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t), { maxBatchBytes: 1000, maxRecordBytes: 500 })
+  const ok = wal.append(0, 'before')
+  const tooBig = wal.appendBatch(0, Array.from({ length: 5 }, () => 'x'.repeat(400)))
+  const after = wal.append(0, 'after')
+  await t.throwsAsync(tooBig, { code: 'BATCH_TOO_LARGE' })
+  t.is(await ok, 0)
+  t.is(await after, 1)
+  t.is((await wal.read(0, 1)).value.toString(), 'after')
+  await wal.close()
+})
+
+test('invalid options are refused', async (t) => {
+  const dir = tmpDir(t)
+  await t.throwsAsync(WriteAhead.open(dir, { sync: 'sometimes' }), { code: 'INVALID_OPTION' })
+  await t.throwsAsync(WriteAhead.open(dir, { partitions: 0 }), { code: 'INVALID_OPTION' })
+  await t.throwsAsync(WriteAhead.open(dir, { segmentBytes: 10 }), { code: 'INVALID_OPTION' })
+  await t.throwsAsync(WriteAhead.open(dir, { bogus: true }), { code: 'INVALID_OPTION' })
+  await t.throwsAsync(WriteAhead.open(''), { code: 'INVALID_ARGUMENT' })
+})
+
+test('append after close is CLOSED; close is idempotent', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t))
+  await wal.append(0, 'x')
+  await wal.close()
+  await wal.close()
+  await t.throwsAsync(wal.append(0, 'y'), { code: 'CLOSED' })
+  await t.throwsAsync(wal.read(0, 0), { code: 'CLOSED' })
+})
+
+test('close waits for appends in flight', async (t) => {
+  const dir = tmpDir(t)
+  const wal = await WriteAhead.open(dir)
+  const pending = Array.from({ length: 50 }, (_, i) => wal.append(0, String(i)))
+  await wal.close()
+  t.deepEqual(await Promise.all(pending), Array.from({ length: 50 }, (_, i) => i))
+  const again = await WriteAhead.open(dir)
+  t.is(again.offsets(0).end, 50)
+  await again.close()
+})
+
+test('partitions grow on reopen and never shrink', async (t) => {
+  const dir = tmpDir(t)
+  let wal = await WriteAhead.open(dir, { partitions: 2 })
+  await wal.append(1, 'x')
+  await wal.close()
+  wal = await WriteAhead.open(dir)
+  t.is(wal.partitions, 2)
+  await wal.close()
+  wal = await WriteAhead.open(dir, { partitions: 4 })
+  t.is(wal.partitions, 4)
+  t.is(await wal.append(3, 'y'), 0)
+  await wal.close()
+  await t.throwsAsync(WriteAhead.open(dir, { partitions: 3 }), { instanceOf: WalError, code: 'PARTITIONS_REDUCED' })
+  wal = await WriteAhead.open(dir)
+  t.is(wal.partitions, 4)
+  t.is(wal.offsets(1).end, 1)
+  await wal.close()
+})
+
+test('a non-empty directory that is not a log is NOT_A_WAL', async (t) => {
+  const fs = await import('node:fs')
+  const dir = tmpDir(t)
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(`${dir}/important.txt`, 'hi')
+  await t.throwsAsync(WriteAhead.open(dir), { code: 'NOT_A_WAL' })
+  t.is(fs.readFileSync(`${dir}/important.txt`, 'utf8'), 'hi')
+})
+
+test('a second writer in the same process is LOCKED', async (t) => {
+  const dir = tmpDir(t)
+  const wal = await WriteAhead.open(dir)
+  await t.throwsAsync(WriteAhead.open(dir), { code: 'LOCKED' })
+  await wal.close()
+  const again = await WriteAhead.open(dir)
+  await again.close()
+})
