@@ -21,6 +21,19 @@ const CONFIG = 'config'
 
 interface StoredConfig { version: 1, partitions: number, segmentBytes: number, createdAt: number }
 
+/** Errors of iterate() surface on the first next(), as for any async source. */
+function failing<T> (err: unknown): AsyncIterableIterator<T> {
+  let thrown = false
+  return {
+    [Symbol.asyncIterator] () { return this },
+    next: () => {
+      if (thrown) return Promise.resolve({ done: true, value: undefined })
+      thrown = true
+      return Promise.reject(err)
+    }
+  }
+}
+
 export function partitionDir (dir: string, p: number): string {
   return path.join(dir, `partition-${p}`)
 }
@@ -73,7 +86,8 @@ export class WriteAhead {
       readOnly: o.readOnly,
       fdCache: this.fdCache,
       scheduler: this.scheduler,
-      compactOnRotate: false
+      compactOnRotate: false,
+      onSealed: (log) => this.applyRetentionTo(log, Date.now())
     }
   }
 
@@ -138,16 +152,20 @@ export class WriteAhead {
     const { maxBytes, maxAgeMs } = this.options.retention
     if (maxBytes === undefined && maxAgeMs === undefined) return
     const now = Date.now()
-    for (const log of this[kLogs]) {
-      const before = log.start
-      try {
-        log.applyRetention(maxBytes, maxAgeMs, Number.MAX_SAFE_INTEGER, now)
-      } catch {
-        continue // Retried on the next tick; a failed unlink loses nothing.
-      }
-      if (log.start !== before && retentionChannel.hasSubscribers) {
-        retentionChannel.publish({ dir: this.dir, partition: log.partition, start: log.start, reason: 'retention' })
-      }
+    for (const log of this[kLogs]) this.applyRetentionTo(log, now)
+  }
+
+  private applyRetentionTo (log: PartitionLog, now: number): void {
+    const { maxBytes, maxAgeMs } = this.options.retention
+    if (this.isClosed || (maxBytes === undefined && maxAgeMs === undefined)) return
+    const before = log.start
+    try {
+      log.applyRetention(maxBytes, maxAgeMs, Number.MAX_SAFE_INTEGER, now)
+    } catch {
+      return // Retried on the next tick; a failed unlink loses nothing.
+    }
+    if (log.start !== before && retentionChannel.hasSubscribers) {
+      retentionChannel.publish({ dir: this.dir, partition: log.partition, start: log.start, reason: 'retention' })
     }
   }
 
@@ -242,12 +260,20 @@ export class WriteAhead {
 
   /** Records in offset order, durable ones only, from `from` (default: start) up to `to` (exclusive). */
   iterate (p: number, opts?: IterateOptions): AsyncIterableIterator<WalRecord> {
-    return new RecordIterator(this.reader(p, opts))
+    try {
+      return new RecordIterator(this.reader(p, opts))
+    } catch (err) {
+      return failing(err)
+    }
   }
 
   /** Like iterate, many records per step: the fast path for replay. */
   iterateBatches (p: number, opts?: IterateOptions): AsyncIterableIterator<WalRecord[]> {
-    return new ChunkIterator(this.reader(p, opts))
+    try {
+      return new ChunkIterator(this.reader(p, opts))
+    } catch (err) {
+      return failing(err)
+    }
   }
 
   offsets (p: number): Offsets {

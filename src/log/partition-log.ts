@@ -32,6 +32,8 @@ export interface LogOptions {
   scheduler: CommitScheduler
   /** Meta log: delete every older segment once a new one (which starts with a snapshot) is durable. */
   compactOnRotate: boolean
+  /** Called when a segment has been sealed: retention runs then, not only on its timer. */
+  onSealed?: (log: PartitionLog) => void
 }
 
 interface Waiter {
@@ -414,6 +416,7 @@ export class PartitionLog implements Committable {
           try { io.close(fd) } catch {}
           this.sealsInFlight.delete(done)
           resolve()
+          if (err === null && !this.closing) this.o.onSealed?.(this)
         }
         try {
           const seal = encodeSeal({

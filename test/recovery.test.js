@@ -1,0 +1,222 @@
+import test from 'ava'
+import fs from 'node:fs'
+import path from 'node:path'
+import { WriteAhead, WalError } from '../dist/src/index.js'
+import { tmpDir, collect, segmentFiles, partitionPath, small } from './helpers/tmp.js'
+
+const SEAL_BYTES = 68
+
+async function fill (dir, n, opts = small) {
+  const wal = await WriteAhead.open(dir, opts)
+  const values = []
+  for (let i = 0; i < n; i++) {
+    const batch = Array.from({ length: 10 }, (_, j) => `v${i * 10 + j}-${'p'.repeat(60)}`)
+    values.push(...batch)
+    await wal.appendBatch(0, batch)
+  }
+  await wal.close()
+  return values
+}
+
+async function readAll (dir, opts = small) {
+  const wal = await WriteAhead.open(dir, opts)
+  const recs = await collect(wal.iterate(0))
+  const offsets = wal.offsets(0)
+  await wal.close()
+  return { values: recs.map((r) => r.value.toString()), offsets, recs }
+}
+
+test('torn tail: garbage after the last durable batch is truncated', async (t) => {
+  const dir = tmpDir(t)
+  const values = await fill(dir, 5)
+  const last = partitionPath(dir, 0, segmentFiles(dir).at(-1))
+  const size = fs.statSync(last).size
+  // Half a batch: a plausible header with a length running past the end, then noise.
+  const torn = Buffer.alloc(30)
+  torn.writeUInt32BE(500, 0)
+  torn[8] = 0x57
+  fs.appendFileSync(last, torn)
+  const r = await readAll(dir)
+  t.deepEqual(r.values, values)
+  t.is(fs.statSync(last).size, size, 'the torn bytes were cut off')
+  const wal = await WriteAhead.open(dir, small)
+  t.is(await wal.append(0, 'next'), values.length)
+  await wal.close()
+})
+
+test('a zero-filled tail is not parsed as records', async (t) => {
+  const dir = tmpDir(t)
+  const values = await fill(dir, 3)
+  const last = partitionPath(dir, 0, segmentFiles(dir).at(-1))
+  fs.appendFileSync(last, Buffer.alloc(8192))
+  const r = await readAll(dir)
+  t.deepEqual(r.values, values)
+  t.is(r.offsets.end, values.length)
+})
+
+test('an older segment that was never sealed (crash mid-rotation) is sealed on open', async (t) => {
+  const dir = tmpDir(t)
+  const values = await fill(dir, 60)
+  const segs = segmentFiles(dir)
+  t.true(segs.length >= 3)
+  const victim = partitionPath(dir, 0, segs[1])
+  fs.truncateSync(victim, fs.statSync(victim).size - SEAL_BYTES)
+  fs.rmSync(victim.replace(/\.log$/, '.index'), { force: true })
+  const r = await readAll(dir)
+  t.deepEqual(r.values, values)
+  const sealed = fs.readFileSync(victim)
+  t.is(sealed[sealed.length - SEAL_BYTES + 9] & 2, 2, 'the segment ends with a seal again')
+})
+
+test('a crash after sealing and before the next segment exists', async (t) => {
+  const dir = tmpDir(t)
+  const values = await fill(dir, 40)
+  const segs = segmentFiles(dir)
+  // Keep only the sealed segments, as if the process died right after sealing.
+  const lastSealed = segs.at(-2)
+  const base = Number(lastSealed.slice(0, 20))
+  fs.rmSync(partitionPath(dir, 0, segs.at(-1)))
+  fs.rmSync(partitionPath(dir, 0, 'durable'))
+  const survivors = values.slice(0, Number(segs.at(-1).slice(0, 20)))
+  const r = await readAll(dir)
+  t.deepEqual(r.values, survivors)
+  t.true(r.offsets.end > base)
+  const wal = await WriteAhead.open(dir, small)
+  t.is(await wal.append(0, 'after'), survivors.length)
+  await wal.close()
+  const again = await readAll(dir)
+  t.deepEqual(again.values, [...survivors, 'after'])
+})
+
+test('an empty or partial segment header is removed when it holds nothing acknowledged', async (t) => {
+  for (const bytes of [0, 20, 63]) {
+    const dir = tmpDir(t, `h${bytes}`)
+    const values = await fill(dir, 3)
+    const end = values.length
+    fs.writeFileSync(partitionPath(dir, 0, String(end).padStart(20, '0') + '.log'), Buffer.alloc(bytes, 7))
+    const r = await readAll(dir)
+    t.deepEqual(r.values, values)
+    t.false(fs.existsSync(partitionPath(dir, 0, String(end).padStart(20, '0') + '.log')))
+  }
+})
+
+test('stray files in the directory are left alone and ignored', async (t) => {
+  const dir = tmpDir(t)
+  const values = await fill(dir, 3)
+  const strays = [partitionPath(dir, 0, 'notes.txt'), partitionPath(dir, 0, '123.log'), partitionPath(dir, 0, 'x.index'), path.join(dir, 'README')]
+  for (const f of strays) fs.writeFileSync(f, 'stray')
+  fs.mkdirSync(partitionPath(dir, 0, 'subdir'))
+  const r = await readAll(dir)
+  t.deepEqual(r.values, values)
+  for (const f of strays) t.is(fs.readFileSync(f, 'utf8'), 'stray')
+})
+
+test('a flipped bit in a sealed segment is CORRUPTED on read, naming where', async (t) => {
+  const dir = tmpDir(t)
+  await fill(dir, 60)
+  const segs = segmentFiles(dir)
+  t.true(segs.length >= 3)
+  const file = partitionPath(dir, 0, segs[1])
+  const buf = fs.readFileSync(file)
+  buf[200] ^= 0x10
+  fs.writeFileSync(file, buf)
+  const wal = await WriteAhead.open(dir, small)
+  const base = Number(segs[1].slice(0, 20))
+  const err = await t.throwsAsync(collect(wal.iterate(0, { from: base })), { instanceOf: WalError, code: 'CORRUPTED' })
+  t.is(err.details.partition, 0)
+  t.is(err.details.segment, segs[1])
+  t.true(err.details.position <= 200)
+  await t.throwsAsync(wal.read(0, base + 1), { code: 'CORRUPTED' })
+  t.is((await wal.read(0, 0)).offset, 0, 'other segments still read')
+  await wal.close()
+})
+
+test('a flipped bit inside acknowledged data of the open segment is CORRUPTED on open, not truncated', async (t) => {
+  const dir = tmpDir(t)
+  await fill(dir, 3)
+  const file = partitionPath(dir, 0, segmentFiles(dir).at(-1))
+  const before = fs.readFileSync(file)
+  const buf = Buffer.from(before)
+  buf[150] ^= 0x01
+  fs.writeFileSync(file, buf)
+  const err = await t.throwsAsync(WriteAhead.open(dir, small), { instanceOf: WalError, code: 'CORRUPTED' })
+  t.is(err.details.partition, 0)
+  t.is(err.details.segment, segmentFiles(dir).at(-1))
+  t.is(typeof err.details.position, 'number')
+  t.is(fs.statSync(file).size, before.length, 'nothing was cut away')
+  // The lock was released: after fixing the bit the log opens.
+  fs.writeFileSync(file, before)
+  const wal = await WriteAhead.open(dir, small)
+  t.is(wal.offsets(0).end, 30)
+  await wal.close()
+})
+
+test('a trim survives restart and offsets are never reused', async (t) => {
+  const dir = tmpDir(t)
+  await fill(dir, 40)
+  let wal = await WriteAhead.open(dir, small)
+  const start = await wal.trimBefore(0, 200)
+  t.true(start > 0 && start <= 200)
+  t.deepEqual(wal.offsets(0), { start, end: 400 })
+  await t.throwsAsync(wal.read(0, start - 1), { code: 'OFFSET_OUT_OF_RANGE' })
+  await t.throwsAsync(collect(wal.iterate(0, { from: 0 })), { code: 'OFFSET_TRIMMED' })
+  await wal.close()
+  wal = await WriteAhead.open(dir, small)
+  t.deepEqual(wal.offsets(0), { start, end: 400 })
+  t.is(await wal.append(0, 'n'), 400)
+  // Trimming everything keeps the open segment, so the next offset is still known.
+  t.is(await wal.trimBefore(0, 401), Number(segmentFiles(dir).at(-1).slice(0, 20)))
+  await wal.close()
+  wal = await WriteAhead.open(dir, small)
+  t.is(await wal.append(0, 'm'), 401)
+  await wal.close()
+})
+
+test('a restart resumes offsets exactly, in every partition', async (t) => {
+  const dir = tmpDir(t)
+  let wal = await WriteAhead.open(dir, { ...small, partitions: 3 })
+  for (let i = 0; i < 300; i++) await wal.append(i % 3, `r${i}`)
+  await wal.close()
+  for (let round = 0; round < 3; round++) {
+    wal = await WriteAhead.open(dir, small)
+    for (let p = 0; p < 3; p++) t.is(await wal.append(p, 'x'), 100 + round)
+    await wal.close()
+  }
+})
+
+test('retention by size deletes old segments while running', async (t) => {
+  const dir = tmpDir(t)
+  const { retentionChannel } = await import('../dist/src/index.js')
+  const wal = await WriteAhead.open(dir, { ...small, retention: { maxBytes: 64 * 1024 } })
+  const deleted = new Promise((resolve) => {
+    const onEvent = (msg) => { if (msg.dir === dir) { retentionChannel.unsubscribe(onEvent); resolve(msg) } }
+    retentionChannel.subscribe(onEvent)
+  })
+  for (let i = 0; i < 200; i++) await wal.appendBatch(0, Array.from({ length: 10 }, () => 'r'.repeat(80)))
+  const msg = await deleted
+  t.is(msg.reason, 'retention')
+  t.true(wal.offsets(0).start > 0)
+  const bytes = segmentFiles(dir).reduce((n, f) => n + fs.statSync(partitionPath(dir, 0, f)).size, 0)
+  t.true(bytes <= 64 * 1024 + 16 * 1024, `${bytes} bytes kept`)
+  const recs = await collect(wal.iterate(0, { from: wal.offsets(0).start }))
+  t.is(recs.at(-1).offset, 1999)
+  await wal.close()
+})
+
+test('retention by age deletes segments whose records are older than maxAgeMs', async (t) => {
+  const dir = tmpDir(t)
+  const { retentionChannel } = await import('../dist/src/index.js')
+  const wal = await WriteAhead.open(dir, { ...small, retention: { maxAgeMs: 60_000 } })
+  const old = Date.now() - 3_600_000
+  for (let i = 0; i < 30; i++) await wal.appendBatch(0, Array.from({ length: 10 }, () => ({ value: 'o'.repeat(100), timestamp: old })))
+  const oldEnd = wal.offsets(0).end
+  const deleted = new Promise((resolve) => {
+    const onEvent = (msg) => { if (msg.dir === dir) { retentionChannel.unsubscribe(onEvent); resolve(msg) } }
+    retentionChannel.subscribe(onEvent)
+  })
+  for (let i = 0; i < 30; i++) await wal.appendBatch(0, Array.from({ length: 10 }, () => 'n'.repeat(100)))
+  await deleted
+  const { start } = wal.offsets(0)
+  t.true(start > 0 && start <= oldEnd, `start ${start}`)
+  await wal.close()
+})
