@@ -1,0 +1,59 @@
+import test from 'ava'
+import fs from 'node:fs'
+import { spawn } from 'node:child_process'
+import readline from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { WriteAhead, WalError } from '../dist/src/index.js'
+import { tmpDir, collect } from './helpers/tmp.js'
+import { sameRecord } from './fixtures/records.js'
+
+const holderScript = fileURLToPath(new URL('./fixtures/holder.js', import.meta.url))
+
+function startHolder (dir) {
+  const child = spawn(process.execPath, [holderScript, dir], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const lines = readline.createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+  const next = async () => (await lines.next()).value
+  const send = async (cmd) => { child.stdin.write(cmd + '\n'); return next() }
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
+  return { child, next, send, exited }
+}
+
+test('a second process gets LOCKED at once; a lock left by a killed process does not block', async (t) => {
+  const dir = tmpDir(t)
+  const h = startHolder(dir)
+  t.is(await h.next(), 'ready')
+  const err = await t.throwsAsync(WriteAhead.open(dir), { instanceOf: WalError, code: 'LOCKED' })
+  t.is(err.details.pid, h.child.pid)
+  t.is(await h.send('append 0 10'), 'done 10')
+  h.child.kill('SIGKILL')
+  await h.exited
+  const wal = await WriteAhead.open(dir)
+  t.is(wal.offsets(0).end, 10)
+  await wal.close()
+})
+
+test('readOnly follows a live writer up to its latest durable commit', async (t) => {
+  const dir = tmpDir(t)
+  const h = startHolder(dir)
+  t.is(await h.next(), 'ready')
+  t.is(await h.send('append 0 100'), 'done 100')
+  const ro = await WriteAhead.open(dir, { readOnly: true })
+  t.is(ro.partitions, 2)
+  t.deepEqual(ro.offsets(0), { start: 0, end: 100 })
+  await t.throwsAsync(ro.append(0, 'x'), { code: 'READ_ONLY' })
+  // Enough to rotate several 128 KiB segments while the reader stays open.
+  for (let i = 0; i < 15; i++) await h.send('append 0 100')
+  t.true(fs.readdirSync(`${dir}/partition-0`).filter((f) => f.endsWith('.log')).length >= 2)
+  t.deepEqual(ro.offsets(0), { start: 0, end: 1600 })
+  const recs = await collect(ro.iterate(0))
+  t.is(recs.length, 1600)
+  t.true(recs.every((r, i) => sameRecord(r, 0, i)))
+  t.true(sameRecord(await ro.read(0, 1599), 0, 1599))
+  t.is(await h.send('exit'), 'closed')
+  await h.exited
+  await ro.close()
+})
+
+test('readOnly on a directory without a log is NOT_A_WAL', async (t) => {
+  await t.throwsAsync(WriteAhead.open(tmpDir(t), { readOnly: true }), { code: 'NOT_A_WAL' })
+})
