@@ -7,3 +7,4 @@ export type {
   AppendInput, AppendBatchOptions, Bytes, Checkpoint, HeadersInput, IterateOptions, KafkaHeaders,
   Offsets, RecordInput, RetentionOptions, SyncMode, WalHeader, WalRecord
 } from './types.js'
+export { verifyLog, salvageLog, type VerifyReport, type VerifyProblem, type VerifyOptions, type SalvageAction } from './verify.js'

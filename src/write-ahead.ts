@@ -9,6 +9,7 @@ import { CommitScheduler } from './log/commit-scheduler.js'
 import { FdCache } from './log/fd-cache.js'
 import { PartitionLog, type LogOptions } from './log/partition-log.js'
 import { BatchReader, ChunkIterator, RecordIterator } from './log/iterator.js'
+import { salvageLog, verifyLog, type SalvageAction, type VerifyOptions, type VerifyReport } from './verify.js'
 import type { AppendBatchOptions, AppendInput, IterateOptions, Offsets, WalRecord } from './types.js'
 
 /** Published on `writeahead:retention` when retention or trimBefore deletes segments. */
@@ -54,6 +55,16 @@ export class WriteAhead {
     this.dir = dir
     this.options = options
     this.fdCache = new FdCache(options.io, options.maxOpenFiles)
+  }
+
+  /** Full checksum scan of every segment; read-only, safe while a writer runs. */
+  static async verify (dir: string, options?: VerifyOptions): Promise<VerifyReport> {
+    return verifyLog(dir, options)
+  }
+
+  /** Keeps the valid prefix of damaged partitions; what is cut goes to `<dir>/quarantine/`. */
+  static async salvage (dir: string, options?: VerifyOptions): Promise<SalvageAction[]> {
+    return salvageLog(dir, options)
   }
 
   /** Creates the log in `dir`, or recovers the one there. */

@@ -1,0 +1,205 @@
+/**
+ * Offline checks of a whole log: verify (read-only: every batch's checksum, every record's
+ * structure, every seal) and salvage (keep the valid prefix of a damaged partition, move what is
+ * cut off into a quarantine directory; nothing is ever deleted).
+ */
+import path from 'node:path'
+import { WalError, fromIoError } from './errors.js'
+import { nodeFileIO, type FileIO } from './io/file-io.js'
+import { readFully, writeFully } from './io/full-io.js'
+import { SEGMENT_HEADER_BYTES, decodeSegmentHeader, parseSegmentFileName } from './format/segment-file.js'
+import { scanSegment } from './log/scan.js'
+import { HeadFile } from './log/head-file.js'
+import { HEAD_FILE } from './log/recovery.js'
+import { DirLock } from './lock.js'
+import { META_DIR } from './meta.js'
+
+export interface VerifyProblem {
+  partition: number | 'meta'
+  segment: string
+  position: number
+  /** Offsets the damaged segment was expected to hold from here on (first known bad offset). */
+  offset: number
+  reason: string
+}
+
+export interface VerifyReport {
+  ok: boolean
+  partitions: number
+  segments: number
+  bytes: number
+  records: number
+  problems: VerifyProblem[]
+}
+
+export interface VerifyOptions {
+  io?: FileIO
+  onProgress?: (done: number, total: number) => void
+  /** Largest batch to accept while scanning. Default 2 GiB (any batch this version could write). */
+  maxBatchBytes?: number
+}
+
+interface SegmentFile { partition: number | 'meta', dir: string, name: string, base: number, size: number }
+
+function listLog (io: FileIO, dir: string): { partitions: number, files: SegmentFile[] } {
+  const files: SegmentFile[] = []
+  let partitions = 0
+  const entries = io.readdir(dir)
+  if (!entries.includes(META_DIR)) throw new WalError('NOT_A_WAL', `${dir} holds no write-ahead log`, { dir })
+  const dirs: Array<[number | 'meta', string]> = [['meta', path.join(dir, META_DIR)]]
+  for (const e of entries) {
+    const m = /^partition-(\d+)$/.exec(e)
+    if (m !== null) { dirs.push([Number(m[1]), path.join(dir, e)]); partitions++ }
+  }
+  for (const [partition, pdir] of dirs) {
+    for (const name of io.readdir(pdir).sort()) {
+      const base = parseSegmentFileName(name)
+      if (base === null) continue
+      const fd = io.open(path.join(pdir, name), 'r')
+      try { files.push({ partition, dir: pdir, name, base, size: io.size(fd) }) } finally { io.close(fd) }
+    }
+  }
+  return { partitions, files }
+}
+
+function checkFile (io: FileIO, f: SegmentFile, last: boolean, maxBatchBytes: number): { problem: VerifyProblem | null, records: number, end: number, nextOffset: number } {
+  const fd = io.open(path.join(f.dir, f.name), 'r')
+  try {
+    const header = Buffer.alloc(SEGMENT_HEADER_BYTES)
+    readFully(io, fd, header, 0, SEGMENT_HEADER_BYTES, 0)
+    const h = decodeSegmentHeader(header)
+    if (h === null || h.base !== f.base) {
+      return { problem: { partition: f.partition, segment: f.name, position: 0, offset: f.base, reason: 'segment header is missing or damaged' }, records: 0, end: 0, nextOffset: f.base }
+    }
+    const r = scanSegment(io, fd, f.size, { base: f.base, maxBatchBytes, deep: true })
+    let reason: string | null = null
+    if (r.stop === 'bad') reason = r.reason ?? 'invalid data'
+    else if (!last && r.stop !== 'seal') reason = 'segment is not sealed but a newer one exists'
+    else if (r.stop === 'seal' && r.end + 68 !== f.size) reason = 'data follows the seal'
+    const records = r.nextOffset - f.base
+    return { problem: reason === null ? null : { partition: f.partition, segment: f.name, position: r.end, offset: r.nextOffset, reason }, records, end: r.end, nextOffset: r.nextOffset }
+  } finally {
+    io.close(fd)
+  }
+}
+
+/** Scans every segment of every partition and the meta log. Never writes. */
+export function verifyLog (dir: string, o: VerifyOptions = {}): VerifyReport {
+  const io = o.io ?? nodeFileIO
+  const { partitions, files } = listLog(io, dir)
+  const total = files.reduce((n, f) => n + f.size, 0)
+  const report: VerifyReport = { ok: true, partitions, segments: files.length, bytes: total, records: 0, problems: [] }
+  let done = 0
+  o.onProgress?.(0, total)
+  files.forEach((f, i) => {
+    const last = i === files.length - 1 || files[i + 1].partition !== f.partition
+    const c = checkFile(io, f, last, o.maxBatchBytes ?? 2 ** 31 - 1)
+    report.records += Math.max(0, c.records)
+    if (c.problem !== null) report.problems.push(c.problem)
+    done += f.size
+    o.onProgress?.(done, total)
+  })
+  report.ok = report.problems.length === 0
+  return report
+}
+
+export interface SalvageAction {
+  partition: number | 'meta'
+  segment: string
+  position: number
+  /** First offset that is no longer in the log. */
+  offset: number
+  reason: string
+  quarantined: string[]
+  bytes: number
+}
+
+/**
+ * Keeps the valid prefix of every damaged partition: the bytes from the first invalid batch on,
+ * and every later segment, are copied into `<dir>/quarantine/` and only then cut from the log.
+ * Takes the writer's lock. Offsets from the cut on are assigned again by later appends.
+ */
+export function salvageLog (dir: string, o: VerifyOptions = {}): SalvageAction[] {
+  const io = o.io ?? nodeFileIO
+  const lock = DirLock.acquire(io, dir)
+  try {
+    const { files } = listLog(io, dir)
+    const actions: SalvageAction[] = []
+    const byPartition = new Map<number | 'meta', SegmentFile[]>()
+    for (const f of files) byPartition.set(f.partition, [...(byPartition.get(f.partition) ?? []), f])
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+    for (const [partition, segs] of byPartition) {
+      for (let i = 0; i < segs.length; i++) {
+        const c = checkFile(io, segs[i], i === segs.length - 1, o.maxBatchBytes ?? 2 ** 31 - 1)
+        if (c.problem === null) continue
+        const qdir = path.join(dir, 'quarantine', `${partition === 'meta' ? 'meta' : `partition-${partition}`}-${stamp}`)
+        io.mkdir(qdir)
+        const cut = Math.max(c.end, SEGMENT_HEADER_BYTES)
+        const action: SalvageAction = { ...c.problem, position: cut, quarantined: [], bytes: 0 }
+        for (let j = i; j < segs.length; j++) {
+          const from = j === i ? cut : 0
+          const target = path.join(qdir, j === i ? `${segs[j].name}.from-${from}` : segs[j].name)
+          copyRange(io, path.join(segs[j].dir, segs[j].name), target, from, segs[j].size)
+          action.quarantined.push(target)
+          action.bytes += segs[j].size - from
+        }
+        io.syncDir(qdir)
+        io.syncDir(path.dirname(qdir))
+        // Only once the copies are durable is anything cut from the log, newest first.
+        for (let j = segs.length - 1; j > i; j--) {
+          for (const ext of ['.log', '.index', '.timeindex']) {
+            const file = path.join(segs[j].dir, segs[j].name.replace(/\.log$/, ext))
+            if (io.exists(file)) io.unlink(file)
+          }
+        }
+        const keep = path.join(segs[i].dir, segs[i].name)
+        if (c.end < SEGMENT_HEADER_BYTES) {
+          io.unlink(keep)
+        } else {
+          const fd = io.open(keep, 'rw')
+          try { io.truncate(fd, cut); io.datasync(fd) } finally { io.close(fd) }
+        }
+        for (const ext of ['.index', '.timeindex']) {
+          const file = keep.replace(/\.log$/, ext)
+          if (io.exists(file)) io.unlink(file)
+        }
+        // The durable mark pointed past the cut; point it at the new end.
+        const headPath = path.join(segs[i].dir, HEAD_FILE)
+        if (io.exists(headPath)) {
+          const fd = io.open(headPath, 'rw')
+          try {
+            const mark = { segmentBase: segs[i].base, position: cut, nextOffset: c.nextOffset }
+            new HeadFile(io, fd).write(mark, mark)
+            io.datasync(fd)
+          } finally { io.close(fd) }
+        }
+        io.syncDir(segs[i].dir)
+        actions.push(action)
+        break
+      }
+    }
+    return actions
+  } catch (err) {
+    throw fromIoError(err, `salvaging ${dir}`)
+  } finally {
+    lock.release()
+  }
+}
+
+function copyRange (io: FileIO, from: string, to: string, start: number, end: number): void {
+  const src = io.open(from, 'r')
+  const dst = io.open(to, 'wx')
+  try {
+    const buf = Buffer.allocUnsafe(1024 * 1024)
+    for (let pos = start; pos < end;) {
+      const n = readFully(io, src, buf, 0, Math.min(buf.length, end - pos), pos)
+      if (n === 0) break
+      writeFully(io, dst, buf, 0, n, pos - start)
+      pos += n
+    }
+    io.datasync(dst)
+  } finally {
+    io.close(src)
+    io.close(dst)
+  }
+}
