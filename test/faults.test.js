@@ -1,0 +1,130 @@
+import test from 'ava'
+import { WriteAhead, WalError } from '../dist/src/index.js'
+import { tmpDir, collect } from './helpers/tmp.js'
+import { faultyIO } from './helpers/faulty-io.js'
+
+test('a failed fdatasync rejects the commit and fences the partition until reopened', async (t) => {
+  const dir = tmpDir(t)
+  const io = faultyIO()
+  let wal = await WriteAhead.open(dir, { io, partitions: 2 })
+  await wal.appendBatch(0, ['a', 'b'])
+  io.arm('datasync', 'EIO')
+  const err = await t.throwsAsync(wal.append(0, 'c'), { instanceOf: WalError, code: 'SYNC_FAILED' })
+  t.is(err.details.partition, 0)
+  await t.throwsAsync(wal.append(0, 'd'), { code: 'PARTITION_FAILED' })
+  t.is(await wal.append(1, 'other partition'), 0, 'other partitions keep working')
+  t.is((await wal.read(0, 1)).value.toString(), 'b', 'acknowledged data stays readable')
+  await wal.close()
+  wal = await WriteAhead.open(dir, { io })
+  const values = (await collect(wal.iterate(0))).map((r) => r.value.toString())
+  t.deepEqual(values.slice(0, 2), ['a', 'b'])
+  t.is(await wal.append(0, 'e'), wal.offsets(0).end - 1)
+  await wal.close()
+})
+
+test('a failed sync during rotation fences the partition; reopening keeps everything acknowledged', async (t) => {
+  const dir = tmpDir(t)
+  const io = faultyIO()
+  let wal = await WriteAhead.open(dir, { io, segmentBytes: 8192, preallocate: false })
+  let acked = 0
+  for (; acked < 40; acked++) await wal.append(0, 'x'.repeat(100))
+  io.arm('datasync', 'EIO', 1)
+  const results = await Promise.allSettled(Array.from({ length: 200 }, () => wal.append(0, 'y'.repeat(100))))
+  const rejected = results.filter((r) => r.status === 'rejected')
+  t.true(rejected.length > 0)
+  t.true(rejected.every((r) => ['SYNC_FAILED', 'PARTITION_FAILED'].includes(r.reason.code)))
+  const ok = results.filter((r) => r.status === 'fulfilled').length
+  await wal.close()
+  wal = await WriteAhead.open(dir, { io })
+  t.true(wal.offsets(0).end >= acked + ok)
+  const recs = await collect(wal.iterate(0))
+  t.true(recs.slice(0, acked).every((r) => r.value.toString() === 'x'.repeat(100)))
+  await wal.close()
+})
+
+test('ENOSPC rejects the append with DISK_FULL; writes succeed again once space is back', async (t) => {
+  const dir = tmpDir(t)
+  const io = faultyIO()
+  const wal = await WriteAhead.open(dir, { io, preallocate: false })
+  t.is(await wal.append(0, 'kept'), 0)
+  io.arm('write', 'ENOSPC', 1)
+  await t.throwsAsync(wal.append(0, 'lost'), { instanceOf: WalError, code: 'DISK_FULL' })
+  t.deepEqual(wal.offsets(0), { start: 0, end: 1 })
+  t.is(await wal.append(0, 'next'), 1, 'the rejected offset is assigned again, offsets stay dense')
+  t.deepEqual((await collect(wal.iterate(0))).map((r) => r.value.toString()), ['kept', 'next'])
+  await wal.close()
+})
+
+test('ENOSPC while creating the next segment loses nothing and recovers', async (t) => {
+  const dir = tmpDir(t)
+  const io = faultyIO()
+  const wal = await WriteAhead.open(dir, { io, segmentBytes: 8192, preallocate: false })
+  await wal.append(0, 'z'.repeat(200))
+  io.arm('open', 'ENOSPC', 1, ({ mode }) => mode === 'wx')
+  // Append until the segment is full and rotation has to create a file.
+  let failure = null
+  for (let i = 0; i < 100 && failure === null; i++) {
+    try { await wal.append(0, 'z'.repeat(200)) } catch (err) { failure = err }
+  }
+  t.is(failure?.code, 'DISK_FULL')
+  const end = await wal.append(0, 'after')
+  t.is(end, wal.offsets(0).end - 1)
+  const recs = await collect(wal.iterate(0))
+  t.is(recs.length, wal.offsets(0).end)
+  t.is(recs.at(-1).value.toString(), 'after')
+  await wal.close()
+})
+
+test('appends to different partitions sync in parallel, and readers never see a record before its sync returns', async (t) => {
+  const dir = tmpDir(t)
+  const io = faultyIO()
+  const wal = await WriteAhead.open(dir, { io, partitions: 2, preallocate: false })
+  // The first commit of a partition creates its segment (synced inline); start after that.
+  await Promise.all([wal.append(0, 'first'), wal.append(1, 'first')])
+  io.holdSyncs()
+  io.log.length = 0
+  let done = 0
+  const a = wal.append(0, 'a').then((o) => { done++; return o })
+  const b = wal.append(1, 'b').then((o) => { done++; return o })
+  await new Promise((resolve) => setImmediate(resolve))
+  await new Promise((resolve) => setImmediate(resolve))
+  t.is(io.heldSyncs, 2, 'both partitions have a sync in flight at once')
+  t.deepEqual(io.log.map(([op]) => op), ['datasyncAsync', 'datasyncAsync'])
+  t.is(done, 0)
+  t.deepEqual(wal.offsets(0), { start: 0, end: 1 })
+  await t.throwsAsync(wal.read(0, 1), { code: 'OFFSET_OUT_OF_RANGE' })
+  t.deepEqual((await collect(wal.iterate(1))).map((r) => r.offset), [0])
+  io.releaseSyncs()
+  t.deepEqual(await Promise.all([a, b]), [1, 1])
+  t.is((await wal.read(1, 1)).value.toString(), 'b')
+  await wal.close()
+})
+
+test('a single partition commits with one inline sync per group of concurrent appends', async (t) => {
+  const io = faultyIO()
+  const wal = await WriteAhead.open(tmpDir(t), { io })
+  io.log.length = 0
+  await Promise.all(Array.from({ length: 500 }, (_, i) => wal.append(0, String(i))))
+  t.deepEqual(io.log, [['datasync', io.log[0][1]]], 'one fdatasync for 500 concurrent appends')
+  await wal.close()
+})
+
+test('index files that are missing or damaged are rebuilt', async (t) => {
+  const fs = await import('node:fs')
+  const dir = tmpDir(t)
+  let wal = await WriteAhead.open(dir, { segmentBytes: 16 * 1024, preallocate: false })
+  for (let i = 0; i < 60; i++) await wal.appendBatch(0, Array.from({ length: 10 }, (_, j) => `${i * 10 + j}`.padEnd(80, '.')))
+  await wal.close()
+  const pdir = `${dir}/partition-0`
+  const indexes = fs.readdirSync(pdir).filter((f) => f.endsWith('.index'))
+  t.true(indexes.length >= 2)
+  fs.rmSync(`${pdir}/${indexes[0]}`)
+  const damaged = fs.readFileSync(`${pdir}/${indexes[1]}`)
+  damaged[damaged.length - 1] ^= 0xff
+  fs.writeFileSync(`${pdir}/${indexes[1]}`, damaged)
+  wal = await WriteAhead.open(dir)
+  for (const off of [5, 250, 333, 599]) t.is((await wal.read(0, off)).value.toString().split('.')[0], String(off))
+  await wal.close()
+  t.true(fs.existsSync(`${pdir}/${indexes[0]}`), 'the missing index was written again')
+  t.notDeepEqual(fs.readFileSync(`${pdir}/${indexes[1]}`), damaged)
+})

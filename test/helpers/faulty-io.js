@@ -1,0 +1,53 @@
+import { nodeFileIO } from '../../dist/src/index.js'
+
+const errno = (code, syscall) => Object.assign(new Error(`${code}: injected fault, ${syscall}`), { code, syscall })
+
+/**
+ * The real file system behind the FileIO interface, with faults armed by the test:
+ * `io.arm('datasync', 'EIO')` makes the next sync fail, `io.arm('write', 'ENOSPC', n)` the next n
+ * writes. `io.log` records operations, and `io.holdSyncs()` queues async syncs until released.
+ */
+export function faultyIO () {
+  const armed = new Map()
+  const held = []
+  let holding = false
+  const io = {
+    ...nodeFileIO,
+    log: [],
+    arm (op, code, times = 1, match = () => true) { armed.set(op, { code, times, match }) },
+    disarm (op) { armed.delete(op) },
+    holdSyncs () { holding = true },
+    releaseSyncs () { holding = false; for (const f of held.splice(0)) f() },
+    get heldSyncs () { return held.length }
+  }
+  const fault = (op, detail) => {
+    const a = armed.get(op)
+    if (a === undefined || !a.match(detail)) return null
+    if (--a.times <= 0) armed.delete(op)
+    return errno(a.code, op)
+  }
+  io.write = (fd, buf, off, len, pos) => {
+    const err = fault('write', { fd, len, pos })
+    if (err) throw err
+    return nodeFileIO.write(fd, buf, off, len, pos)
+  }
+  io.open = (path, mode) => {
+    const err = fault('open', { path, mode })
+    if (err) throw err
+    return nodeFileIO.open(path, mode)
+  }
+  io.datasync = (fd) => {
+    io.log.push(['datasync', fd])
+    const err = fault('datasync', { fd })
+    if (err) throw err
+    nodeFileIO.datasync(fd)
+  }
+  io.datasyncAsync = (fd, cb) => {
+    io.log.push(['datasyncAsync', fd])
+    const err = fault('datasync', { fd })
+    const run = () => err ? setImmediate(() => cb(err)) : nodeFileIO.datasyncAsync(fd, cb)
+    if (holding) held.push(run)
+    else run()
+  }
+  return io
+}
