@@ -7,8 +7,13 @@ import { readFully, writeFully } from './io/full-io.js'
 
 export const LOCK_FILE = 'LOCK'
 
-/** Locks held by this process, so a second open in the same process is refused too. */
-const heldHere = new Set<string>()
+/** Locks held by this process (per I/O layer), so a second open in the same process is refused too. */
+const heldByIo = new WeakMap<FileIO, Set<string>>()
+function held (io: FileIO): Set<string> {
+  let s = heldByIo.get(io)
+  if (s === undefined) { s = new Set(); heldByIo.set(io, s) }
+  return s
+}
 
 interface LockInfo { pid: number, host: string, token: string }
 
@@ -47,6 +52,7 @@ export class DirLock {
     const info = Buffer.from(JSON.stringify({ pid: process.pid, host: os.hostname(), token }))
     const locked = (holder: LockInfo | null): WalError => new WalError('LOCKED', `${dir} is locked by another writer${holder === null ? '' : ` (pid ${holder.pid} on ${holder.host})`}`, { dir, pid: holder?.pid })
     const key = path.resolve(dir)
+    const heldHere = held(io)
     if (heldHere.has(key)) throw locked({ pid: process.pid, host: os.hostname(), token: '' })
     for (let attempt = 0; attempt < 3; attempt++) {
       let fd: number
@@ -79,7 +85,7 @@ export class DirLock {
   }
 
   release (): void {
-    heldHere.delete(path.resolve(path.dirname(this.file)))
+    held(this.io).delete(path.resolve(path.dirname(this.file)))
     if (readLock(this.io, this.file)?.token === this.token) {
       try { this.io.unlink(this.file) } catch {}
     }

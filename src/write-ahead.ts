@@ -317,14 +317,16 @@ export class WriteAhead {
     if (this.closing !== null) return this.closing
     this.closing = (async () => {
       for (const t of this.timers) clearInterval(t)
-      const results = await Promise.allSettled(this[kLogs].map((l) => l.close()))
-      await this[kMeta]?.close()
-      this.fdCache.closeAll()
-      this.isClosed = true
-      this.lock?.release()
-      this.lock = null
-      const failed = results.find((r) => r.status === 'rejected')
-      if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
+      try {
+        const results = await Promise.allSettled([...this[kLogs].map((l) => l.close()), this[kMeta]?.close()])
+        const failed = results.find((r) => r.status === 'rejected')
+        if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
+      } finally {
+        try { this.fdCache.closeAll() } catch {}
+        this.isClosed = true
+        this.lock?.release()
+        this.lock = null
+      }
     })()
     return this.closing
   }

@@ -36,7 +36,7 @@ export class FdCache {
   get size (): number { return this.open.size }
 
   closeAll (): void {
-    for (const fd of this.open.values()) this.io.close(fd)
+    for (const fd of this.open.values()) { try { this.io.close(fd) } catch {} }
     this.open.clear()
   }
 }

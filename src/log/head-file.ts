@@ -41,7 +41,9 @@ export class HeadFile {
     writeFully(this.io, this.fd, this.buf, 0, synced === null ? SLOT : SLOT * 2, 0)
   }
 
-  close (): void { this.io.close(this.fd) }
+  close (): void {
+    try { this.io.close(this.fd) } catch {}
+  }
 }
 
 export function readHead (io: FileIO, fd: number): { visible: HeadMark | null, synced: HeadMark | null } {
