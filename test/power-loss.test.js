@@ -59,7 +59,8 @@ async function runCycles (t, { seed, preallocate, retention, partitions: P }) {
         for (let i = 0; i < 40; i++) {
           const kind = rand(10)
           if (kind === 0) {
-            const to = wal.offsets(p).start + rand(Math.max(1, next[p] - wal.offsets(p).start))
+            const { start: s0, end: e0 } = wal.offsets(p)
+            const to = s0 + rand(e0 - s0 + 1)
             const start = await wal.trimBefore(p, to)
             mayBeGone[p] = Math.max(mayBeGone[p], start)
             continue
