@@ -140,21 +140,27 @@ for (const f of filter) {
 const selected = (name) => filter.length === 0 || filter.some((f) => name.startsWith(f))
 
 const CFG = QUICK
-  ? { runs: 3, floorMs: 250, walMs: 400, logRecords: 200_000, readMs: 300, crashBytes: 128 * MiB }
-  : { runs: 3, floorMs: 1000, walMs: 1500, logRecords: 2_000_000, readMs: 1500, crashBytes: 1024 * MiB }
+  ? { runs: 3, floorMs: 250, walMs: 400, logRecords: 200_000, readMs: 300, crashBytes: 128 * MiB, crashRuns: 3 }
+  : { runs: 5, floorMs: 1000, walMs: 1500, logRecords: 2_000_000, readMs: 1500, crashBytes: 1024 * MiB, crashRuns: 3 }
 const BATCHES = [1000, 16384]
 const WRITERS = [8, 64, 512, 2048]
 
 // ---------------------------------------------------------------- results
 
-const rows = [] // { scenario, metric, unit, runs, min, median, max, better, floorKey, target, note }
-const floors = new Map() // key -> median
+const rows = [] // { scenario, metric, unit, runs, min, median, max, better, floorKey, target }
+const floorRuns = new Map() // floor key -> per-run values, paired run by run with the scenario that measured them
 
 function record (scenario, metric, unit, runs, extra = {}) {
   const row = { scenario, metric, unit, runs, min: Math.min(...runs), median: median(runs), max: Math.max(...runs), better: 'higher', ...extra }
   rows.push(row)
-  if (extra.setFloor !== undefined) floors.set(extra.setFloor, row.median)
   return row
+}
+
+/** A floor row; floor rows are printed first, whichever scenario measured them. */
+function recordFloor (key, scenario, metric, unit, runs, better = 'higher') {
+  if (floorRuns.has(key)) return
+  floorRuns.set(key, runs)
+  record(scenario, metric, unit, runs, { better, floorOf: key })
 }
 
 async function repeat (n, fn) {
@@ -232,31 +238,38 @@ function floorBatch (fd, count, ms) {
   return { rate: n / secs, p50: lat.pct(0.5), p99: lat.pct(0.99) }
 }
 
+let floorFd = -1
+function floorFd_ () {
+  if (floorFd < 0) floorFd = floorFile().fd
+  return floorFd
+}
+function closeFloor () {
+  if (floorFd >= 0) { try { fs.closeSync(floorFd) } catch {} ; floorFd = -1 }
+}
+
+const floorSerialRows = (r) => {
+  recordFloor('serial.rate', 'floor serial (1 rec/sync)', 'acks/s', 'ops/s', r.map((x) => x.rate))
+  recordFloor('serial.p50', 'floor serial (1 rec/sync)', 'p50', 'µs', r.map((x) => x.p50), 'lower')
+  recordFloor('serial.p99', 'floor serial (1 rec/sync)', 'p99', 'µs', r.map((x) => x.p99), 'lower')
+}
+const floorBatchRows = (b, r) => {
+  recordFloor(`batch${b}.rate`, `floor batch ${b} rec/sync`, 'records/s', 'rec/s', r.map((x) => x.rate))
+  recordFloor(`batch${b}.p50`, `floor batch ${b} rec/sync`, 'p50 per sync', 'µs', r.map((x) => x.p50), 'lower')
+}
+
+/** Only when asked for alone: scenarios measure their floor themselves, run by run, right before their own run. */
 async function runFloor () {
-  const wantSerial = selected('floor') || selected('serial')
-  const wantBatch = selected('floor') || selected('batch')
-  const wantConc = selected('floor') || selected('concurrent')
-  if (!wantSerial && !wantBatch && !wantConc) return
-  progress('floor: write + fdatasync')
-  const { fd, file } = floorFile()
-  try {
-    if (wantSerial) {
-      const r = await repeat(CFG.runs, () => floorSerial(fd, CFG.floorMs))
-      record('floor serial (1 rec/sync)', 'acks/s', 'ops/s', r.map((x) => x.rate), { setFloor: 'serial.rate' })
-      record('floor serial (1 rec/sync)', 'p50', 'µs', r.map((x) => x.p50), { better: 'lower', setFloor: 'serial.p50' })
-      record('floor serial (1 rec/sync)', 'p99', 'µs', r.map((x) => x.p99), { better: 'lower', setFloor: 'serial.p99' })
-    }
-    const sizes = new Set()
-    if (wantBatch) for (const b of BATCHES) sizes.add(b)
-    if (wantConc) for (const w of WRITERS) sizes.add(w)
-    for (const b of [...sizes].sort((x, y) => x - y)) {
-      const r = await repeat(CFG.runs, () => floorBatch(fd, b, CFG.floorMs))
-      record(`floor batch ${b} rec/sync`, 'records/s', 'rec/s', r.map((x) => x.rate), { setFloor: `batch${b}.rate` })
-      record(`floor batch ${b} rec/sync`, 'p50 per sync', 'µs', r.map((x) => x.p50), { better: 'lower', setFloor: `batch${b}.p50` })
-    }
-  } finally {
-    fs.closeSync(fd)
-    fs.rmSync(path.dirname(file), { recursive: true, force: true })
+  if (!selected('floor')) return
+  const sizes = [...new Set([...BATCHES, ...WRITERS])].sort((x, y) => x - y)
+  const left = (key) => !floorRuns.has(key)
+  if (left('serial.rate') && !selected('serial')) {
+    progress('floor: serial write + fdatasync')
+    floorSerialRows(await repeat(CFG.runs, () => floorSerial(floorFd_(), CFG.floorMs)))
+  }
+  for (const b of sizes) {
+    if (!left(`batch${b}.rate`) || (BATCHES.includes(b) && selected('batch')) || (WRITERS.includes(b) && selected('concurrent'))) continue
+    progress(`floor: ${b} records per write + fdatasync`)
+    floorBatchRows(b, await repeat(CFG.runs, () => floorBatch(floorFd_(), b, CFG.floorMs)))
   }
 }
 
@@ -267,7 +280,9 @@ async function runSerial () {
   progress('serial append')
   const { wal, dir, switched } = await openWarm('serial')
   if (!switched) progress('warning: the WAL did not switch to a prepared segment during warm-up')
+  const floor = []
   const r = await repeat(CFG.runs, async () => {
+    floor.push(floorSerial(floorFd_(), CFG.floorMs))
     const lat = new Lat()
     let n = 0
     const start = now()
@@ -283,6 +298,7 @@ async function runSerial () {
     return { rate: n / ((t - start) / 1000), p50: lat.pct(0.5), p99: lat.pct(0.99) }
   })
   await closeAndRemove(wal, dir)
+  floorSerialRows(floor)
   record('writeahead serial append', 'acks/s', 'ops/s', r.map((x) => x.rate), { floorKey: 'serial.rate' })
   record('writeahead serial append', 'p50', 'µs', r.map((x) => x.p50), { better: 'lower', floorKey: 'serial.p50', target: { max: 1.25, of: 'ratio' } })
   record('writeahead serial append', 'p99', 'µs', r.map((x) => x.p99), { better: 'lower', floorKey: 'serial.p99' })
@@ -296,7 +312,9 @@ async function runBatch () {
     progress(`appendBatch ${size}`)
     const { wal, dir } = await openWarm(`batch${size}`)
     let k = 0
+    const floor = []
     const r = await repeat(CFG.runs, async () => {
+      floor.push(floorBatch(floorFd_(), size, CFG.floorMs))
       let n = 0
       const start = now()
       const end = start + CFG.walMs
@@ -311,6 +329,7 @@ async function runBatch () {
       return n / ((t - start) / 1000)
     })
     await closeAndRemove(wal, dir)
+    floorBatchRows(size, floor)
     const target = size === 1000 ? { min: 0.7, of: 'ratio' } : size === 16384 ? { min: 0.9, of: 'ratio' } : undefined
     record(`writeahead appendBatch ${size}`, 'records/s', 'rec/s', r, { floorKey: `batch${size}.rate`, target })
   }
@@ -323,7 +342,9 @@ async function runConcurrent () {
   for (const writers of WRITERS) {
     progress(`${writers} concurrent writers`)
     const { wal, dir } = await openWarm(`conc${writers}`)
+    const floor = []
     const r = await repeat(CFG.runs, async () => {
+      floor.push(floorBatch(floorFd_(), writers, CFG.floorMs))
       const lat = new Lat(1 << 20)
       let n = 0
       const start = now()
@@ -343,6 +364,7 @@ async function runConcurrent () {
       return { rate: n / secs, p50: lat.pct(0.5), p99: lat.pct(0.99) }
     })
     await closeAndRemove(wal, dir)
+    floorBatchRows(writers, floor)
     const target = writers === 2048 ? { min: 750_000, of: 'value' } : undefined
     record(`writeahead ${writers} concurrent append`, 'records/s', 'rec/s', r.map((x) => x.rate), { floorKey: `batch${writers}.rate`, target })
     record(`writeahead ${writers} concurrent append`, 'p50', 'µs', r.map((x) => x.p50), { better: 'lower', floorKey: `batch${writers}.p50` })
@@ -454,8 +476,8 @@ function buildAndKill (dir, bytes) {
 async function runOpen () {
   if (!selected('open')) return
   const label = `${Math.round(CFG.crashBytes / MiB)} MiB`
-  const r = await repeat(CFG.runs, async (i) => {
-    progress(`open after crash: building ${label} in a child (${i + 1}/${CFG.runs})`)
+  const r = await repeat(CFG.crashRuns, async (i) => {
+    progress(`open after crash: building ${label} in a child (${i + 1}/${CFG.crashRuns})`)
     const dir = freshDir('crash')
     const acked = await buildAndKill(dir, CFG.crashBytes)
     const size = dirBytes(dir)
@@ -482,9 +504,10 @@ function fmt (v, unit) {
 }
 
 function finish (row) {
-  const floor = row.floorKey !== undefined ? floors.get(row.floorKey) : undefined
-  row.floor = floor ?? null
-  row.ratio = floor !== undefined ? row.median / floor : null
+  const fr = row.floorKey !== undefined ? floorRuns.get(row.floorKey) : undefined
+  row.floor = fr !== undefined ? median(fr) : null
+  // Ratio: the median of per-run ratios, each WAL run against the floor measured just before it.
+  row.ratio = fr !== undefined && fr.length === row.runs.length ? median(row.runs.map((v, i) => v / fr[i])) : null
   if (row.target !== undefined) {
     const v = row.target.of === 'ratio' ? row.ratio : row.median
     if (v === null) row.status = 'n/a (no floor)'
@@ -497,7 +520,8 @@ function finish (row) {
 
 function printTable () {
   const head = ['scenario', 'metric', 'min', 'median', 'max', 'floor', 'ratio', 'target', 'status']
-  const lines = rows.map((r) => [
+  const ordered = [...rows.filter((r) => r.floorOf !== undefined), ...rows.filter((r) => r.floorOf === undefined)]
+  const lines = ordered.map((r) => [
     r.scenario, `${r.metric} (${r.unit})`, fmt(r.min, r.unit), fmt(r.median, r.unit), fmt(r.max, r.unit),
     r.floor === null ? '' : fmt(r.floor, r.unit), r.ratio === null ? '' : `${r.ratio.toFixed(2)}×`, r.targetText ?? '', r.status ?? ''
   ])
@@ -543,6 +567,7 @@ try {
 } catch (err) {
   failed = err
 } finally {
+  closeFloor()
   cleanup()
 }
 const seconds = (now() - t0) / 1000
@@ -560,7 +585,7 @@ const json = {
   config: { ...CFG, recordBytes: RECORD, batches: BATCHES, writers: WRITERS },
   machine,
   error: failed === null ? null : String(failed?.stack ?? failed),
-  results: rows.map(({ setFloor, floorKey, target, targetText, ...r }) => ({ ...r, floorKey: floorKey ?? setFloor ?? null, target: targetText ?? null }))
+  results: [...rows.filter((r) => r.floorOf !== undefined), ...rows.filter((r) => r.floorOf === undefined)].map(({ floorKey, floorOf, target, targetText, ...r }) => ({ ...r, floorKey: floorKey ?? floorOf ?? null, target: targetText ?? null }))
 }
 fs.mkdirSync(RESULTS, { recursive: true })
 const text = JSON.stringify(json, null, 2) + '\n'

@@ -256,3 +256,16 @@ test('verify finds a flipped bit; salvage keeps the valid prefix and quarantines
   t.is(await wal.append(0, 'after repair'), problem.offset)
   await wal.close()
 })
+
+test('a torn seal on an older segment (power lost while sealing) heals on open', async (t) => {
+  const dir = tmpDir(t)
+  const values = await fill(dir, 60)
+  const segs = segmentFiles(dir)
+  const victim = partitionPath(dir, 0, segs[0])
+  const buf = fs.readFileSync(victim)
+  buf.fill(0xa5, buf.length - SEAL_BYTES + 10, buf.length - 20)
+  fs.writeFileSync(victim, buf)
+  const r = await readAll(dir)
+  t.deepEqual(r.values, values)
+  t.true((await WriteAhead.verify(dir)).ok)
+})

@@ -145,7 +145,10 @@ export function recoverLog (o: LogOptions): Recovered {
       const indexer = new IndexBuilder(base, o.indexInterval)
       const r = scanSegment(io, fd, size, { base, maxBatchBytes: o.maxBatchBytes, checkpoints: last ? checkpoints : undefined, index: indexer })
       const markPos = synced !== null && synced.segmentBase === base ? synced.position : (synced !== null && synced.segmentBase > base ? Infinity : 0)
-      if (r.stop === 'bad' && r.end < markPos && o.sync === 'always') {
+      // An older segment's data was synced before the next segment was started, so bad bytes in
+      // it are damage, unless they are only a seal torn by the crash: nothing but zeros after it.
+      const tornSeal = !last && r.stop === 'bad' && (r.end + SEAL_BYTES >= size || allZero(io, fd, r.end + SEAL_BYTES, size))
+      if (r.stop === 'bad' && r.end < markPos && o.sync === 'always' && !tornSeal) {
         throw corrupted(`${r.reason ?? 'invalid data'} inside acknowledged data`, where(name, r.end, { offset: r.nextOffset }))
       }
       const wfd = last ? fd : io.open(seg.path, 'rw')
