@@ -6,6 +6,8 @@
 //   node bench/run.js serial batch     only some scenarios: floor serial batch concurrent read iterate open
 //
 // Everything runs on the disk under bench/tmp (tmpfs/ramfs is refused), which is removed at the end.
+// Each floor (raw write + fdatasync) run is measured right before the writeahead run it is compared
+// with, and "ratio" is the median of those per-run ratios, so disk drift between runs cancels out.
 // Results: a table on stdout, JSON in bench/results/core-<ISO date>.json and bench/results/latest.json.
 import fs from 'node:fs'
 import os from 'node:os'
@@ -239,7 +241,7 @@ function floorBatch (fd, count, ms) {
 }
 
 let floorFd = -1
-function floorFd_ () {
+function getFloorFd () {
   if (floorFd < 0) floorFd = floorFile().fd
   return floorFd
 }
@@ -264,12 +266,12 @@ async function runFloor () {
   const left = (key) => !floorRuns.has(key)
   if (left('serial.rate') && !selected('serial')) {
     progress('floor: serial write + fdatasync')
-    floorSerialRows(await repeat(CFG.runs, () => floorSerial(floorFd_(), CFG.floorMs)))
+    floorSerialRows(await repeat(CFG.runs, () => floorSerial(getFloorFd(), CFG.floorMs)))
   }
   for (const b of sizes) {
     if (!left(`batch${b}.rate`) || (BATCHES.includes(b) && selected('batch')) || (WRITERS.includes(b) && selected('concurrent'))) continue
     progress(`floor: ${b} records per write + fdatasync`)
-    floorBatchRows(b, await repeat(CFG.runs, () => floorBatch(floorFd_(), b, CFG.floorMs)))
+    floorBatchRows(b, await repeat(CFG.runs, () => floorBatch(getFloorFd(), b, CFG.floorMs)))
   }
 }
 
@@ -282,7 +284,7 @@ async function runSerial () {
   if (!switched) progress('warning: the WAL did not switch to a prepared segment during warm-up')
   const floor = []
   const r = await repeat(CFG.runs, async () => {
-    floor.push(floorSerial(floorFd_(), CFG.floorMs))
+    floor.push(floorSerial(getFloorFd(), CFG.floorMs))
     const lat = new Lat()
     let n = 0
     const start = now()
@@ -314,7 +316,7 @@ async function runBatch () {
     let k = 0
     const floor = []
     const r = await repeat(CFG.runs, async () => {
-      floor.push(floorBatch(floorFd_(), size, CFG.floorMs))
+      floor.push(floorBatch(getFloorFd(), size, CFG.floorMs))
       let n = 0
       const start = now()
       const end = start + CFG.walMs
@@ -344,7 +346,7 @@ async function runConcurrent () {
     const { wal, dir } = await openWarm(`conc${writers}`)
     const floor = []
     const r = await repeat(CFG.runs, async () => {
-      floor.push(floorBatch(floorFd_(), writers, CFG.floorMs))
+      floor.push(floorBatch(getFloorFd(), writers, CFG.floorMs))
       const lat = new Lat(1 << 20)
       let n = 0
       const start = now()
