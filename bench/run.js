@@ -142,8 +142,8 @@ for (const f of filter) {
 const selected = (name) => filter.length === 0 || filter.some((f) => name.startsWith(f))
 
 const CFG = QUICK
-  ? { runs: 3, floorMs: 250, walMs: 400, logRecords: 200_000, readMs: 300, crashBytes: 128 * MiB, crashRuns: 3 }
-  : { runs: 5, floorMs: 1000, walMs: 1500, logRecords: 2_000_000, readMs: 1500, crashBytes: 1024 * MiB, crashRuns: 3 }
+  ? { runs: 3, floorMs: 250, walMs: 400, logRecords: 500_000, readRecords: 200_000, readMs: 300, crashBytes: 128 * MiB, crashRuns: 3 }
+  : { runs: 5, floorMs: 1000, walMs: 1500, logRecords: 2_000_000, readRecords: 200_000, readMs: 1000, crashBytes: 1024 * MiB, crashRuns: 3 }
 const BATCHES = [1000, 16384]
 const WRITERS = [8, 64, 512, 2048]
 
@@ -376,79 +376,92 @@ async function runConcurrent () {
 
 // ---------------------------------------------------------------- 5 + 6. read and replay
 
-async function buildLog (records) {
-  const dir = freshDir('readlog')
+/** A closed log of `records` records written with appendBatch(`batch`), for the read scenarios. */
+async function buildLog (records, batch) {
+  const dir = freshDir(`log${batch}`)
   const wal = await WriteAhead.open(dir, { partitions: 1 })
-  const N = 16384
+  // One call at a time: calls queued in the same tick are merged by group commit into one batch.
   for (let done = 0; done < records;) {
-    const size = Math.min(N, records - done)
-    const batch = new Array(size)
-    for (let i = 0; i < size; i++) batch[i] = payload(done + i)
-    await wal.appendBatch(0, batch)
+    const size = Math.min(batch, records - done)
+    const recs = new Array(size)
+    for (let i = 0; i < size; i++) recs[i] = payload(done + i)
+    await wal.appendBatch(0, recs)
     done += size
   }
   await wal.close()
   return dir
 }
 
-async function runReadIterate () {
-  const wantRead = selected('read')
-  const wantIter = selected('iterate')
-  if (!wantRead && !wantIter) return
-  const total = CFG.logRecords
-  progress(`building a log of ${total.toLocaleString('en-US')} records for read/iterate`)
-  const dir = await buildLog(total)
+async function openLog (records, batch) {
+  const dir = await buildLog(records, batch)
   const wal = await WriteAhead.open(dir, { partitions: 1 })
-  try {
-    const { start, end } = wal.offsets(0)
-    if (end - start !== total) throw new Error(`log holds ${end - start} records, expected ${total}`)
-    if (wantRead) {
-      progress('read by random offset')
-      let x = 987654321
+  const { start, end } = wal.offsets(0)
+  if (end - start !== records) throw new Error(`log holds ${end - start} records, expected ${records}`)
+  return { wal, dir, start }
+}
+
+async function runRead () {
+  if (!selected('read')) return
+  const total = CFG.readRecords
+  for (const batch of [100, 16384]) {
+    progress(`read by random offset: ${total.toLocaleString('en-US')}-record log written in ${batch}-record batches`)
+    const { wal, dir, start } = await openLog(total, batch)
+    let x = 987654321
+    try {
       const r = await repeat(CFG.runs, async () => {
         let n = 0
         const t0 = now()
         const stop = t0 + CFG.readMs
         let t = t0
         while (t < stop) {
-          for (let j = 0; j < 256; j++) {
+          for (let j = 0; j < 64; j++) {
             x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0
             const off = start + (x % total)
             const rec = await wal.read(0, off)
             if (rec.offset !== off || rec.value.length !== RECORD) throw new Error(`read(${off}) returned offset ${rec.offset}`)
           }
-          n += 256
+          n += 64
           t = now()
         }
         return n / ((t - t0) / 1000)
       })
-      record(`writeahead read (random, ${(total / 1000).toFixed(0)}k-record log)`, 'records/s', 'rec/s', r, { target: { min: 400_000, of: 'value' } })
+      record(`writeahead read (random; ${total / 1000}k recs, ${batch}-rec batches)`, 'records/s', 'rec/s', r, { target: { min: 400_000, of: 'value' } })
+    } finally {
+      await closeAndRemove(wal, dir)
     }
-    if (wantIter) {
-      progress('replay via iterate / iterateBatches')
-      const it = await repeat(CFG.runs, async () => {
-        let n = 0
-        let bytes = 0
-        const t0 = now()
-        for await (const rec of wal.iterate(0)) { n++; bytes += rec.value.length }
-        const secs = (now() - t0) / 1000
-        if (n !== total) throw new Error(`iterate returned ${n} records, expected ${total}`)
-        return { rate: n / secs, mbs: bytes / 1e6 / secs }
-      })
-      record(`writeahead iterate (${(total / 1000).toFixed(0)}k records)`, 'records/s', 'rec/s', it.map((x) => x.rate), { target: { min: 3_000_000, of: 'value' } })
-      record(`writeahead iterate (${(total / 1000).toFixed(0)}k records)`, 'payload MB/s', 'MB/s', it.map((x) => x.mbs))
-      const ib = await repeat(CFG.runs, async () => {
-        let n = 0
-        let bytes = 0
-        const t0 = now()
-        for await (const recs of wal.iterateBatches(0)) { n += recs.length; for (const rec of recs) bytes += rec.value.length }
-        const secs = (now() - t0) / 1000
-        if (n !== total) throw new Error(`iterateBatches returned ${n} records, expected ${total}`)
-        return { rate: n / secs, mbs: bytes / 1e6 / secs }
-      })
-      record(`writeahead iterateBatches (${(total / 1000).toFixed(0)}k records)`, 'records/s', 'rec/s', ib.map((x) => x.rate))
-      record(`writeahead iterateBatches (${(total / 1000).toFixed(0)}k records)`, 'payload MB/s', 'MB/s', ib.map((x) => x.mbs))
-    }
+  }
+}
+
+async function runIterate () {
+  if (!selected('iterate')) return
+  const total = CFG.logRecords
+  progress(`replay: building a ${total.toLocaleString('en-US')}-record log (16,384-record batches)`)
+  const { wal, dir } = await openLog(total, 16384)
+  const label = `${total / 1000}k recs`
+  try {
+    progress('replay via iterate / iterateBatches')
+    const it = await repeat(CFG.runs, async () => {
+      let n = 0
+      let bytes = 0
+      const t0 = now()
+      for await (const rec of wal.iterate(0)) { n++; bytes += rec.value.length }
+      const secs = (now() - t0) / 1000
+      if (n !== total) throw new Error(`iterate returned ${n} records, expected ${total}`)
+      return { rate: n / secs, mbs: bytes / 1e6 / secs }
+    })
+    record(`writeahead iterate (${label})`, 'records/s', 'rec/s', it.map((x) => x.rate), { target: { min: 3_000_000, of: 'value' } })
+    record(`writeahead iterate (${label})`, 'payload MB/s', 'MB/s', it.map((x) => x.mbs))
+    const ib = await repeat(CFG.runs, async () => {
+      let n = 0
+      let bytes = 0
+      const t0 = now()
+      for await (const recs of wal.iterateBatches(0)) { n += recs.length; for (const rec of recs) bytes += rec.value.length }
+      const secs = (now() - t0) / 1000
+      if (n !== total) throw new Error(`iterateBatches returned ${n} records, expected ${total}`)
+      return { rate: n / secs, mbs: bytes / 1e6 / secs }
+    })
+    record(`writeahead iterateBatches (${label})`, 'records/s', 'rec/s', ib.map((x) => x.rate))
+    record(`writeahead iterateBatches (${label})`, 'payload MB/s', 'MB/s', ib.map((x) => x.mbs))
   } finally {
     await closeAndRemove(wal, dir)
   }
@@ -520,10 +533,13 @@ function finish (row) {
   }
 }
 
+const floorRank = (r) => r.floorOf.startsWith('serial') ? -1 : parseInt(r.floorOf.slice(5), 10)
+/** Floor rows first (serial, then by batch size), then the rest in the order they ran. */
+const ordered = () => [...rows.filter((r) => r.floorOf !== undefined).sort((a, b) => floorRank(a) - floorRank(b)), ...rows.filter((r) => r.floorOf === undefined)]
+
 function printTable () {
   const head = ['scenario', 'metric', 'min', 'median', 'max', 'floor', 'ratio', 'target', 'status']
-  const ordered = [...rows.filter((r) => r.floorOf !== undefined), ...rows.filter((r) => r.floorOf === undefined)]
-  const lines = ordered.map((r) => [
+  const lines = ordered().map((r) => [
     r.scenario, `${r.metric} (${r.unit})`, fmt(r.min, r.unit), fmt(r.median, r.unit), fmt(r.max, r.unit),
     r.floor === null ? '' : fmt(r.floor, r.unit), r.ratio === null ? '' : `${r.ratio.toFixed(2)}×`, r.targetText ?? '', r.status ?? ''
   ])
@@ -564,7 +580,8 @@ try {
   await runSerial()
   await runBatch()
   await runConcurrent()
-  await runReadIterate()
+  await runRead()
+  await runIterate()
   await runOpen()
 } catch (err) {
   failed = err
@@ -587,7 +604,7 @@ const json = {
   config: { ...CFG, recordBytes: RECORD, batches: BATCHES, writers: WRITERS },
   machine,
   error: failed === null ? null : String(failed?.stack ?? failed),
-  results: [...rows.filter((r) => r.floorOf !== undefined), ...rows.filter((r) => r.floorOf === undefined)].map(({ floorKey, floorOf, target, targetText, ...r }) => ({ ...r, floorKey: floorKey ?? floorOf ?? null, target: targetText ?? null }))
+  results: ordered().map(({ floorKey, floorOf, target, targetText, ...r }) => ({ ...r, floorKey: floorKey ?? floorOf ?? null, target: targetText ?? null }))
 }
 fs.mkdirSync(RESULTS, { recursive: true })
 const text = JSON.stringify(json, null, 2) + '\n'

@@ -21,7 +21,8 @@ export const ErrorCodes = {
   SYNC_FAILED: 'SYNC_FAILED',
   PARTITION_FAILED: 'PARTITION_FAILED',
   DISK_FULL: 'DISK_FULL',
-  IO_ERROR: 'IO_ERROR'
+  IO_ERROR: 'IO_ERROR',
+  GROUP_BUSY: 'GROUP_BUSY'
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

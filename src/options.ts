@@ -68,6 +68,7 @@ export function resolveOptions (o: WriteAheadOptions = {}): ResolvedOptions {
   if (typeof retention !== 'object' || retention === null) throw invalidOption('retention', 'must be an object { maxBytes?, maxAgeMs? }')
   if (retention.maxBytes !== undefined) int('retention.maxBytes', retention.maxBytes, 0, Number.MAX_SAFE_INTEGER)
   if (retention.maxAgeMs !== undefined) int('retention.maxAgeMs', retention.maxAgeMs, 0, Number.MAX_SAFE_INTEGER)
+  if (retention.keepUnconsumed !== undefined && typeof retention.keepUnconsumed !== 'boolean') throw invalidOption('retention.keepUnconsumed', 'must be a boolean')
   const indexIntervalBytes = o.indexIntervalBytes === undefined ? 4096 : int('indexIntervalBytes', o.indexIntervalBytes, 1, segmentBytes)
   const maxOpenFiles = o.maxOpenFiles === undefined ? 128 : int('maxOpenFiles', o.maxOpenFiles, 1, 100_000)
   if (o.io !== undefined && (typeof o.io !== 'object' || o.io === null)) throw invalidOption('io', 'must implement FileIO')

@@ -63,4 +63,6 @@ export type SyncMode = 'always' | 'interval' | 'never'
 export interface RetentionOptions {
   maxBytes?: number
   maxAgeMs?: number
+  /** Never delete a segment holding records some consumer group has not committed past. */
+  keepUnconsumed?: boolean
 }

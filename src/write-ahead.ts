@@ -10,6 +10,9 @@ import { FdCache } from './log/fd-cache.js'
 import { PartitionLog, type LogOptions } from './log/partition-log.js'
 import { BatchReader, ChunkIterator, RecordIterator } from './log/iterator.js'
 import { salvageLog, verifyLog, type SalvageAction, type VerifyOptions, type VerifyReport } from './verify.js'
+import { Group, checkGroupName, cursorKey, groupNames, type GroupHost, type GroupInfo } from './groups.js'
+import { WalReadable, type ReadableHost, type ReadableOptions } from './streams/readable.js'
+import { WalWritable, type WritableOptions } from './streams/writable.js'
 import type { AppendBatchOptions, AppendInput, IterateOptions, Offsets, WalRecord } from './types.js'
 
 /** Published on `writeahead:retention` when retention or trimBefore deletes segments. */
@@ -17,6 +20,8 @@ export const retentionChannel = channel('writeahead:retention')
 
 const kLogs = Symbol('logs')
 const kMeta = Symbol('meta')
+const kLeases = Symbol('leases')
+const kReaders = Symbol('readers')
 
 const CONFIG = 'config'
 
@@ -44,6 +49,10 @@ export class WriteAhead {
   readonly options: ResolvedOptions
   private [kLogs]: PartitionLog[] = []
   private [kMeta]: Meta | null = null
+  private [kLeases] = new Map<string, WalReadable>()
+  private [kReaders] = new Set<WalReadable>()
+  private readonly groupHost: GroupHost
+  private readonly readableHost: ReadableHost
   private lock: DirLock | null = null
   private scheduler = new CommitScheduler()
   private fdCache: FdCache
@@ -55,6 +64,37 @@ export class WriteAhead {
     this.dir = dir
     this.options = options
     this.fdCache = new FdCache(options.io, options.maxOpenFiles)
+    const meta = (): Meta => { if (this[kMeta] === null) throw closed(); return this[kMeta] }
+    this.groupHost = {
+      get partitions () { return self.partitions },
+      offsets: (p) => this.offsets(p),
+      metaGet: (name) => meta().get(name),
+      metaSet: (values) => {
+        if (this.isClosed || this.closing !== null) return Promise.reject(closed())
+        if (this.options.readOnly) return Promise.reject(readOnlyError())
+        return meta().set(values)
+      },
+      metaNames: () => { meta().log.refresh(); return meta().log.checkpoints.keys() },
+      onSeek: (group, p, offset) => this[kLeases].get(`${group}\0${p}`)?.reposition(offset)
+    }
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this
+    this.readableHost = {
+      log: (p) => this.log(p),
+      group: (name) => this.group(name),
+      lease: (group, p, reader) => {
+        const key = `${group}\0${p}`
+        if (this[kLeases].has(key)) throw new WalError('GROUP_BUSY', `group ${group} already has a live reader on partition ${p}; pass share: true to allow several`, { partition: p, group })
+        this[kLeases].set(key, reader)
+      },
+      release: (group, p, reader) => {
+        const key = `${group}\0${p}`
+        if (this[kLeases].get(key) === reader) this[kLeases].delete(key)
+      },
+      track: (r) => this[kReaders].add(r),
+      untrack: (r) => this[kReaders].delete(r),
+      get closing () { return self.isClosed || self.closing !== null }
+    }
   }
 
   /** Full checksum scan of every segment; read-only, safe while a writer runs. */
@@ -171,13 +211,23 @@ export class WriteAhead {
     if (this.isClosed || (maxBytes === undefined && maxAgeMs === undefined)) return
     const before = log.start
     try {
-      log.applyRetention(maxBytes, maxAgeMs, Number.MAX_SAFE_INTEGER, now)
+      log.applyRetention(maxBytes, maxAgeMs, this.options.retention.keepUnconsumed === true ? this.lowestCommitted(log.partition) : Number.MAX_SAFE_INTEGER, now)
     } catch {
       return // Retried on the next tick; a failed unlink loses nothing.
     }
     if (log.start !== before && retentionChannel.hasSubscribers) {
       retentionChannel.publish({ dir: this.dir, partition: log.partition, start: log.start, reason: 'retention' })
     }
+  }
+
+  /** The lowest committed offset of any group in partition p (everything, if none). */
+  private lowestCommitted (p: number): number {
+    let low = Number.MAX_SAFE_INTEGER
+    for (const name of groupNames(this.groupHost)) {
+      const c = this.group(name).committed(p)
+      low = Math.min(low, c ?? 0)
+    }
+    return low
   }
 
   private releaseAfterFailedOpen (): void {
@@ -197,7 +247,7 @@ export class WriteAhead {
     return log
   }
 
-  private writable (p: number): PartitionLog {
+  private writable_ (p: number): PartitionLog {
     if (this.isClosed || this.closing !== null) throw closed()
     if (this.options.readOnly) throw readOnlyError()
     return this.log(p)
@@ -206,7 +256,7 @@ export class WriteAhead {
   /** Appends one record; resolves to its offset once durable (per the sync mode). */
   append (p: number, input: AppendInput): Promise<number> {
     try {
-      const log = this.writable(p)
+      const log = this.writable_(p)
       return log.append([normalizeRecord(input, Date.now())], null, null)
     } catch (err) {
       return Promise.reject(err)
@@ -216,7 +266,7 @@ export class WriteAhead {
   /** Appends records atomically and contiguously in one commit; resolves to the first offset. */
   appendBatch (p: number, inputs: AppendInput[], options?: AppendBatchOptions): Promise<number> {
     try {
-      const log = this.writable(p)
+      const log = this.writable_(p)
       const records = normalizeRecords(inputs, Date.now())
       let checkpoints: Map<string, Buffer> | null = null
       let offsets: number[] | null = null
@@ -295,7 +345,7 @@ export class WriteAhead {
 
   /** Deletes whole sealed segments entirely below `offset`. Resolves to the new start. */
   async trimBefore (p: number, offset: number): Promise<number> {
-    const log = this.writable(p)
+    const log = this.writable_(p)
     if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw invalidOffset(offset)
     if (offset > log.end) throw outOfRange(p, offset, log.start, log.end)
     const before = log.start
@@ -312,11 +362,38 @@ export class WriteAhead {
     return log.checkpoints.get(name) ?? null
   }
 
+  /** A streamx Writable: each queued batch of chunks is one commit; 'finish' means all durable. */
+  writable (p: number, options?: WritableOptions): WalWritable {
+    this.writable_(p)
+    const host = { appendBatch: (q: number, inputs: AppendInput[]) => this.appendBatch(q, inputs), maxBatchBytes: this.options.maxBatchBytes }
+    return new WalWritable(host, p, options)
+  }
+
+  /** A streamx Readable of WalRecord; with `live: true` it tails new records as they become durable. */
+  readable (p: number, options?: ReadableOptions): WalReadable {
+    if (this.isClosed || this.closing !== null) throw closed()
+    this.log(p)
+    return new WalReadable(this.readableHost, p, options)
+  }
+
+  /** A consumer group: durable cursors per partition, in the meta log. */
+  group (name: string): Group {
+    if (this.isClosed) throw closed()
+    return new Group(this.groupHost, checkGroupName(name))
+  }
+
+  /** Every group with its committed offset and lag per partition. */
+  groups (): GroupInfo[] {
+    if (this.isClosed) throw closed()
+    return groupNames(this.groupHost).map((name) => this.group(name).info())
+  }
+
   /** Waits for pending appends, syncs, and releases the lock. Seals nothing that is not full. */
   close (): Promise<void> {
     if (this.closing !== null) return this.closing
     this.closing = (async () => {
       for (const t of this.timers) clearInterval(t)
+      for (const r of this[kReaders]) r.endLive()
       try {
         const results = await Promise.allSettled([...this[kLogs].map((l) => l.close()), this[kMeta]?.close()])
         const failed = results.find((r) => r.status === 'rejected')

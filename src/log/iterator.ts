@@ -17,7 +17,7 @@ export class BatchReader {
   private segIndex = -1
   private pos = 0
 
-  constructor (private readonly log: PartitionLog, from: number, private readonly to: number) {
+  constructor (private readonly log: PartitionLog, from: number, private readonly to: number, private readonly chunkBytes = CHUNK) {
     this.offset = from
   }
 
@@ -47,7 +47,7 @@ export class BatchReader {
         if (segs[this.segIndex].base > this.offset) this.offset = segs[this.segIndex].base
         continue
       }
-      const r = log.readBatches(seg, this.pos, CHUNK)
+      const r = log.readBatches(seg, this.pos, this.chunkBytes)
       this.pos = r.end
       const out: WalRecord[] = []
       const p = log.partition

@@ -671,6 +671,38 @@ export class PartitionLog implements Committable {
     return { buf, starts, end: pos + at }
   }
 
+  /**
+   * The first offset whose record has a timestamp >= `ts` (end if none): the segment by its max
+   * timestamp, then the time index, then a scan of at most one index interval.
+   */
+  offsetForTimestamp (ts: number): number {
+    this.refresh()
+    const si = this.segments.findIndex((s) => s.nextOffset > s.base && s.maxTimestamp >= ts)
+    if (si < 0) return this.visibleEnd
+    const seg = this.segments[si]
+    const idx = seg.index(this.o.io, this.readFd(seg), this.o.indexInterval, this.o.maxBatchBytes)
+    let i = 0
+    while (i < idx.times.length && idx.times[i] < ts) i++
+    const fromRel = i === 0 ? 0 : idx.timeOffsets[i - 1]
+    let pos = this.seekPosition(seg, seg.base + fromRel)
+    while (pos < seg.dataEnd) {
+      const r = this.readBatches(seg, pos, 64 * 1024)
+      for (const at of r.starts) {
+        const h = readHeader(r.buf, at)
+        if (h.recordCount === 0 || h.maxTimestamp < ts) continue
+        const cur = new RecordCursor(r.buf, at, h.length)
+        while (!cur.done) {
+          const rec = cur.next(this.o.id)
+          if (rec.timestamp >= ts) return rec.offset
+        }
+      }
+      if (r.end === pos) break
+      pos = r.end
+    }
+    // Timestamps need not be monotonic; the segment's max said a later record qualifies.
+    return seg.nextOffset
+  }
+
   /** One record by offset; OFFSET_OUT_OF_RANGE outside [start, end) or on a gap of explicit offsets. */
   readRecord (offset: number): WalRecord {
     this.refresh()

@@ -1,0 +1,115 @@
+import test from 'ava'
+import { once } from 'node:events'
+import { WriteAhead, WalError } from '../dist/src/index.js'
+import { tmpDir, collect } from './helpers/tmp.js'
+
+async function filled (t, n, opts = {}) {
+  const wal = await WriteAhead.open(tmpDir(t), opts)
+  for (let i = 0; i < n; i += 100) await wal.appendBatch(0, Array.from({ length: Math.min(100, n - i) }, (_, j) => ({ value: `v${i + j}`, timestamp: 1000 + i + j })))
+  return wal
+}
+
+test('async iteration from earliest, an offset, latest, and a timestamp', async (t) => {
+  const wal = await filled(t, 1000)
+  t.is((await collect(wal.readable(0))).length, 1000)
+  const from = await collect(wal.readable(0, { from: 990 }))
+  t.deepEqual(from.map((r) => r.offset), [990, 991, 992, 993, 994, 995, 996, 997, 998, 999])
+  t.deepEqual(await collect(wal.readable(0, { from: 'latest' })), [])
+  const byTime = await collect(wal.readable(0, { from: { timestamp: 1500 }, to: 503 }))
+  t.deepEqual(byTime.map((r) => [r.offset, r.timestamp]), [[500, 1500], [501, 1501], [502, 1502]])
+  t.deepEqual(await collect(wal.readable(0, { from: { timestamp: new Date(99999) } })), [])
+  await wal.close()
+})
+
+test('timestamp lookups across many segments use the time index', async (t) => {
+  const wal = await filled(t, 3000, { segmentBytes: 16 * 1024, preallocate: false })
+  for (const ts of [1000, 1001, 2234, 3999]) {
+    const [first] = await collect(wal.readable(0, { from: { timestamp: ts }, to: ts - 1000 + 1 }))
+    t.is(first.offset, ts - 1000)
+  }
+  await wal.close()
+})
+
+test('breaking out of for await releases the reader (and its group lease)', async (t) => {
+  const wal = await filled(t, 500)
+  for await (const rec of wal.readable(0, { group: 'g', live: true })) {
+    if (rec.offset === 10) break
+  }
+  // The lease is free again: a second live reader of the group is allowed.
+  const again = wal.readable(0, { group: 'g', live: true })
+  again.destroy()
+  await once(again, 'close')
+  t.pass()
+  await wal.close()
+})
+
+test('live readers see records as they become durable, across rotation, woken by appends', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t), { segmentBytes: 16 * 1024, preallocate: false })
+  const rs = wal.readable(0, { live: true })
+  const seen = []
+  const done = new Promise((resolve, reject) => {
+    rs.on('data', (r) => { seen.push(r.offset); if (seen.length === 2000) resolve() })
+    rs.on('error', reject)
+  })
+  for (let i = 0; i < 40; i++) await wal.appendBatch(0, Array.from({ length: 50 }, () => 'x'.repeat(60)))
+  await done
+  t.deepEqual(seen, Array.from({ length: 2000 }, (_, i) => i))
+  const ended = once(rs, 'end')
+  await wal.close()
+  await ended
+  t.pass('close ends live readers cleanly')
+})
+
+test('a live reader that falls below a trimmed offset gets OFFSET_TRIMMED, or skips ahead with onTrimmed', async (t) => {
+  const wal = await filled(t, 3000, { segmentBytes: 16 * 1024, preallocate: false })
+  await wal.trimBefore(0, 2000)
+  const start = wal.offsets(0).start
+  const err = await t.throwsAsync(collect(wal.readable(0, { from: 5 })))
+  t.true(err instanceof WalError)
+  t.is(err.code, 'OFFSET_TRIMMED')
+  const recs = await collect(wal.readable(0, { from: 5, onTrimmed: 'earliest' }))
+  t.is(recs[0].offset, start)
+  t.is(recs.length, 3000 - start)
+  await wal.close()
+})
+
+test('options are validated at the boundary', async (t) => {
+  const wal = await filled(t, 10)
+  t.throws(() => wal.readable(0, { from: 'yesterday' }), { code: 'INVALID_ARGUMENT' })
+  t.throws(() => wal.readable(0, { from: -1 }), { code: 'INVALID_OFFSET' })
+  t.throws(() => wal.readable(0, { from: 'committed' }), { code: 'INVALID_ARGUMENT' })
+  t.throws(() => wal.readable(0, { autoCommit: { intervalMs: 10 } }), { code: 'INVALID_ARGUMENT' })
+  t.throws(() => wal.readable(5), { code: 'UNKNOWN_PARTITION' })
+  t.throws(() => wal.readable(0, { group: '' }), { code: 'INVALID_ARGUMENT' })
+  await wal.close()
+  t.throws(() => wal.readable(0), { code: 'CLOSED' })
+})
+
+test('a slow consumer tailing 1M records keeps memory bounded', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t))
+  const N = 1_000_000
+  const rs = wal.readable(0, { live: true, highWaterMark: 64 * 1024 })
+  const producer = (async () => {
+    for (let i = 0; i < N; i += 10_000) await wal.appendBatch(0, Array.from({ length: 10_000 }, () => 'p'.repeat(64)))
+  })()
+  const base = process.memoryUsage().heapUsed
+  let peak = base
+  let n = 0
+  // The consumer tails while the producer writes, and is slower than it.
+  for await (const rec of rs) {
+    if (rec.offset !== n) throw new Error(`got ${rec.offset}, expected ${n}`)
+    n++
+    if (n % 1000 === 0) {
+      // The slow part: give the event loop a turn every thousand records.
+      await new Promise((resolve) => setImmediate(resolve))
+      peak = Math.max(peak, process.memoryUsage().heapUsed)
+    }
+    if (n === N) break
+  }
+  await producer
+  t.is(n, N)
+  const growth = peak - base
+  t.log(`heap growth while tailing ${N} records: ${(growth / 1048576).toFixed(1)} MiB`)
+  t.true(growth < 64 * 1048576, `heap grew by ${(growth / 1048576).toFixed(1)} MiB`)
+  await wal.close()
+})
