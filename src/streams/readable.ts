@@ -58,6 +58,9 @@ export class WalReadable extends Readable {
   private ended = false
   private timer: NodeJS.Timeout | null = null
   private leased = false
+  /** Records read from disk but not yet pushed: pushing stops when streamx's buffer is full. */
+  private pending: WalRecord[] = []
+  private pendingAt = 0
   /** One past the last record handed to the consumer (not merely buffered). */
   delivered = -1
 
@@ -118,8 +121,10 @@ export class WalReadable extends Readable {
     if (this.delivered < 0 || offset < this.delivered) this.delivered = offset
   }
 
-  /** Group seek: continue from `offset`, dropping what is buffered. */
+  /** Group seek: continue from `offset`; records already in streamx's buffer (at most highWaterMark) are still delivered. */
   reposition (offset: number): void {
+    this.pending = []
+    this.pendingAt = 0
     this.startAt(offset)
     this.delivered = offset
     const wake = this.waiting
@@ -133,7 +138,19 @@ export class WalReadable extends Readable {
     if (wake !== null) wake()
   }
 
+  private pushPending (): void {
+    const recs = this.pending
+    while (this.pendingAt < recs.length) {
+      if (!this.push(recs[this.pendingAt++])) break
+    }
+    if (this.pendingAt >= recs.length) { this.pending = []; this.pendingAt = 0 }
+  }
+
   override _read (cb: (err: Error | null) => void): void {
+    if (this.pendingAt < this.pending.length) {
+      this.pushPending()
+      return cb(null)
+    }
     const reader = this.reader as BatchReader
     let chunk
     try {
@@ -146,7 +163,9 @@ export class WalReadable extends Readable {
       return cb(err as Error)
     }
     if (chunk !== null) {
-      for (const rec of chunk) this.push(rec)
+      this.pending = chunk
+      this.pendingAt = 0
+      this.pushPending()
       return cb(null)
     }
     const to = this.opts.to ?? Number.MAX_SAFE_INTEGER
@@ -169,7 +188,11 @@ export class WalReadable extends Readable {
   async commit (): Promise<void> {
     if (this.groupName === null) throw invalidArgument('commit() needs a readable opened with a group')
     const group = this.host.group(this.groupName)
-    if (this.delivered >= 0 && this.delivered !== group.committed(this.partition)) await group.commit(this.partition, this.delivered)
+    const at = this.delivered
+    if (at >= 0 && at !== group.committed(this.partition)) {
+      await group.commit(this.partition, at)
+      this.emit('commit', at)
+    }
   }
 
   /** streamx waits for a pending _read before _destroy: a live wait must end first. */

@@ -1,0 +1,138 @@
+import test from 'ava'
+import { once } from 'node:events'
+import { WriteAhead, WalError } from '../dist/src/index.js'
+import { tmpDir, collect, segmentFiles } from './helpers/tmp.js'
+
+async function filled (t, n, opts = {}) {
+  const dir = tmpDir(t)
+  const wal = await WriteAhead.open(dir, { partitions: 2, ...opts })
+  for (let i = 0; i < n; i += 50) await wal.appendBatch(0, Array.from({ length: Math.min(50, n - i) }, (_, j) => `v${i + j}`.padEnd(60, '.')))
+  return { wal, dir }
+}
+
+test('commit, committed, lag and seek; durable across reopen', async (t) => {
+  const { wal, dir } = await filled(t, 100)
+  const g = wal.group('billing')
+  t.is(g.committed(0), null)
+  t.is(g.lag(0), 100)
+  await g.commit(0, 40)
+  t.is(g.committed(0), 40)
+  t.is(g.lag(0), 60)
+  await g.seek(0, 10)
+  t.is(g.committed(0), 10)
+  await t.throwsAsync(g.commit(0, 101), { code: 'OFFSET_OUT_OF_RANGE' })
+  await t.throwsAsync(g.commit(0, -1), { code: 'INVALID_OFFSET' })
+  await t.throwsAsync(g.commit(7, 1), { code: 'UNKNOWN_PARTITION' })
+  t.throws(() => wal.group(''), { code: 'INVALID_ARGUMENT' })
+  await wal.group('other/with:odd chars').commit(1, 0)
+  t.deepEqual(wal.groups(), [
+    { name: 'billing', partitions: [{ partition: 0, committed: 10, lag: 90 }, { partition: 1, committed: null, lag: 0 }] },
+    { name: 'other/with:odd chars', partitions: [{ partition: 0, committed: null, lag: 100 }, { partition: 1, committed: 0, lag: 0 }] }
+  ])
+  await wal.close()
+  const again = await WriteAhead.open(dir)
+  t.is(again.group('billing').committed(0), 10)
+  t.is(again.group('other/with:odd chars').committed(1), 0)
+  await again.close()
+})
+
+test('a group readable starts at the committed offset, or earliest, and commit() stores what was delivered', async (t) => {
+  const { wal } = await filled(t, 100)
+  const first = []
+  const rs = wal.readable(0, { group: 'g' })
+  for await (const r of rs) {
+    first.push(r.offset)
+    if (r.offset === 29) break
+  }
+  t.is(first[0], 0)
+  t.is(rs.delivered, 30)
+  await rs.commit()
+  t.is(wal.group('g').committed(0), 30)
+  const rest = await collect(wal.readable(0, { group: 'g' }))
+  t.is(rest[0].offset, 30)
+  t.is(rest.length, 70)
+  await wal.close()
+})
+
+test('autoCommit commits what was delivered', async (t) => {
+  const { wal } = await filled(t, 100)
+  const rs = wal.readable(0, { group: 'auto', live: true, autoCommit: { intervalMs: 5 } })
+  const commits = []
+  rs.on('commit', (at) => commits.push(at))
+  let n = 0
+  for await (const r of rs) {
+    n++
+    if (r.offset === 49) {
+      // Each commit is of what the consumer has taken, never more.
+      const [at] = await once(rs, 'commit')
+      t.true(at <= 50 && at > 0, `committed ${at}`)
+    }
+    if (r.offset === 99) break
+  }
+  t.is(n, 100)
+  t.true(commits.every((c, i) => i === 0 || c >= commits[i - 1]))
+  t.true(wal.group('auto').committed(0) <= 100)
+  await wal.close()
+})
+
+test('only one live reader per group and partition, unless shared', async (t) => {
+  const { wal } = await filled(t, 10)
+  const a = wal.readable(0, { group: 'solo', live: true })
+  const err = t.throws(() => wal.readable(0, { group: 'solo', live: true }), { instanceOf: WalError })
+  t.is(err.code, 'GROUP_BUSY')
+  const other = wal.readable(1, { group: 'solo', live: true })
+  const s1 = wal.readable(0, { group: 'shared', live: true, share: true })
+  const s2 = wal.readable(0, { group: 'shared', live: true, share: true })
+  for (const r of [a, other, s1, s2]) r.destroy()
+  await wal.close()
+})
+
+test('seek repositions the live reader of the group', async (t) => {
+  const { wal } = await filled(t, 100)
+  const rs = wal.readable(0, { group: 's', live: true, highWaterMark: 1 })
+  const seen = []
+  for await (const r of rs) {
+    seen.push(r.offset)
+    if (r.offset === 5) await wal.group('s').seek(0, 90)
+    if (r.offset === 99) break
+  }
+  t.true(seen.includes(90))
+  t.true(seen.indexOf(90) > seen.indexOf(5))
+  t.true(seen.length < 60, `${seen.length} records seen`)
+  await wal.close()
+})
+
+test('retention with keepUnconsumed keeps segments a group has not committed past', async (t) => {
+  const dir = tmpDir(t)
+  const wal = await WriteAhead.open(dir, { segmentBytes: 16 * 1024, preallocate: false, retention: { maxBytes: 20 * 1024, keepUnconsumed: true } })
+  await wal.group('slow').commit(0, 0)
+  for (let i = 0; i < 40; i++) await wal.appendBatch(0, Array.from({ length: 20 }, () => 'k'.repeat(80)))
+  wal.applyRetention()
+  t.is(wal.offsets(0).start, 0, 'nothing deleted while the group sits at 0')
+  await wal.group('slow').commit(0, 500)
+  wal.applyRetention()
+  const { start } = wal.offsets(0)
+  t.true(start > 0 && start <= 500, `start ${start}`)
+  t.true(segmentFiles(dir).length >= 2)
+  await wal.close()
+})
+
+test('the meta log stays bounded under many group commits', async (t) => {
+  const fs = await import('node:fs')
+  const { wal, dir } = await filled(t, 10)
+  // 200 groups commit in every round: 200,000 cursor updates, enough to rotate the meta log.
+  const groups = Array.from({ length: 200 }, (_, j) => wal.group(`busy-${j}`))
+  for (let i = 0; i < 1000; i++) await Promise.all(groups.map((g, j) => g.commit(0, (i + j) % 10)))
+  const g = groups[0]
+  await g.commit(0, 7)
+  const files = fs.readdirSync(`${dir}/meta`).filter((f) => f.endsWith('.log'))
+  const bytes = files.reduce((n, f) => n + fs.statSync(`${dir}/meta/${f}`).size, 0)
+  t.true(bytes < 8 * 1024 * 1024, `${bytes} bytes in ${files.length} meta segments`)
+  t.true(files.every((f) => Number(f.slice(0, 20)) > 0), 'the meta log was compacted: its first segment is gone')
+  await wal.close()
+  const again = await WriteAhead.open(dir)
+  t.is(again.group('busy-0').committed(0), 7)
+  t.is(again.group('busy-199').committed(0), (999 + 199) % 10)
+  t.is(again.groups().length, 200)
+  await again.close()
+})
