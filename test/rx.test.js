@@ -1,0 +1,59 @@
+import test from 'ava'
+import { from, lastValueFrom, toArray, take, throwError, concat, of, Subject } from 'rxjs'
+import { WriteAhead } from '../dist/src/index.js'
+import { fromPartition, toPartition } from 'writeahead/rx'
+import { tmpDir } from './helpers/tmp.js'
+import { faultyIO } from './helpers/faulty-io.js'
+
+test('toPartition appends in order and emits durable offsets, batching a fast source', async (t) => {
+  const io = faultyIO()
+  const wal = await WriteAhead.open(tmpDir(t), { io })
+  await wal.append(0, 'warm')
+  io.log.length = 0
+  const offsets = await lastValueFrom(from(Array.from({ length: 1000 }, (_, i) => `x${i}`)).pipe(toPartition(wal, 0), toArray()))
+  t.deepEqual(offsets, Array.from({ length: 1000 }, (_, i) => i + 1))
+  t.true(io.log.length <= 2, `${io.log.length} syncs for 1000 values`)
+  t.is((await wal.read(0, 1000)).value.toString(), 'x999')
+  await wal.close()
+})
+
+test('fromPartition is cold, completes at the end, and unsubscribe releases the reader', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t))
+  await wal.appendBatch(0, ['a', 'b', 'c'])
+  const values = await lastValueFrom(fromPartition(wal, 0).pipe(toArray()))
+  t.deepEqual(values.map((r) => r.value.toString()), ['a', 'b', 'c'])
+  const again = await lastValueFrom(fromPartition(wal, 0, { from: 1 }).pipe(toArray()))
+  t.deepEqual(again.map((r) => r.offset), [1, 2])
+  // A live group reader: take(2) unsubscribes, which must free the group's lease.
+  const two = await lastValueFrom(fromPartition(wal, 0, { live: true, group: 'rx' }).pipe(take(2), toArray()))
+  t.deepEqual(two.map((r) => r.offset), [0, 1])
+  const rs = wal.readable(0, { live: true, group: 'rx' })
+  rs.destroy()
+  await wal.close()
+})
+
+test('a live fromPartition sees appends made through toPartition', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t))
+  const seen = lastValueFrom(fromPartition(wal, 0, { live: true }).pipe(take(5), toArray()))
+  const input = new Subject()
+  const written = lastValueFrom(input.pipe(toPartition(wal, 0), toArray()))
+  for (let i = 0; i < 5; i++) input.next({ key: 'k', value: String(i) })
+  input.complete()
+  t.deepEqual(await written, [0, 1, 2, 3, 4])
+  t.deepEqual((await seen).map((r) => r.value.toString()), ['0', '1', '2', '3', '4'])
+  await wal.close()
+})
+
+test('errors propagate: source errors after flushing, append errors reach the subscriber', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t), { maxRecordBytes: 10 })
+  const emitted = []
+  const err = await t.throwsAsync(lastValueFrom(concat(of('ok'), throwError(() => new Error('source broke'))).pipe(toPartition(wal, 0))))
+  t.is(err.message, 'source broke')
+  t.is(wal.offsets(0).end, 1, 'what came before the error was appended')
+  const bad = await t.throwsAsync(lastValueFrom(from(['fine', 'x'.repeat(50)]).pipe(toPartition(wal, 0))))
+  t.is(bad.code, 'RECORD_TOO_LARGE')
+  const fromErr = await t.throwsAsync(lastValueFrom(fromPartition(wal, 9)))
+  t.is(fromErr.code, 'UNKNOWN_PARTITION')
+  t.deepEqual(emitted, [])
+  await wal.close()
+})
