@@ -25,6 +25,8 @@ export interface WriteAheadOptions {
   indexIntervalBytes?: number
   /** Most segment files kept open for reading at once. Default 128. */
   maxOpenFiles?: number
+  /** Bytes of recently read, verified batches kept for point reads. Default 32 MiB. */
+  readCacheBytes?: number
   /** The I/O layer; tests put a faulty disk here. Default: node:fs. */
   io?: FileIO
 }
@@ -41,6 +43,7 @@ export interface ResolvedOptions {
   preallocate: boolean
   indexIntervalBytes: number
   maxOpenFiles: number
+  readCacheBytes: number
   io: FileIO
 }
 
@@ -55,7 +58,7 @@ function int (name: string, v: unknown, min: number, max: number): number {
 
 export function resolveOptions (o: WriteAheadOptions = {}): ResolvedOptions {
   if (o === null || typeof o !== 'object') throw invalidOption('options', 'must be an object')
-  const known = new Set(['partitions', 'segmentBytes', 'maxRecordBytes', 'maxBatchBytes', 'sync', 'syncIntervalMs', 'retention', 'readOnly', 'preallocate', 'indexIntervalBytes', 'maxOpenFiles', 'io'])
+  const known = new Set(['partitions', 'segmentBytes', 'maxRecordBytes', 'maxBatchBytes', 'sync', 'syncIntervalMs', 'retention', 'readOnly', 'preallocate', 'indexIntervalBytes', 'maxOpenFiles', 'readCacheBytes', 'io'])
   for (const k of Object.keys(o)) if (!known.has(k)) throw invalidOption(k, 'unknown option')
   const partitions = o.partitions === undefined ? undefined : int('partitions', o.partitions, 1, 100_000)
   const segmentBytes = o.segmentBytes === undefined ? 64 * MiB : int('segmentBytes', o.segmentBytes, 4096, 2 ** 31 - 1)
@@ -84,6 +87,7 @@ export function resolveOptions (o: WriteAheadOptions = {}): ResolvedOptions {
     preallocate: o.preallocate !== false,
     indexIntervalBytes,
     maxOpenFiles,
+    readCacheBytes: o.readCacheBytes === undefined ? 32 * MiB : int('readCacheBytes', o.readCacheBytes, 0, Number.MAX_SAFE_INTEGER),
     io: o.io ?? nodeFileIO
   }
 }

@@ -7,6 +7,7 @@ import { DirLock, LOCK_FILE } from './lock.js'
 import { Meta, META_DIR } from './meta.js'
 import { CommitScheduler } from './log/commit-scheduler.js'
 import { FdCache } from './log/fd-cache.js'
+import { BatchCache } from './log/batch-cache.js'
 import { PartitionLog, type LogOptions } from './log/partition-log.js'
 import { BatchReader, ChunkIterator, RecordIterator } from './log/iterator.js'
 import { salvageLog, verifyLog, type SalvageAction, type VerifyOptions, type VerifyReport } from './verify.js'
@@ -26,6 +27,12 @@ const kReaders = Symbol('readers')
 const CONFIG = 'config'
 
 interface StoredConfig { version: 1, partitions: number, segmentBytes: number, createdAt: number }
+
+function allBytes (inputs: unknown): boolean {
+  if (!Array.isArray(inputs) || inputs.length === 0) return false
+  for (let i = 0; i < inputs.length; i++) if (!(inputs[i] instanceof Uint8Array)) return false
+  return true
+}
 
 /** Errors of iterate() surface on the first next(), as for any async source. */
 function failing<T> (err: unknown): AsyncIterableIterator<T> {
@@ -56,6 +63,7 @@ export class WriteAhead {
   private lock: DirLock | null = null
   private scheduler = new CommitScheduler()
   private fdCache: FdCache
+  private batchCache: BatchCache
   private timers: NodeJS.Timeout[] = []
   private isClosed = false
   private closing: Promise<void> | null = null
@@ -64,6 +72,7 @@ export class WriteAhead {
     this.dir = dir
     this.options = options
     this.fdCache = new FdCache(options.io, options.maxOpenFiles)
+    this.batchCache = new BatchCache(options.readCacheBytes)
     const meta = (): Meta => { if (this[kMeta] === null) throw closed(); return this[kMeta] }
     this.groupHost = {
       get partitions () { return self.partitions },
@@ -137,6 +146,7 @@ export class WriteAhead {
       readOnly: o.readOnly,
       fdCache: this.fdCache,
       scheduler: this.scheduler,
+      batchCache: this.batchCache,
       compactOnRotate: false,
       onSealed: (log) => this.applyRetentionTo(log, Date.now())
     }
@@ -257,6 +267,7 @@ export class WriteAhead {
   append (p: number, input: AppendInput): Promise<number> {
     try {
       const log = this.writable_(p)
+      if (input instanceof Uint8Array) return log.append({ values: [input], timestamp: Date.now() }, null, null)
       return log.append([normalizeRecord(input, Date.now())], null, null)
     } catch (err) {
       return Promise.reject(err)
@@ -267,7 +278,7 @@ export class WriteAhead {
   appendBatch (p: number, inputs: AppendInput[], options?: AppendBatchOptions): Promise<number> {
     try {
       const log = this.writable_(p)
-      const records = normalizeRecords(inputs, Date.now())
+      const records = allBytes(inputs) ? { values: inputs as Uint8Array[], timestamp: Date.now() } : normalizeRecords(inputs, Date.now())
       let checkpoints: Map<string, Buffer> | null = null
       let offsets: number[] | null = null
       if (options !== undefined) {
@@ -279,9 +290,10 @@ export class WriteAhead {
           }
           checkpoints = new Map([[c.name, bytesOf(c.value, 'checkpoint value')]])
         }
-        if (options.offsets !== undefined) offsets = this.checkOffsets(log, options.offsets, records.length)
+        if (options.offsets !== undefined) offsets = this.checkOffsets(log, options.offsets, inputs.length)
       }
-      if (records.length === 0 && checkpoints === null) return Promise.resolve(log.end)
+      const count = Array.isArray(records) ? records.length : records.values.length
+      if (count === 0 && checkpoints === null) return Promise.resolve(log.end)
       return log.append(records, checkpoints, offsets)
     } catch (err) {
       return Promise.reject(err)

@@ -8,7 +8,10 @@ const opts = { partitions: P, segmentBytes: 8 * 1024, maxBatchBytes: 4096, preal
 
 class Real { constructor (dir) { this.dir = dir; this.wal = null } }
 
-const value = fc.uint8Array({ minLength: 0, maxLength: 200 }).map((a) => Buffer.from(a))
+const bytes = fc.uint8Array({ minLength: 0, maxLength: 200 }).map((a) => Buffer.from(a))
+// Plain buffers take the encoder's fast path; objects with keys and headers the general one.
+const value = fc.oneof(bytes, fc.record({ key: fc.option(bytes, { nil: null }), value: bytes, headers: fc.array(fc.tuple(fc.string({ maxLength: 5 }), fc.option(bytes, { nil: null })), { maxLength: 3 }) }))
+const valueOf = (v) => Buffer.isBuffer(v) ? v : v.value
 
 class Append {
   constructor (p, v) { this.p = p; this.v = v }
@@ -19,7 +22,7 @@ class Append {
     m.values[this.p].set(off, this.v)
     m.end[this.p]++
   }
-  toString () { return `append(${this.p}, ${this.v.length}B)` }
+  toString () { return `append(${this.p}, ${valueOf(this.v).length}B)` }
 }
 
 class AppendBatch {
@@ -54,7 +57,7 @@ class Read {
   async run (m, r) {
     const off = m.start[this.p] + Math.floor(this.pick * (m.end[this.p] - m.start[this.p]))
     const rec = await r.wal.read(this.p, off)
-    if (!rec.value.equals(m.values[this.p].get(off))) throw new Error(`read(${this.p}, ${off}) differs`)
+    if (!rec.value.equals(valueOf(m.values[this.p].get(off)))) throw new Error(`read(${this.p}, ${off}) differs`)
   }
   toString () { return `read(${this.p}, ${this.pick.toFixed(2)})` }
 }
@@ -68,7 +71,7 @@ class Iterate {
     const to = m.start[this.p] + Math.ceil(this.b * len)
     const recs = await collect(r.wal.iterate(this.p, { from, to }))
     if (recs.length !== to - from) throw new Error(`iterate [${from}, ${to}) gave ${recs.length}`)
-    recs.forEach((rec, i) => { if (rec.offset !== from + i || !rec.value.equals(m.values[this.p].get(from + i))) throw new Error('iterate differs') })
+    recs.forEach((rec, i) => { if (rec.offset !== from + i || !rec.value.equals(valueOf(m.values[this.p].get(from + i)))) throw new Error('iterate differs') })
     const { start, end } = r.wal.offsets(this.p)
     if (start !== m.start[this.p] || end !== m.end[this.p]) throw new Error(`offsets ${start}..${end} != model ${m.start[this.p]}..${m.end[this.p]}`)
   }

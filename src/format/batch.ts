@@ -173,10 +173,12 @@ export class BatchEncoder {
       buf[pos++] = 1 // zigzag(-1)
     } else {
       pos = writeVarint(buf, rec.key.length, pos)
-      pos += rec.key.copy(buf, pos)
+      buf.set(rec.key, pos)
+      pos += rec.key.length
     }
     pos = writeVarint(buf, rec.value.length, pos)
-    pos += rec.value.copy(buf, pos)
+    buf.set(rec.value, pos)
+    pos += rec.value.length
     const hk = rec.headerKeys
     pos = writeVarint(buf, hk.length, pos)
     for (let i = 0; i < hk.length; i++) {
@@ -192,6 +194,32 @@ export class BatchEncoder {
     }
     this.length = pos
     if (rec.timestamp > this.maxTimestamp) this.maxTimestamp = rec.timestamp
+    this.lastOffsetDelta = offsetDelta
+    this.count++
+  }
+
+  /**
+   * The fast path for a plain value (no key, no headers): the common case of appendBatch of
+   * Buffers, without building a record object per input.
+   */
+  addValue (value: Uint8Array, offset: number, timestamp: number): void {
+    const offsetDelta = offset - this.baseOffset
+    const tsDelta = timestamp - this.firstTimestamp
+    const len = value.length
+    const body = 3 + (tsDelta === 0 ? 1 : varintSize(tsDelta)) + (offsetDelta < 64 ? 1 : varintSize(offsetDelta)) + (len < 64 ? 1 : varintSize(len)) + len
+    this.ensure(body + 5)
+    const buf = this.buf
+    let pos = body < 64 ? (buf[this.length] = body * 2, this.length + 1) : writeVarint(buf, body, this.length)
+    buf[pos++] = 0
+    pos = tsDelta === 0 ? (buf[pos] = 0, pos + 1) : writeVarint(buf, tsDelta, pos)
+    pos = offsetDelta < 64 ? (buf[pos] = offsetDelta * 2, pos + 1) : writeVarint(buf, offsetDelta, pos)
+    buf[pos++] = 1 // key: null
+    pos = len < 64 ? (buf[pos] = len * 2, pos + 1) : writeVarint(buf, len, pos)
+    buf.set(value, pos)
+    pos += len
+    buf[pos++] = 0 // no headers
+    this.length = pos
+    if (timestamp > this.maxTimestamp) this.maxTimestamp = timestamp
     this.lastOffsetDelta = offsetDelta
     this.count++
   }

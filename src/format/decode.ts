@@ -27,6 +27,15 @@ export class RecordCursor {
   }
 
   get done (): boolean { return this.remaining === 0 }
+  /** Position of the next record in the buffer. */
+  get position (): number { return this.pos }
+
+  /** Decodes the record that starts at `pos` (a position from `position`). */
+  recordAt (pos: number, partition: number): WalRecord {
+    this.pos = pos
+    this.remaining = 1
+    return this.next(partition)
+  }
 
   private varint (): number {
     const buf = this.buf

@@ -10,6 +10,7 @@ import type { NormalRecord } from '../input.js'
 import type { SyncMode, WalRecord } from '../types.js'
 import type { CommitScheduler, Committable } from './commit-scheduler.js'
 import type { FdCache } from './fd-cache.js'
+import type { BatchCache } from './batch-cache.js'
 import { HeadFile, type HeadMark } from './head-file.js'
 import { IndexBuilder, floorIndex } from './index-builder.js'
 import { SegmentPreparer } from './preparer.js'
@@ -32,9 +33,14 @@ export interface LogOptions {
   scheduler: CommitScheduler
   /** Meta log: delete every older segment once a new one (which starts with a snapshot) is durable. */
   compactOnRotate: boolean
+  /** Verified batches shared by point reads of every log of one WriteAhead. */
+  batchCache: BatchCache
   /** Called when a segment has been sealed: retention runs then, not only on its timer. */
   onSealed?: (log: PartitionLog) => void
 }
+
+/** Values without key or headers, all with one timestamp: encoded without a record object each. */
+export interface PlainValues { values: Uint8Array[], timestamp: number }
 
 interface Waiter {
   resolve: (offset: number) => void
@@ -58,6 +64,7 @@ interface PendingBatch {
   records: number
 }
 
+const MERGE_LIMIT = 64 * 1024
 const crcScratch = Buffer.alloc(4)
 function chainWith (chain: number, crc: number): number {
   crcScratch.writeUInt32BE(crc, 0)
@@ -152,20 +159,32 @@ export class PartitionLog implements Committable {
    * promise of the first offset, resolved once durable. Records of one call never split across
    * batches, so a torn write can never keep half of them.
    */
-  append (records: NormalRecord[], checkpoints: Map<string, Buffer> | null, offsets: number[] | null): Promise<number> {
+  append (records: NormalRecord[] | PlainValues, checkpoints: Map<string, Buffer> | null, offsets: number[] | null): Promise<number> {
     this.checkWritable()
     const enc = this.encoder
     const first = offsets === null ? this.nextOffset : (offsets.length > 0 ? offsets[0] : this.nextOffset)
-    for (const rec of records) {
-      if (rec.size > this.o.maxRecordBytes) {
-        throw new WalError('RECORD_TOO_LARGE', `record of ${rec.size} bytes exceeds maxRecordBytes (${this.o.maxRecordBytes})`, { partition: this.o.id, size: rec.size })
-      }
+    const plain = !Array.isArray(records)
+    const count = plain ? records.values.length : records.length
+    const max = this.o.maxRecordBytes
+    for (let i = 0; i < count; i++) {
+      const size = plain ? records.values[i].length : (records as NormalRecord[])[i].size
+      if (size > max) throw new WalError('RECORD_TOO_LARGE', `record of ${size} bytes exceeds maxRecordBytes (${max})`, { partition: this.o.id, size })
     }
-    const encodeAll = (): void => {
-      for (let i = 0; i < records.length; i++) enc.addRecord(records[i], offsets === null ? first + i : offsets[i])
-    }
-    const ts0 = records.length > 0 ? records[0].timestamp : Date.now()
-    const tooLarge = (): WalError => new WalError('BATCH_TOO_LARGE', `batch of ${records.length} records exceeds maxBatchBytes (${this.o.maxBatchBytes})`, { partition: this.o.id })
+    const encodeAll = plain
+      ? (): void => {
+          const { values, timestamp } = records
+          if (offsets === null) for (let i = 0; i < count; i++) enc.addValue(values[i], first + i, timestamp)
+          else for (let i = 0; i < count; i++) enc.addValue(values[i], offsets[i], timestamp)
+        }
+      : (): void => {
+          const recs = records as NormalRecord[]
+          for (let i = 0; i < count; i++) enc.addRecord(recs[i], offsets === null ? first + i : offsets[i])
+        }
+    const ts0 = plain ? records.timestamp : (count > 0 ? (records as NormalRecord[])[0].timestamp : Date.now())
+    const tooLarge = (): WalError => new WalError('BATCH_TOO_LARGE', `batch of ${count} records exceeds maxBatchBytes (${this.o.maxBatchBytes})`, { partition: this.o.id })
+    // Separate calls share a batch only up to a modest size, so a point read never has to read and
+    // checksum a huge batch that group commit happened to merge.
+    if (enc.inBatch && enc.currentBatchBytes >= MERGE_LIMIT) this.closeOpenBatch()
     if (!enc.inBatch) enc.beginBatch(first, ts0)
     let mark = enc.mark()
     encodeAll()
@@ -180,13 +199,17 @@ export class PartitionLog implements Committable {
       if (enc.currentBatchBytes > this.o.maxBatchBytes) { enc.rollback(mark); enc.abandonBatch(); throw tooLarge() }
     }
     if (this.commitFirstOffset < 0) this.commitFirstOffset = this.nextOffset
-    for (const rec of records) if (rec.timestamp < this.openBatchMinTs) this.openBatchMinTs = rec.timestamp
-    this.openBatchRecords += records.length
+    if (plain) {
+      if (count > 0 && ts0 < this.openBatchMinTs) this.openBatchMinTs = ts0
+    } else {
+      for (const rec of records as NormalRecord[]) if (rec.timestamp < this.openBatchMinTs) this.openBatchMinTs = rec.timestamp
+    }
+    this.openBatchRecords += count
     if (checkpoints !== null) {
       this.openBatchCheckpoints ??= new Map()
       for (const [k, v] of checkpoints) this.openBatchCheckpoints.set(k, v)
     }
-    if (records.length > 0) this.nextOffset = (offsets === null ? first + records.length - 1 : offsets[offsets.length - 1]) + 1
+    if (count > 0) this.nextOffset = (offsets === null ? first + count - 1 : offsets[offsets.length - 1]) + 1
     const p = new Promise<number>((resolve, reject) => { this.waiters.push({ resolve, reject, offset: first }) })
     this.o.scheduler.mark(this)
     return p
@@ -711,29 +734,54 @@ export class PartitionLog implements Committable {
     const si = this.segmentFor(offset)
     if (si < 0) throw range()
     const seg = this.segments[si]
+    const name = path.basename(seg.path)
+    const fd = this.readFd(seg)
     let pos = this.seekPosition(seg, offset)
+    // Walk batch headers (no checksums) from the index entry to the batch holding the offset.
+    let buf = Buffer.allocUnsafe(0)
+    let bufPos = 0
     for (;;) {
-      const r = this.readBatches(seg, pos, 16 * 1024)
-      if (r.starts.length === 0) throw range()
-      for (const at of r.starts) {
-        const h = readHeader(r.buf, at)
-        if (h.recordCount === 0 || offset > h.baseOffset + h.lastOffsetDelta) continue
-        if (offset < h.baseOffset) throw range()
-        const cur = new RecordCursor(r.buf, at, h.length)
+      if (pos >= seg.dataEnd) throw range()
+      let at = pos - bufPos
+      if (at < 0 || at + BATCH_HEADER_BYTES > buf.length) {
+        const len = Math.min(32 * 1024, seg.dataEnd - pos)
+        buf = Buffer.allocUnsafe(len)
+        bufPos = pos
+        if (readFully(this.o.io, fd, buf, 0, len, pos) < Math.min(len, BATCH_HEADER_BYTES)) throw corrupted('segment shorter than its data', { partition: this.o.id, segment: name, position: pos })
+        at = 0
+      }
+      if (checkHeader(buf, at, buf.length - at, Math.max(this.o.maxBatchBytes, SEAL_BYTES)) !== 'ok') {
+        throw corrupted('invalid batch header', { partition: this.o.id, segment: name, position: pos })
+      }
+      const h = readHeader(buf, at)
+      if (h.recordCount === 0 || offset > h.baseOffset + h.lastOffsetDelta) { pos += h.length; continue }
+      if (offset < h.baseOffset) throw range()
+      const key = `${seg.path}:${pos}`
+      let entry = this.o.batchCache.get(key)
+      if (entry === undefined) {
+        let bbuf = buf
+        let bat = at
+        if (at + h.length > buf.length) {
+          bbuf = Buffer.allocUnsafe(h.length)
+          bat = 0
+          if (readFully(this.o.io, fd, bbuf, 0, h.length, pos) !== h.length) throw corrupted('batch runs past the end of the file', { partition: this.o.id, segment: name, position: pos })
+        }
+        if (!batchCrcValid(bbuf, bat, h.length)) throw corrupted('checksum mismatch', { partition: this.o.id, segment: name, position: pos, offset: h.baseOffset })
+        const offsets: number[] = []
+        const positions: number[] = []
+        const cur = new RecordCursor(bbuf, bat, h.length)
         try {
-          while (!cur.done) {
-            const o = cur.peekOffset()
-            if (o === offset) return cur.next(this.o.id)
-            if (o > offset) throw range()
-            cur.skip()
-          }
+          while (!cur.done) { positions.push(cur.position); offsets.push(cur.skip()) }
         } catch (err) {
-          if (err instanceof MalformedBatch) throw corrupted(err.message, { partition: this.o.id, segment: path.basename(seg.path), position: r.end })
+          if (err instanceof MalformedBatch) throw corrupted(err.message, { partition: this.o.id, segment: name, position: pos })
           throw err
         }
-        throw range()
+        entry = { buf: bbuf, at: bat, offsets, positions, bytes: h.length + 16 * offsets.length + 64 }
+        this.o.batchCache.set(key, entry)
       }
-      pos = r.end
+      const i = floorIndex(entry.offsets, offset)
+      if (i < 0 || entry.offsets[i] !== offset) throw range()
+      return new RecordCursor(entry.buf, entry.at, entry.buf.readUInt32BE(entry.at)).recordAt(entry.positions[i], this.o.id)
     }
   }
 }
