@@ -10,7 +10,7 @@ import type { NormalRecord } from '../input.js'
 import type { SyncMode, WalRecord } from '../types.js'
 import type { CommitScheduler, Committable } from './commit-scheduler.js'
 import type { FdCache } from './fd-cache.js'
-import type { BatchCache } from './batch-cache.js'
+import type { BatchCache, CachedBlock } from './batch-cache.js'
 import { HeadFile, type HeadMark } from './head-file.js'
 import { IndexBuilder, floorIndex } from './index-builder.js'
 import { SegmentPreparer } from './preparer.js'
@@ -726,7 +726,11 @@ export class PartitionLog implements Committable {
     return seg.nextOffset
   }
 
-  /** One record by offset; OFFSET_OUT_OF_RANGE outside [start, end) or on a gap of explicit offsets. */
+  /**
+   * One record by offset; OFFSET_OUT_OF_RANGE outside [start, end) or on a gap of explicit offsets.
+   * The unit read and cached is an index block: from the sparse index entry at or below the offset
+   * to the next entry, every batch in it checksummed once, every record position noted.
+   */
   readRecord (offset: number): WalRecord {
     this.refresh()
     const range = (): WalError => outOfRange(this.o.id, offset, this.start, this.visibleEnd)
@@ -734,54 +738,46 @@ export class PartitionLog implements Committable {
     const si = this.segmentFor(offset)
     if (si < 0) throw range()
     const seg = this.segments[si]
-    const name = path.basename(seg.path)
-    const fd = this.readFd(seg)
-    let pos = this.seekPosition(seg, offset)
-    // Walk batch headers (no checksums) from the index entry to the batch holding the offset.
-    let buf = Buffer.allocUnsafe(0)
-    let bufPos = 0
-    for (;;) {
-      if (pos >= seg.dataEnd) throw range()
-      let at = pos - bufPos
-      if (at < 0 || at + BATCH_HEADER_BYTES > buf.length) {
-        const len = Math.min(32 * 1024, seg.dataEnd - pos)
-        buf = Buffer.allocUnsafe(len)
-        bufPos = pos
-        if (readFully(this.o.io, fd, buf, 0, len, pos) < Math.min(len, BATCH_HEADER_BYTES)) throw corrupted('segment shorter than its data', { partition: this.o.id, segment: name, position: pos })
-        at = 0
-      }
-      if (checkHeader(buf, at, buf.length - at, Math.max(this.o.maxBatchBytes, SEAL_BYTES)) !== 'ok') {
-        throw corrupted('invalid batch header', { partition: this.o.id, segment: name, position: pos })
-      }
-      const h = readHeader(buf, at)
-      if (h.recordCount === 0 || offset > h.baseOffset + h.lastOffsetDelta) { pos += h.length; continue }
-      if (offset < h.baseOffset) throw range()
-      const key = `${seg.path}:${pos}`
-      let entry = this.o.batchCache.get(key)
-      if (entry === undefined) {
-        let bbuf = buf
-        let bat = at
-        if (at + h.length > buf.length) {
-          bbuf = Buffer.allocUnsafe(h.length)
-          bat = 0
-          if (readFully(this.o.io, fd, bbuf, 0, h.length, pos) !== h.length) throw corrupted('batch runs past the end of the file', { partition: this.o.id, segment: name, position: pos })
-        }
-        if (!batchCrcValid(bbuf, bat, h.length)) throw corrupted('checksum mismatch', { partition: this.o.id, segment: name, position: pos, offset: h.baseOffset })
-        const offsets: number[] = []
-        const positions: number[] = []
-        const cur = new RecordCursor(bbuf, bat, h.length)
-        try {
-          while (!cur.done) { positions.push(cur.position); offsets.push(cur.skip()) }
-        } catch (err) {
-          if (err instanceof MalformedBatch) throw corrupted(err.message, { partition: this.o.id, segment: name, position: pos })
-          throw err
-        }
-        entry = { buf: bbuf, at: bat, offsets, positions, bytes: h.length + 16 * offsets.length + 64 }
-        this.o.batchCache.set(key, entry)
-      }
-      const i = floorIndex(entry.offsets, offset)
-      if (i < 0 || entry.offsets[i] !== offset) throw range()
-      return new RecordCursor(entry.buf, entry.at, entry.buf.readUInt32BE(entry.at)).recordAt(entry.positions[i], this.o.id)
+    const idx = seg.index(this.o.io, this.readFd(seg), this.o.indexInterval, this.o.maxBatchBytes)
+    const i = floorIndex(idx.offsets, offset - seg.base)
+    const from = i < 0 ? SEGMENT_HEADER_BYTES : idx.positions[i]
+    const to = i + 1 < idx.positions.length ? idx.positions[i + 1] : seg.dataEnd
+    const key = `${seg.path}:${from}:${to}`
+    let block = this.o.batchCache.get(key)
+    if (block === undefined) {
+      block = this.loadBlock(seg, from, to)
+      this.o.batchCache.set(key, block)
     }
+    const j = floorIndex(block.offsets, offset)
+    if (j < 0 || block.offsets[j] !== offset) throw range()
+    const at = block.batchAt[j]
+    return new RecordCursor(block.buf, at, block.buf.readUInt32BE(at)).recordAt(block.positions[j], this.o.id)
+  }
+
+  private loadBlock (seg: Segment, from: number, to: number): CachedBlock {
+    const name = path.basename(seg.path)
+    const buf = Buffer.allocUnsafe(to - from)
+    if (readFully(this.o.io, this.readFd(seg), buf, 0, buf.length, from) !== buf.length) {
+      throw corrupted('segment shorter than its data', { partition: this.o.id, segment: name, position: from })
+    }
+    const offsets: number[] = []
+    const positions: number[] = []
+    const batchAt: number[] = []
+    for (let at = 0; at < buf.length;) {
+      const where = { partition: this.o.id, segment: name, position: from + at }
+      if (checkHeader(buf, at, buf.length - at, Math.max(this.o.maxBatchBytes, SEAL_BYTES)) !== 'ok') throw corrupted('invalid batch header', where)
+      const length = buf.readUInt32BE(at)
+      if (at + length > buf.length) throw corrupted('batch runs past the end of written data', where)
+      if (!batchCrcValid(buf, at, length)) throw corrupted('checksum mismatch', { ...where, offset: readHeader(buf, at).baseOffset })
+      const cur = new RecordCursor(buf, at, length)
+      try {
+        while (!cur.done) { positions.push(cur.position); batchAt.push(at); offsets.push(cur.skip()) }
+      } catch (err) {
+        if (err instanceof MalformedBatch) throw corrupted(err.message, where)
+        throw err
+      }
+      at += length
+    }
+    return { buf, offsets, positions, batchAt, bytes: buf.length + 24 * offsets.length + 64 }
   }
 }
