@@ -1,0 +1,141 @@
+/**
+ * The port: everything the connectors need from a Kafka client, and nothing more. Three
+ * capabilities (consume from explicit offsets, produce with acks, read a partition's tail) plus
+ * topic metadata. `kafkajsPort()` implements it on kafkajs; another client (for example
+ * `@confluentinc/kafka-javascript`'s KafkaJS-compatible API) plugs in by implementing this
+ * interface, without touching `mirror()` or `replay()`.
+ *
+ * Offsets are JavaScript numbers (Kafka's int64 offsets stay below 2^53 in practice, as WAL
+ * offsets must). Headers are an ordered list: order and duplicate keys are kept, values may be null.
+ */
+import type { WalHeader } from '../../src/index.js'
+
+/** A record as Kafka holds it, byte for byte. */
+export interface PortRecord {
+  key: Buffer | null
+  /** null is a tombstone. */
+  value: Buffer | null
+  headers: WalHeader[]
+  /** Milliseconds since the epoch (the record's CreateTime, or LogAppendTime if the topic uses it). */
+  timestamp: number
+}
+
+/** A consumed record with its offset. */
+export interface PortMessage extends PortRecord {
+  offset: number
+}
+
+/** Records fetched from one partition, in offset order, committed data only (read_committed). */
+export interface PortBatch {
+  partition: number
+  /** Data records only: no control records (transaction markers), nothing from aborted transactions. May be empty. */
+  messages: PortMessage[]
+  /** Where the next fetch of this partition starts: one past the last offset this fetch covered, markers included. */
+  nextOffset: number
+  /** The partition's high watermark when fetched (for lag). */
+  highWatermark: number
+}
+
+export interface PartitionInfo {
+  partition: number
+  /** First available offset. */
+  low: number
+  /** High watermark: one past the last offset. */
+  high: number
+}
+
+/** Where a consumer starts in a partition. */
+export type StartPosition = number | 'earliest' | 'latest'
+
+export interface ConsumeOptions {
+  topic: string
+  /** The consumer group: used for partition assignment and to display lag in Kafka tools, never as the source of truth. */
+  groupId: string
+  /**
+   * Where to (re)start each partition, asked whenever partitions are assigned. The port must make
+   * the next delivered batch of that partition start there.
+   */
+  position (partition: number): StartPosition
+  /**
+   * Called for each fetched batch; batches of one partition are delivered one at a time, in order.
+   * A rejection stops the consumption and is reported through onError.
+   */
+  onBatch (batch: PortBatch): Promise<void>
+  /** The consumption failed and stopped; the caller decides whether and when to start again. */
+  onError (err: KafkaPortError): void
+}
+
+export interface Consumption {
+  /** Stores `nextOffset` as the group's committed offset (for lag display in Kafka tools). */
+  commit (partition: number, nextOffset: number): Promise<void>
+  /** Stops consuming and leaves the group; waits for a batch being processed. */
+  stop (): Promise<void>
+}
+
+/** A record to produce, with its target partition. */
+export interface ProduceRecord extends PortRecord {
+  partition: number
+}
+
+export interface PortProducer {
+  /**
+   * Sends with acks = -1 (all in-sync replicas) through an idempotent producer, keeping the order
+   * of `records` within each partition; resolves once every record is acknowledged. On rejection
+   * any subset of the records may have been written.
+   */
+  send (topic: string, records: ProduceRecord[]): Promise<void>
+  close (): Promise<void>
+}
+
+export interface CreateTopicOptions {
+  partitions: number
+  replicationFactor?: number
+  configs?: Record<string, string>
+}
+
+export interface KafkaPort {
+  /** Partitions with their low and high offsets. Rejects with reason 'unknown-topic' if the topic does not exist. */
+  describe (topic: string): Promise<PartitionInfo[]>
+  /** Consume `topic` from explicit positions, read_committed. Resolves once consuming has started. */
+  consume (options: ConsumeOptions): Promise<Consumption>
+  /** An idempotent producer with acks = -1. */
+  producer (): Promise<PortProducer>
+  /**
+   * The last `count` committed records of a partition (fewer if the partition holds fewer), in
+   * offset order, read without a consumer group.
+   */
+  tail (topic: string, partition: number, count: number): Promise<PortMessage[]>
+  /** Creates a topic (optional capability; replay's `createTopic` needs it). */
+  createTopic? (topic: string, options: CreateTopicOptions): Promise<void>
+  /** Releases every connection the port opened. */
+  close (): Promise<void>
+}
+
+/**
+ * Why a Kafka operation failed:
+ * - `connection`: brokers unreachable, timeouts, leadership moving: worth retrying;
+ * - `auth`: authentication or authorization failed: fatal;
+ * - `unknown-topic`: the topic does not exist: fatal;
+ * - `config`: a client option is wrong: fatal;
+ * - `kafka`: any other broker error (retriable when `retriable` says so).
+ */
+export type KafkaFailure = 'connection' | 'auth' | 'unknown-topic' | 'config' | 'kafka'
+
+export class KafkaPortError extends Error {
+  readonly reason: KafkaFailure
+  readonly retriable: boolean
+
+  constructor (reason: KafkaFailure, message: string, options: { retriable?: boolean, cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'KafkaPortError'
+    this.reason = reason
+    this.retriable = options.retriable ?? (reason === 'connection' || reason === 'kafka')
+  }
+}
+
+/** True for an object that implements the port (rather than, say, a kafkajs `Kafka` instance). */
+export function isKafkaPort (v: unknown): v is KafkaPort {
+  const o = v as Partial<KafkaPort> | null
+  return o !== null && typeof o === 'object' && typeof o.describe === 'function' && typeof o.consume === 'function' &&
+    typeof o.producer === 'function' && typeof o.tail === 'function' && typeof o.close === 'function'
+}

@@ -1,0 +1,164 @@
+import { StringDecoder } from 'node:string_decoder'
+import type { Command } from 'commander'
+import { WalError, WriteAhead, type AppendInput, type SyncMode } from '../../index.js'
+import { EXIT_CODES_HELP, usageError } from '../errors.js'
+import { out, parseEncoding, parseNonNegative, parsePositive, type Encoding } from '../common.js'
+
+interface AppendOptions {
+  partition: number
+  json?: boolean
+  encoding: Encoding
+  partitions?: number
+  segmentBytes?: number
+  sync?: SyncMode
+}
+
+/** Batches waiting for their commit at once: enough to keep group commit busy, bounded memory. */
+const MAX_IN_FLIGHT = 8
+const MAX_RECORDS_PER_BATCH = 10_000
+
+export function register (program: Command): void {
+  program.command('append')
+    .description('append lines (or JSON lines) from stdin to a partition; prints each acknowledged offset, one per input line')
+    .argument('<dir>', 'log directory (created if missing)')
+    .option('-p, --partition <n>', 'partition to append to', parseNonNegative, 0)
+    .option('--json', 'each line is {"key", "value", "headers", "timestamp"} (only value is required)')
+    .option('--encoding <enc>', 'how key, value and header values are written in the input: utf8, base64 or hex', parseEncoding, 'utf8')
+    .option('--partitions <n>', 'create the log with (or grow it to) n partitions', parsePositive)
+    .option('--segment-bytes <n>', 'segment size for this run (default 64 MiB)', parsePositive)
+    .option('--sync <mode>', "when an append is acknowledged: always, interval or never (default always)")
+    .addHelpText('after', `
+Input is read line by line; every chunk of stdin becomes one atomic appendBatch (one commit), and
+an offset is printed for every line once it is durable. A non-string "value" in --json input is
+stored as its JSON text. "headers" may be [{"key","value"}], [["key","value"]] or {"key": value}.
+
+Examples:
+  $ printf 'a\\nb\\nc\\n' | writeahead append ./data -p 0
+  0
+  1
+  2
+  $ echo '{"key":"user-1","value":"signed up","headers":[{"key":"source","value":"web"}]}' | writeahead append ./data -p 1 --json
+${EXIT_CODES_HELP}`)
+    .action(async (dir: string, o: AppendOptions) => { await runAppend(dir, o) })
+}
+
+function decode (v: unknown, encoding: Encoding, what: string, line: number): string | Buffer | null {
+  if (v === null || v === undefined) return null
+  if (typeof v !== 'string') throw new WalError('INVALID_RECORD', `line ${line}: ${what} must be a string`, { line })
+  return encoding === 'utf8' ? v : Buffer.from(v, encoding)
+}
+
+function parseLine (text: string, line: number, o: AppendOptions): AppendInput {
+  if (o.json !== true) return o.encoding === 'utf8' ? text : Buffer.from(text, o.encoding)
+  let obj: unknown
+  try {
+    obj = JSON.parse(text)
+  } catch (err) {
+    throw new WalError('INVALID_RECORD', `line ${line}: invalid JSON: ${(err as Error).message}`, { line })
+  }
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new WalError('INVALID_RECORD', `line ${line}: expected a JSON object with a "value"`, { line })
+  const r = obj as Record<string, unknown>
+  if (!('value' in r) || r.value === null || r.value === undefined) throw new WalError('INVALID_RECORD', `line ${line}: "value" is missing`, { line })
+  const value = typeof r.value === 'string' ? decode(r.value, o.encoding, 'value', line) as string | Buffer : JSON.stringify(r.value)
+  const input: Record<string, unknown> = { value }
+  if (r.key !== undefined && r.key !== null) input.key = decode(r.key, o.encoding, 'key', line)
+  if (r.timestamp !== undefined && r.timestamp !== null) input.timestamp = r.timestamp
+  if (r.headers !== undefined && r.headers !== null) input.headers = decodeHeaders(r.headers, o.encoding, line)
+  return input as unknown as AppendInput
+}
+
+function decodeHeaders (h: unknown, encoding: Encoding, line: number): unknown {
+  if (encoding === 'utf8') return h
+  const dec = (v: unknown): unknown => decode(v, encoding, 'a header value', line)
+  if (Array.isArray(h)) {
+    return h.map((e: unknown) => Array.isArray(e) ? [e[0], dec(e[1])] : (e !== null && typeof e === 'object') ? { ...e, value: dec((e as { value?: unknown }).value) } : e)
+  }
+  if (typeof h === 'object' && h !== null) {
+    return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, Array.isArray(v) ? v.map(dec) : dec(v)]))
+  }
+  return h
+}
+
+interface Pending { first: number, count: number, result: Promise<number> }
+
+async function runAppend (dir: string, o: AppendOptions): Promise<void> {
+  if (o.sync !== undefined && !['always', 'interval', 'never'].includes(o.sync)) throw usageError(`--sync must be always, interval or never, got ${o.sync}`)
+  const wal = await WriteAhead.open(dir, {
+    ...(o.partitions === undefined ? {} : { partitions: o.partitions }),
+    ...(o.segmentBytes === undefined ? {} : { segmentBytes: o.segmentBytes }),
+    ...(o.sync === undefined ? {} : { sync: o.sync })
+  })
+  try {
+    const p = o.partition
+    wal.offsets(p) // UNKNOWN_PARTITION before reading any input
+    const limit = Math.max(1, Math.floor(wal.options.maxBatchBytes / 2))
+    const inFlight: Pending[] = []
+    let lineNo = 0
+    let acknowledged = 0
+
+    // Offsets are printed in input order, as each batch becomes durable.
+    const settleOldest = async (): Promise<void> => {
+      const b = inFlight.shift() as Pending
+      let first: number
+      try {
+        first = await b.result
+      } catch (err) {
+        // Later batches may still be in flight: let them settle before reporting.
+        await Promise.allSettled(inFlight.map((x) => x.result))
+        const where = b.count === 1 ? `line ${b.first}` : `lines ${b.first}-${b.first + b.count - 1}`
+        const msg = `${where}: ${(err as Error).message} (${acknowledged} earlier line${acknowledged === 1 ? '' : 's'} appended)`
+        throw WalError.is(err) ? new WalError(err.code, msg, err.details, err) : err
+      }
+      let text = ''
+      for (let i = 0; i < b.count; i++) text += `${first + i}\n`
+      acknowledged += b.count
+      await out(text)
+    }
+    const submit = async (inputs: AppendInput[], firstLine: number): Promise<void> => {
+      inFlight.push({ first: firstLine, count: inputs.length, result: wal.appendBatch(p, inputs) })
+      // A rejection is handled when its turn to print comes; never leave it unhandled meanwhile.
+      inFlight[inFlight.length - 1].result.catch(() => {})
+      while (inFlight.length >= MAX_IN_FLIGHT) await settleOldest()
+    }
+    const flushLines = async (lines: string[]): Promise<void> => {
+      let batch: AppendInput[] = []
+      let bytes = 0
+      let batchFirst = lineNo + 1
+      for (const text of lines) {
+        let input: AppendInput
+        try {
+          input = parseLine(text, ++lineNo, o)
+        } catch (err) {
+          // Everything before the bad line is appended and its offsets printed; then stop.
+          if (batch.length > 0) await submit(batch, batchFirst)
+          while (inFlight.length > 0) await settleOldest()
+          throw err
+        }
+        const size = Buffer.byteLength(text) + 64
+        if (batch.length > 0 && (bytes + size > limit || batch.length >= MAX_RECORDS_PER_BATCH)) {
+          await submit(batch, batchFirst)
+          batch = []
+          bytes = 0
+          batchFirst = lineNo
+        }
+        batch.push(input)
+        bytes += size
+      }
+      if (batch.length > 0) await submit(batch, batchFirst)
+    }
+
+    const decoder = new StringDecoder('utf8')
+    let carry = ''
+    for await (const chunk of process.stdin) {
+      const text = carry + decoder.write(chunk as Buffer)
+      const lines = text.split('\n')
+      carry = lines.pop() as string
+      await flushLines(lines.map((l) => l.endsWith('\r') ? l.slice(0, -1) : l))
+    }
+    carry += decoder.end()
+    if (carry.length > 0) await flushLines([carry.endsWith('\r') ? carry.slice(0, -1) : carry])
+    while (inFlight.length > 0) await settleOldest()
+  } finally {
+    await wal.close()
+  }
+}

@@ -1,0 +1,84 @@
+import type { Command } from 'commander'
+import { WalError, WriteAhead } from '../../index.js'
+import { EXIT_CODES_HELP, usageError } from '../errors.js'
+import { requireLog } from '../layout.js'
+import { table } from '../table.js'
+import { out, parseNonNegative } from '../common.js'
+
+interface GroupsOptions { partition?: number, to?: string, json?: boolean }
+
+export function register (program: Command): void {
+  program.command('groups')
+    .description('list consumer groups with their committed offsets and lag, or reset a group')
+    .usage('<dir> [--json]\n       writeahead groups <dir> reset <group> --to <offset|earliest|latest> [-p <n>]')
+    .argument('<dir>', 'log directory')
+    .argument('[action]', 'reset')
+    .argument('[group]', 'group to reset')
+    .option('-p, --partition <n>', 'reset: only this partition (default: every partition; required with an offset)', parseNonNegative)
+    .option('--to <position>', 'reset: earliest, latest or an offset')
+    .option('--json', 'list: print JSON')
+    .addHelpText('after', `
+A committed offset is the next offset the group will read. Listing opens the log read-only (safe
+while a writer runs); reset takes the write lock and moves the group (also backwards), durably.
+
+Examples:
+  $ writeahead groups ./data
+  $ writeahead groups ./data reset billing -p 0 --to 1200
+  $ writeahead groups ./data reset billing --to earliest
+${EXIT_CODES_HELP}`)
+    .action(async (dir: string, action: string | undefined, group: string | undefined, o: GroupsOptions) => {
+      if (action === undefined || action === 'list') {
+        if (group !== undefined) throw usageError(`unexpected argument '${group}'`)
+        await list(dir, o)
+      } else if (action === 'reset') {
+        if (group === undefined) throw usageError('groups reset needs a group name')
+        await reset(dir, group, o)
+      } else {
+        throw usageError(`unknown groups action '${action}': use 'reset', or no action to list`)
+      }
+    })
+}
+
+async function list (dir: string, o: GroupsOptions): Promise<void> {
+  requireLog(dir)
+  const wal = await WriteAhead.open(dir, { readOnly: true })
+  try {
+    const groups = wal.groups().map((g) => {
+      const partitions = g.partitions.map((x) => ({ partition: x.partition, committed: x.committed, end: wal.offsets(x.partition).end, lag: x.lag }))
+      return { name: g.name, partitions, lag: partitions.reduce((n, x) => n + x.lag, 0) }
+    })
+    if (o.json === true) return await out(JSON.stringify(groups, null, 2) + '\n')
+    if (groups.length === 0) return await out('no consumer groups\n')
+    await out(table(['GROUP', 'PARTITION', 'COMMITTED', 'END', 'LAG'], groups.flatMap((g) => g.partitions.map((x) => [g.name, x.partition, x.committed, x.end, x.lag]))) +
+      '\n' + table(['GROUP', 'TOTAL LAG'], groups.map((g) => [g.name, g.lag])))
+  } finally {
+    await wal.close()
+  }
+}
+
+async function reset (dir: string, name: string, o: GroupsOptions): Promise<void> {
+  if (o.to === undefined) throw usageError('groups reset needs --to <offset|earliest|latest>')
+  const to = o.to
+  if (to !== 'earliest' && to !== 'latest' && !/^\d+$/.test(to)) throw usageError(`--to must be earliest, latest or an offset, got '${to}'`)
+  if (/^\d+$/.test(to) && o.partition === undefined) throw usageError('--to <offset> needs -p <partition>')
+  requireLog(dir)
+  const wal = await WriteAhead.open(dir)
+  try {
+    const group = wal.group(name)
+    const parts = o.partition === undefined ? Array.from({ length: wal.partitions }, (_, p) => p) : [o.partition]
+    const rows: Array<[string, number, number | null, number]> = []
+    for (const p of parts) {
+      const { start, end } = wal.offsets(p)
+      const target = to === 'earliest' ? start : to === 'latest' ? end : Number(to)
+      if (!Number.isSafeInteger(target)) throw usageError(`--to offset ${to} is too large`)
+      if (target < start) throw new WalError('OFFSET_TRIMMED', `offset ${target} of partition ${p} was trimmed; the first retained offset is ${start}`, { partition: p, offset: target, start })
+      if (target > end) throw new WalError('OFFSET_OUT_OF_RANGE', `offset ${target} of partition ${p} is past its end ${end}`, { partition: p, offset: target, start, end })
+      const before = group.committed(p)
+      await group.seek(p, target)
+      rows.push([name, p, before, target])
+    }
+    await out(table(['GROUP', 'PARTITION', 'BEFORE', 'AFTER'], rows))
+  } finally {
+    await wal.close()
+  }
+}

@@ -1,0 +1,141 @@
+import type { Command } from 'commander'
+import { WriteAhead } from '../../index.js'
+import { EXIT_CODES_HELP } from '../errors.js'
+import { listSegments, readDurable, requireLog, segmentEnd } from '../layout.js'
+import { formatBytes, formatTime, table } from '../table.js'
+import { out } from '../common.js'
+
+export interface SegmentReport {
+  file: string
+  base: number
+  /** One past the last offset the segment holds (null when the files do not tell). */
+  end: number | null
+  sealed: boolean
+  /** Bytes of batch data. */
+  bytes: number | null
+  /** Bytes on disk, preallocated space included. */
+  fileBytes: number
+  createdAt: number | null
+  minTimestamp: number | null
+  maxTimestamp: number | null
+}
+
+export interface PartitionReport {
+  partition: number
+  start: number
+  end: number
+  bytes: number
+  minTimestamp: number | null
+  maxTimestamp: number | null
+  segments: SegmentReport[]
+}
+
+export interface GroupReport { name: string, partitions: Array<{ partition: number, committed: number | null, end: number, lag: number }>, lag: number }
+
+export interface InspectReport {
+  dir: string
+  partitions: PartitionReport[]
+  groups: GroupReport[]
+}
+
+export function register (program: Command): void {
+  program.command('inspect')
+    .description('show partitions, segments, offsets, sizes, timestamps, consumer groups and lag')
+    .argument('<dir>', 'log directory')
+    .option('--json', 'the same data as JSON (timestamps in ms since the epoch)')
+    .addHelpText('after', `
+Opens the log read-only: safe while another process writes to it, and it shows exactly what that
+writer has made durable. Sizes are bytes of batch data (a segment's file may be preallocated
+larger). Timestamps are the oldest and newest record timestamps.
+
+Examples:
+  $ writeahead inspect ./data
+  $ writeahead inspect ./data --json | jq '.partitions[0].end'
+${EXIT_CODES_HELP}`)
+    .action(async (dir: string, o: { json?: boolean }) => {
+      const report = await inspect(dir)
+      await out(o.json === true ? JSON.stringify(report, null, 2) + '\n' : render(report))
+    })
+}
+
+const minOf = (xs: Array<number | null>): number | null => xs.reduce<number | null>((m, x) => x === null ? m : m === null ? x : Math.min(m, x), null)
+const maxOf = (xs: Array<number | null>): number | null => xs.reduce<number | null>((m, x) => x === null ? m : m === null ? x : Math.max(m, x), null)
+
+export async function inspect (dir: string): Promise<InspectReport> {
+  requireLog(dir)
+  const wal = await WriteAhead.open(dir, { readOnly: true })
+  try {
+    const partitions: PartitionReport[] = []
+    for (let p = 0; p < wal.partitions; p++) {
+      const { start, end } = wal.offsets(p)
+      const mark = readDurable(dir, p)
+      const files = listSegments(dir, p)
+      const segments: SegmentReport[] = []
+      for (let i = 0; i < files.length; i++) {
+        const f = files[i]
+        const last = i === files.length - 1
+        // The open segment ends where the log ends; the files cannot say more precisely.
+        const segEnd = last && !f.sealed ? end : segmentEnd(files, i, mark)
+        if (segEnd !== null && segEnd <= start && segEnd > f.base) continue // trimmed while we looked
+        const s: SegmentReport = {
+          file: f.file, base: f.base, end: segEnd, sealed: f.sealed,
+          bytes: f.dataBytes ?? (mark !== null && mark.segmentBase === f.base ? mark.position : (f.sealed ? f.fileBytes : null)),
+          fileBytes: f.fileBytes, createdAt: f.createdAt, minTimestamp: f.minTimestamp, maxTimestamp: f.maxTimestamp
+        }
+        if (!f.sealed && segEnd !== null && segEnd > Math.max(f.base, start)) {
+          // No seal yet: the time range comes from the records themselves.
+          try {
+            let lo: number | null = null
+            let hi: number | null = null
+            for await (const batch of wal.iterateBatches(p, { from: Math.max(f.base, start), to: segEnd })) {
+              for (const r of batch) {
+                if (lo === null || r.timestamp < lo) lo = r.timestamp
+                if (hi === null || r.timestamp > hi) hi = r.timestamp
+              }
+            }
+            s.minTimestamp = lo
+            s.maxTimestamp = hi
+          } catch {}
+        }
+        segments.push(s)
+      }
+      partitions.push({
+        partition: p, start, end,
+        bytes: segments.reduce((n, s) => n + (s.bytes ?? 0), 0),
+        minTimestamp: minOf(segments.map((s) => s.minTimestamp)),
+        maxTimestamp: maxOf(segments.map((s) => s.maxTimestamp)),
+        segments
+      })
+    }
+    const groups: GroupReport[] = wal.groups().map((g) => {
+      const parts = g.partitions.map((x) => ({ partition: x.partition, committed: x.committed, end: partitions[x.partition]?.end ?? wal.offsets(x.partition).end, lag: x.lag }))
+      return { name: g.name, partitions: parts, lag: parts.reduce((n, x) => n + x.lag, 0) }
+    })
+    return { dir, partitions, groups }
+  } finally {
+    await wal.close()
+  }
+}
+
+function range (base: number, end: number | null): string {
+  if (end === null) return `${base}..?`
+  if (end <= base) return '(empty)'
+  return `${base}..${end - 1}`
+}
+
+export function render (r: InspectReport): string {
+  const total = r.partitions.reduce((n, p) => n + p.bytes, 0)
+  let s = `log ${r.dir}: ${r.partitions.length} partition${r.partitions.length === 1 ? '' : 's'}, ${formatBytes(total)}, ${r.groups.length} group${r.groups.length === 1 ? '' : 's'}\n\n`
+  s += table(['PARTITION', 'START', 'END', 'RECORDS', 'SEGMENTS', 'SIZE', 'OLDEST', 'NEWEST'],
+    r.partitions.map((p) => [p.partition, p.start, p.end, p.end - p.start, p.segments.length, formatBytes(p.bytes), formatTime(p.minTimestamp), formatTime(p.maxTimestamp)]))
+  s += '\nSegments\n'
+  s += table(['PARTITION', 'SEGMENT', 'OFFSETS', 'SIZE', 'ON DISK', 'STATE', 'CREATED', 'OLDEST', 'NEWEST'],
+    r.partitions.flatMap((p) => p.segments.map((g) => [p.partition, g.file, range(g.base, g.end), formatBytes(g.bytes), formatBytes(g.fileBytes), g.sealed ? 'sealed' : 'open', formatTime(g.createdAt), formatTime(g.minTimestamp), formatTime(g.maxTimestamp)])), '  ')
+  s += '\nGroups\n'
+  if (r.groups.length === 0) s += '  (none)\n'
+  else {
+    s += table(['GROUP', 'PARTITION', 'COMMITTED', 'END', 'LAG'],
+      r.groups.flatMap((g) => g.partitions.map((x) => [g.name, x.partition, x.committed, x.end, x.lag])), '  ')
+  }
+  return s
+}
