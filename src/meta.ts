@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { corrupted } from './errors.js'
 import { PartitionLog, type LogOptions } from './log/partition-log.js'
 
 export const META_DIR = 'meta'
@@ -36,7 +37,12 @@ export class Meta {
 
   getJSON<T> (name: string): T | undefined {
     const v = this.get(name)
-    return v === undefined ? undefined : JSON.parse(v.toString()) as T
+    if (v === undefined) return undefined
+    try {
+      return JSON.parse(v.toString()) as T
+    } catch {
+      throw corrupted(`meta value ${name} is not valid JSON`, { partition: META_ID, segment: 'meta' })
+    }
   }
 
   /**

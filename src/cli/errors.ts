@@ -20,8 +20,9 @@ Exit codes:
   2  error: one line "error: <message> (<CODE>)" on stderr; add --debug for a stack trace`
 
 /**
- * Codes the CLI adds to WalError's (which it passes through unchanged): USAGE for arguments the
- * command line parser rejects, UNAVAILABLE for an optional component that is not installed.
+ * An error of the CLI itself. Its code is a WalError code where one fits (INVALID_ARGUMENT for
+ * arguments the parser rejects, CORRUPTED), else UNAVAILABLE: an optional component (the Kafka
+ * connector, the benchmark suite) is not installed.
  */
 export class CliError extends Error {
   constructor (readonly code: string, message: string, readonly exitCode: number = EXIT.ERROR) {

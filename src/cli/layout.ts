@@ -52,14 +52,6 @@ export function requireLog (dir: string): void {
   if (!fs.existsSync(path.join(dir, 'meta'))) throw new WalError('NOT_A_WAL', `${dir} holds no write-ahead log`, { dir })
 }
 
-export function partitionDirs (dir: string): number[] {
-  return fs.readdirSync(dir)
-    .map((n) => /^partition-(\d+)$/.exec(n))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => Number(m[1]))
-    .sort((a, b) => a - b)
-}
-
 function readAt (fd: number, length: number, position: number): Buffer {
   const buf = Buffer.alloc(length)
   let n = 0

@@ -45,8 +45,8 @@ export function register (program: Command): void {
     .option('--json', 'the same data as JSON (timestamps in ms since the epoch)')
     .addHelpText('after', `
 Opens the log read-only: safe while another process writes to it, and it shows exactly what that
-writer has made durable. Sizes are bytes of batch data (a segment's file may be preallocated
-larger). Timestamps are the oldest and newest record timestamps.
+writer has made durable. RECORDS is end - start (fewer if explicit offsets left gaps). Sizes are
+bytes of batch data (ON DISK includes preallocated space). OLDEST and NEWEST are record timestamps.
 
 Examples:
   $ writeahead inspect ./data

@@ -54,10 +54,29 @@ ${EXIT_CODES_HELP}`)
       }
       const after = await WriteAhead.verify(dir)
       if (after.ok) {
-        await out(`repaired: the log verifies clean (${after.records} records)\n`)
+        await out(`repaired: the log verifies clean (${after.segments} segments, ${formatBytes(after.bytes)})\n`)
+        await warnGroupsPastEnd(dir)
       } else {
         await out(locate(dir, after.problems).map((pr) => `still damaged: ${describe(dir, pr)}\n`).join(''))
         throw new CliError('CORRUPTED', 'the log is still damaged after repair', EXIT.PROBLEM)
       }
     })
+}
+
+/** A cut can leave group cursors past the new end of a partition: say so, and how to fix it. */
+async function warnGroupsPastEnd (dir: string): Promise<void> {
+  const wal = await WriteAhead.open(dir, { readOnly: true })
+  try {
+    for (const g of wal.groups()) {
+      for (const x of g.partitions) {
+        const { end } = wal.offsets(x.partition)
+        if (x.committed !== null && x.committed > end) {
+          await out(`warning: group ${g.name} has committed offset ${x.committed} in partition ${x.partition}, past its new end ${end}; ` +
+            `move it with \`writeahead groups ${dir} reset ${g.name} -p ${x.partition} --to latest\`\n`)
+        }
+      }
+    }
+  } finally {
+    await wal.close()
+  }
 }

@@ -66,6 +66,11 @@ async function runTail (dir: string, o: TailOptions): Promise<void> {
     wal.offsets(p) // UNKNOWN_PARTITION early
     const rs = wal.readable(p, { ...(from === undefined ? {} : { from }), ...(group === undefined ? {} : { group }), live: o.follow === true })
 
+    if (o.follow === true) {
+      // A live reader waits on the append path, which holds no handle: keep the process alive.
+      const keepAlive = setInterval(() => {}, 1 << 30)
+      cleanups.push(() => clearInterval(keepAlive))
+    }
     if (o.follow === true && group === undefined) {
       // A read-only log sees another process's commits only when it looks: look whenever the
       // partition directory changes (the writer rewrites its `durable` mark after each commit),
@@ -89,7 +94,8 @@ async function runTail (dir: string, o: TailOptions): Promise<void> {
         process.on(sig, stop)
         cleanups.push(() => process.off(sig, stop))
       }
-      rs.on('data', (rec: WalRecord) => {
+      rs.on('data', (data: unknown) => {
+        const rec = data as WalRecord
         if (stopping) return
         const ok = process.stdout.write((o.json === true ? recordJSON(rec, o.encoding) : rec.value.toString(o.encoding)) + '\n')
         next = rec.offset + 1

@@ -1,0 +1,511 @@
+/**
+ * The port on kafkajs 2.2.x.
+ *
+ * kafkajs represents headers as an object (`{ key: value | value[] }`), which loses the order of
+ * interleaved duplicates (`a, b, a`), reorders integer-like keys, and cannot send a null header
+ * value. Kafka records keep all of that, and so must a byte-for-byte mirror. This adapter therefore
+ * relies on three kafkajs internals, all checked by test/kafka-port.test.js against the installed
+ * kafkajs:
+ *  1. decoding: `Decoder.prototype.readVarIntArray` is wrapped so that the header list of each decoded
+ *     record stays attached (non-enumerable, under `Symbol.for('writeahead.kafka.orderedHeaders')`)
+ *     to kafkajs's header object. Nothing else changes for other kafkajs users in the process.
+ *  2. encoding: headers are handed to kafkajs's record encoder as an array-valued object whose
+ *     `map` yields the exact ordered `{ key, value }` list (null values included).
+ *  3. `tail()` fetches through kafkajs's cluster object (no consumer group, so nothing is left
+ *     behind on the brokers).
+ */
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import kafkajs from 'kafkajs'
+import type { Admin, Consumer, EachBatchPayload, Kafka, Producer, RetryOptions } from 'kafkajs'
+import type { WalHeader } from '../../src/index.js'
+import {
+  KafkaPortError, type Consumption, type ConsumeOptions, type CreateTopicOptions, type KafkaPort, type PartitionInfo,
+  type PortBatch, type PortMessage, type PortProducer, type ProduceRecord
+} from './port.js'
+
+const { Partitioners } = kafkajs
+const require = createRequire(import.meta.url)
+
+/** Where the decoder patch leaves each record's ordered header list. */
+export const ORDERED_HEADERS = Symbol.for('writeahead.kafka.orderedHeaders')
+const PATCHED = Symbol.for('writeahead.kafka.decoderPatched')
+
+/** Consumer settings passed to kafkajs (see kafkajs's ConsumerConfig). */
+export interface KafkajsConsumerOptions {
+  sessionTimeout?: number
+  rebalanceTimeout?: number
+  heartbeatInterval?: number
+  maxWaitTimeInMs?: number
+  maxBytesPerPartition?: number
+  maxBytes?: number
+  /** Partitions processed in parallel. Default: up to 8. */
+  partitionsConsumedConcurrently?: number
+  retry?: RetryOptions
+}
+
+export interface KafkajsPortOptions {
+  consumer?: KafkajsConsumerOptions
+  producer?: {
+    /** kafkajs CompressionTypes value. Default none. */
+    compression?: number
+    /** Producer request timeout (ms) for acks. Default 30000. */
+    timeout?: number
+    retry?: RetryOptions
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Header fidelity
+
+type Reader = (decoder: unknown) => unknown
+
+function orderedReduce (this: WalHeader[], fn: (acc: unknown, h: WalHeader) => unknown, init: unknown): unknown {
+  const obj = Array.prototype.reduce.call(this, fn as never, init) as object
+  Object.defineProperty(obj, ORDERED_HEADERS, { value: this, enumerable: false })
+  return obj
+}
+
+/** Patches every kafkajs copy loaded in this process (and ours). Idempotent. */
+export function patchKafkajsDecoders (): number {
+  const files = new Set<string>()
+  try { files.add(require.resolve('kafkajs/src/protocol/decoder.js')) } catch {}
+  const suffix = path.join('kafkajs', 'src', 'protocol', 'decoder.js')
+  for (const f of Object.keys(require.cache)) if (f.endsWith(suffix)) files.add(f)
+  let patched = 0
+  for (const file of files) {
+    const Decoder = require(file) as { prototype: Record<string | symbol, unknown> }
+    if (Decoder.prototype[PATCHED] === true) { patched++; continue }
+    const headerReader = require(path.join(path.dirname(file), 'recordBatch', 'header', 'v0', 'decoder.js')) as Reader
+    const original = Decoder.prototype.readVarIntArray as (this: unknown, reader: Reader) => unknown[]
+    if (typeof original !== 'function') continue
+    Decoder.prototype.readVarIntArray = function (this: unknown, reader: Reader): unknown[] {
+      const arr = original.call(this, reader)
+      if (reader === headerReader && arr.length > 0) Object.defineProperty(arr, 'reduce', { value: orderedReduce })
+      return arr
+    }
+    Object.defineProperty(Decoder.prototype, PATCHED, { value: true })
+    patched++
+  }
+  return patched
+}
+
+type KafkajsHeaders = Record<string, unknown> | undefined
+
+/** The ordered headers of a record decoded by kafkajs (falls back to the lossy object form). */
+export function orderedHeadersOf (headers: KafkajsHeaders): { headers: WalHeader[], exact: boolean } {
+  if (headers === undefined || headers === null) return { headers: [], exact: true }
+  const ordered = (headers as Record<symbol, WalHeader[] | undefined>)[ORDERED_HEADERS]
+  if (ordered !== undefined) return { headers: ordered, exact: true }
+  const out: WalHeader[] = []
+  for (const key of Object.keys(headers)) {
+    const v = headers[key]
+    const values = Array.isArray(v) ? v : [v]
+    for (const x of values) out.push({ key, value: x === null || x === undefined ? null : Buffer.isBuffer(x) ? x : Buffer.from(String(x)) })
+  }
+  // Exact when nothing could have been reordered: no duplicates and no integer-like keys.
+  const exact = out.length === Object.keys(headers).length && !Object.keys(headers).some((k) => /^(0|[1-9]\d*)$/.test(k))
+  return { headers: out, exact }
+}
+
+/** A null header value: kafkajs sizes a header with Buffer.byteLength(value) before checking for null. */
+function nullHeader (key: string): { key: string, value: Buffer | null } {
+  let reads = 0
+  return {
+    key,
+    get value () { return reads++ === 0 ? Buffer.alloc(0) : null }
+  }
+}
+
+/** Headers in the shape kafkajs's record encoder turns into exactly this ordered list. */
+export function kafkajsHeaders (headers: WalHeader[]): Record<string, unknown> {
+  if (headers.length === 0) return {}
+  const list: unknown[] = []
+  Object.defineProperty(list, 'map', {
+    value: () => headers.map((h) => h.value === null ? nullHeader(h.key) : { key: h.key, value: h.value })
+  })
+  return { '': list }
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+const AUTH_TYPES = new Set([
+  'SASL_AUTHENTICATION_FAILED', 'ILLEGAL_SASL_STATE', 'UNSUPPORTED_SASL_MECHANISM', 'TOPIC_AUTHORIZATION_FAILED',
+  'GROUP_AUTHORIZATION_FAILED', 'CLUSTER_AUTHORIZATION_FAILED', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+  'DELEGATION_TOKEN_AUTH_DISABLED'
+])
+
+function chain (err: unknown): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = []
+  let e = err as Record<string, unknown> | undefined
+  while (e !== undefined && e !== null && typeof e === 'object' && out.length < 10) {
+    out.push(e)
+    e = (e.cause ?? e.originalError) as Record<string, unknown> | undefined
+  }
+  return out
+}
+
+/** Maps any kafkajs error to a KafkaPortError with a reason. */
+export function toPortError (err: unknown, what: string): KafkaPortError {
+  if (err instanceof KafkaPortError) return err
+  const all = chain(err)
+  const msg = (err as Error)?.message ?? String(err)
+  const causes = all.map((e) => String(e.message ?? '')).filter((m, i, a) => m !== '' && a.indexOf(m) === i).join(': ')
+  const text = `${what}: ${causes !== '' ? causes : msg}`
+  for (const e of all) {
+    const name = String(e.name ?? '')
+    const type = String(e.type ?? '')
+    if (name.includes('SASL') || AUTH_TYPES.has(type)) return new KafkaPortError('auth', text, { cause: err, retriable: false })
+    if (type === 'UNKNOWN_TOPIC_OR_PARTITION') return new KafkaPortError('unknown-topic', text, { cause: err, retriable: false })
+    if (type === 'INVALID_REPLICATION_FACTOR' || type === 'INVALID_PARTITIONS' || type === 'INVALID_CONFIG' || type === 'INVALID_TOPIC_EXCEPTION' ||
+      type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE' || type === 'INVALID_TIMESTAMP' || type === 'CORRUPT_MESSAGE') {
+      return new KafkaPortError('config', text, { cause: err, retriable: false })
+    }
+  }
+  for (const e of all) {
+    const name = String(e.name ?? '')
+    if (name.includes('Connection') || name.includes('Timeout') || name.includes('BrokerNotFound') || name === 'KafkaJSNumberOfRetriesExceeded' ||
+      (e as { code?: string }).code === 'ECONNREFUSED') {
+      return new KafkaPortError('connection', text, { cause: err, retriable: true })
+    }
+  }
+  return new KafkaPortError('kafka', text, { cause: err, retriable: true })
+}
+
+// ---------------------------------------------------------------------------
+// The port
+
+const CONCURRENCY = 8
+const TAIL_FETCH_BYTES = 4 * 1024 * 1024
+
+function toMessage (m: { offset: string, key: Buffer | null, value: Buffer | null, headers?: KafkajsHeaders, timestamp: string }, inexact: () => void): PortMessage {
+  const h = orderedHeadersOf(m.headers)
+  if (!h.exact) inexact()
+  return { offset: Number(m.offset), key: m.key ?? null, value: m.value ?? null, headers: h.headers, timestamp: Number(m.timestamp) }
+}
+
+class KafkajsPort implements KafkaPort {
+  private admin: Admin | null = null
+  private adminConnecting: Promise<Admin> | null = null
+  private readonly consumers = new Set<Consumer>()
+  private readonly producers = new Set<Producer>()
+  private readonly clusters = new Set<{ disconnect (): Promise<void> }>()
+  private warnedInexact = false
+
+  constructor (private readonly kafka: Kafka, private readonly opts: KafkajsPortOptions) {
+    patchKafkajsDecoders()
+  }
+
+  private inexact = (): void => {
+    if (this.warnedInexact) return
+    this.warnedInexact = true
+    process.emitWarning('writeahead/kafka: kafkajs headers arrived without their order (the decoder patch is not active for this kafkajs copy); interleaved duplicate headers may be reordered', { code: 'WRITEAHEAD_KAFKA_HEADERS' })
+  }
+
+  private async getAdmin (): Promise<Admin> {
+    if (this.admin !== null) return this.admin
+    if (this.adminConnecting === null) {
+      const admin = this.kafka.admin()
+      this.adminConnecting = admin.connect().then(() => { this.admin = admin; return admin }, async (err) => {
+        this.adminConnecting = null
+        await admin.disconnect().catch(() => {})
+        throw err
+      })
+    }
+    return this.adminConnecting
+  }
+
+  async describe (topic: string): Promise<PartitionInfo[]> {
+    try {
+      const admin = await this.getAdmin()
+      const topics = await admin.listTopics()
+      if (!topics.includes(topic)) throw new KafkaPortError('unknown-topic', `topic ${topic} does not exist`, { retriable: false })
+      const offsets = await admin.fetchTopicOffsets(topic)
+      return offsets.map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) })).sort((a, b) => a.partition - b.partition)
+    } catch (err) {
+      throw toPortError(err, `describing topic ${topic}`)
+    }
+  }
+
+  async createTopic (topic: string, o: CreateTopicOptions): Promise<void> {
+    try {
+      const admin = await this.getAdmin()
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [{
+          topic,
+          numPartitions: o.partitions,
+          replicationFactor: o.replicationFactor ?? -1,
+          configEntries: Object.entries(o.configs ?? {}).map(([name, value]) => ({ name, value }))
+        }]
+      })
+    } catch (err) {
+      if (chain(err).some((e) => e.type === 'TOPIC_ALREADY_EXISTS')) return
+      throw toPortError(err, `creating topic ${topic}`)
+    }
+  }
+
+  async consume (o: ConsumeOptions): Promise<Consumption> {
+    const c = this.opts.consumer ?? {}
+    const consumer = this.kafka.consumer({
+      groupId: o.groupId,
+      allowAutoTopicCreation: false,
+      readUncommitted: false,
+      sessionTimeout: c.sessionTimeout,
+      rebalanceTimeout: c.rebalanceTimeout,
+      heartbeatInterval: c.heartbeatInterval,
+      maxWaitTimeInMs: c.maxWaitTimeInMs,
+      maxBytesPerPartition: c.maxBytesPerPartition,
+      maxBytes: c.maxBytes,
+      // The caller owns recovery: it restarts from its own durable positions.
+      retry: { ...c.retry, restartOnFailure: async () => false }
+    })
+    this.consumers.add(consumer)
+    const topic = o.topic
+    let failed = false
+    let stopped = false
+    const fail = (err: unknown): void => {
+      if (failed || stopped) return
+      failed = true
+      o.onError(toPortError(err, `consuming ${topic}`))
+    }
+    // Numeric positions: 'earliest' and 'latest' are resolved through the offsets API.
+    let bounds = new Map<number, PartitionInfo>()
+    const resolve = (p: number): number | null => {
+      const pos = o.position(p)
+      if (typeof pos === 'number') return pos
+      const b = bounds.get(p)
+      if (b === undefined) return null
+      return pos === 'earliest' ? b.low : b.high
+    }
+    /** The offset the next delivered batch must start at (messages below are dropped). */
+    const expected = new Map<number, number>()
+    // Batches of one partition reach onBatch one at a time, also those kafkajs filters out
+    // entirely (only markers or aborted records), which it reports through an event only.
+    const queues = new Map<number, Promise<void>>()
+    const enqueue = (p: number, fn: () => Promise<void>): Promise<void> => {
+      const next = (queues.get(p) ?? Promise.resolve()).then(() => failed || stopped ? undefined : fn())
+      const guarded = next.catch((err) => { fail(err); throw err })
+      queues.set(p, guarded.catch(() => {}))
+      return guarded
+    }
+    const deliver = async (b: PortBatch): Promise<void> => {
+      const want = expected.get(b.partition)
+      if (want !== undefined) {
+        if (b.nextOffset <= want) return
+        if (b.messages.length > 0 && b.messages[0].offset < want) b = { ...b, messages: b.messages.filter((m) => m.offset >= want) }
+      }
+      await o.onBatch(b)
+      expected.set(b.partition, b.nextOffset)
+    }
+
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      const assigned = e.payload.memberAssignment[topic] ?? []
+      for (const p of assigned) {
+        const at = resolve(p)
+        if (at === null) continue
+        expected.set(p, at)
+        try { consumer.seek({ topic, partition: p, offset: String(at) }) } catch (err) { fail(err) }
+      }
+    })
+    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+      const ev = e.payload
+      // batchSize 0 is kafkajs's "empty due to filtering" path: eachBatch is not called.
+      if (ev.topic !== topic || ev.batchSize !== 0) return
+      const nextOffset = Number(ev.lastOffset) + 1
+      const b: PortBatch = { partition: ev.partition, messages: [], nextOffset, highWatermark: Number(ev.highWatermark) }
+      enqueue(ev.partition, () => deliver(b)).catch(() => {})
+    })
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (!e.payload.restart) fail(e.payload.error)
+    })
+
+    try {
+      const info = await this.describe(topic)
+      bounds = new Map(info.map((b) => [b.partition, b]))
+      await consumer.connect()
+      await consumer.subscribe({ topics: [topic], fromBeginning: true })
+      const concurrency = c.partitionsConsumedConcurrently ?? Math.min(CONCURRENCY, Math.max(1, info.length))
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: concurrency,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
+          if (!isRunning() || isStale() || failed || stopped) return
+          const p = batch.partition
+          const b: PortBatch = {
+            partition: p,
+            messages: batch.messages.map((m) => toMessage(m as never, this.inexact)),
+            nextOffset: Number(batch.lastOffset()) + 1,
+            highWatermark: Number(batch.highWatermark)
+          }
+          await enqueue(p, () => deliver(b))
+          resolveOffset(batch.lastOffset())
+          await heartbeat()
+        }
+      })
+    } catch (err) {
+      this.consumers.delete(consumer)
+      await consumer.disconnect().catch(() => {})
+      throw toPortError(err, `consuming ${topic}`)
+    }
+
+    return {
+      commit: async (partition, nextOffset) => {
+        try {
+          await consumer.commitOffsets([{ topic, partition, offset: String(nextOffset) }])
+        } catch (err) {
+          throw toPortError(err, `committing offsets of ${topic}`)
+        }
+      },
+      stop: async () => {
+        stopped = true
+        this.consumers.delete(consumer)
+        await consumer.disconnect().catch(() => {})
+        await Promise.allSettled([...queues.values()])
+      }
+    }
+  }
+
+  async producer (): Promise<PortProducer> {
+    const po = this.opts.producer ?? {}
+    const producer = this.kafka.producer({
+      idempotent: true,
+      // kafkajs#598: more than one request in flight breaks idempotent sequence numbers.
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry: po.retry
+    })
+    this.producers.add(producer)
+    try {
+      await producer.connect()
+    } catch (err) {
+      this.producers.delete(producer)
+      await producer.disconnect().catch(() => {})
+      throw toPortError(err, 'connecting the producer')
+    }
+    return {
+      send: async (topic: string, records: ProduceRecord[]) => {
+        try {
+          await producer.send({
+            topic,
+            acks: -1,
+            timeout: po.timeout,
+            compression: po.compression,
+            messages: records.map((r) => ({
+              partition: r.partition,
+              key: r.key,
+              value: r.value,
+              headers: kafkajsHeaders(r.headers) as never,
+              timestamp: String(r.timestamp)
+            }))
+          })
+        } catch (err) {
+          throw toPortError(err, `producing to ${topic}`)
+        }
+      },
+      close: async () => {
+        this.producers.delete(producer)
+        await producer.disconnect().catch(() => {})
+      }
+    }
+  }
+
+  async tail (topic: string, partition: number, count: number): Promise<PortMessage[]> {
+    const info = (await this.describe(topic)).find((b) => b.partition === partition)
+    if (info === undefined) throw new KafkaPortError('unknown-topic', `topic ${topic} has no partition ${partition}`, { retriable: false })
+    if (count <= 0 || info.high <= info.low) return []
+    const create = Object.getOwnPropertySymbols(this.kafka).find((s) => s.description === 'private:Kafka:createCluster')
+    if (create === undefined) throw new KafkaPortError('config', 'tail(): this kafkajs version does not expose its cluster (kafkajs 2.2.x is supported)', { retriable: false })
+    const cluster = (this.kafka as unknown as Record<symbol, (o: object) => KafkajsCluster>)[create]({ allowAutoTopicCreation: false, isolationLevel: 1 })
+    this.clusters.add(cluster)
+    const Batch = require(path.join(path.dirname(require.resolve('kafkajs/src/protocol/decoder.js')), '..', 'consumer', 'batch.js')) as new (topic: string, fetched: string, data: unknown) => { messages: Array<Parameters<typeof toMessage>[0]> }
+    try {
+      await cluster.connect()
+      await cluster.addTargetTopic(topic)
+      // Read from `count` back, forward, keeping the last `count` records seen (gaps and markers make
+      // offsets sparser than records, so step further back while too few were found).
+      let back = count
+      for (;;) {
+        const from = Math.max(info.low, info.high - back)
+        const out = await this.fetchRange(cluster, Batch, topic, partition, from, info.high)
+        if (out.length >= count || from === info.low) return out.slice(-count)
+        back *= 4
+      }
+    } catch (err) {
+      throw toPortError(err, `reading the tail of ${topic}/${partition}`)
+    } finally {
+      this.clusters.delete(cluster)
+      await cluster.disconnect().catch(() => {})
+    }
+  }
+
+  private async fetchRange (cluster: KafkajsCluster, Batch: new (topic: string, fetched: string, data: unknown) => { messages: Array<Parameters<typeof toMessage>[0]> },
+    topic: string, partition: number, from: number, to: number): Promise<PortMessage[]> {
+    const out: PortMessage[] = []
+    let at = from
+    while (at < to) {
+      await cluster.refreshMetadataIfNecessary()
+      const leader = cluster.findLeaderForPartitions(topic, [partition])
+      const nodeId = Object.keys(leader)[0]
+      if (nodeId === undefined) throw new KafkaPortError('connection', `no leader for ${topic}/${partition}`)
+      const broker = await cluster.findBroker({ nodeId })
+      const res = await broker.fetch({
+        replicaId: -1,
+        isolationLevel: 1,
+        maxWaitTime: 0,
+        minBytes: 1,
+        maxBytes: TAIL_FETCH_BYTES,
+        topics: [{ topic, partitions: [{ partition, fetchOffset: String(at), maxBytes: TAIL_FETCH_BYTES }] }]
+      })
+      const data = res.responses.find((r) => r.topicName === topic)?.partitions.find((x) => x.partition === partition)
+      if (data === undefined || data.messages.length === 0) break
+      const batch = new Batch(topic, String(at), data)
+      let last = at - 1
+      for (const m of data.messages) last = Math.max(last, Number(m.offset))
+      for (const m of batch.messages) if (Number(m.offset) < to) out.push(toMessage(m, this.inexact))
+      if (last < at) break
+      at = last + 1
+      const lso = Number(data.lastStableOffset ?? -1)
+      if (lso >= 0 && at >= lso) break
+    }
+    return out
+  }
+
+  async close (): Promise<void> {
+    const all = [
+      ...[...this.consumers].map((c) => c.disconnect()),
+      ...[...this.producers].map((p) => p.disconnect()),
+      ...[...this.clusters].map((c) => c.disconnect())
+    ]
+    this.consumers.clear()
+    this.producers.clear()
+    this.clusters.clear()
+    const admin = this.admin ?? (this.adminConnecting !== null ? await this.adminConnecting.catch(() => null) : null)
+    this.admin = null
+    this.adminConnecting = null
+    if (admin !== null) all.push(admin.disconnect())
+    await Promise.allSettled(all)
+  }
+}
+
+interface KafkajsCluster {
+  connect (): Promise<void>
+  disconnect (): Promise<void>
+  addTargetTopic (topic: string): Promise<void>
+  refreshMetadataIfNecessary (): Promise<void>
+  findLeaderForPartitions (topic: string, partitions: number[]): Record<string, number[]>
+  findBroker (o: { nodeId: string }): Promise<{
+    fetch (o: object): Promise<{ responses: Array<{ topicName: string, partitions: Array<{ partition: number, lastStableOffset?: string, messages: Array<{ offset: string }> }> }> }>
+  }>
+}
+
+/**
+ * The port on a kafkajs `Kafka` instance. The instance's own settings (brokers, SSL, SASL, retry,
+ * timeouts) apply to every client the port creates.
+ */
+export function kafkajsPort (kafka: Kafka, options: KafkajsPortOptions = {}): KafkaPort {
+  return new KafkajsPort(kafka, options)
+}

@@ -1,0 +1,475 @@
+/**
+ * mirror(): Kafka topic -> WAL, exactly once.
+ *
+ * Topic partition N goes to WAL partition N. Each fetched batch is appended with `appendBatch`
+ * together with a checkpoint (`kafka-mirror/<topic>`) holding the next source offset, in one atomic
+ * commit. On (re)start the mirror seeks Kafka to the offsets in those checkpoints, so a crash at any
+ * point neither loses nor repeats a record. The Kafka consumer group is committed only so that Kafka
+ * tools show the mirror's lag; it is never read back as a position.
+ *
+ * Offset modes:
+ * - `'preserve'` (default): the WAL offset is the Kafka offset (explicit offsets; compaction holes,
+ *   transaction markers and aborted records become gaps that reads skip). A Kafka position is then a
+ *   valid WAL position, and a record's source (topic, partition, offset) is its WAL partition and
+ *   offset plus the topic named in the checkpoint.
+ * - `'dense'`: the WAL assigns dense offsets (the log may already hold other records). The checkpoint
+ *   keeps a run-length map from WAL offsets to Kafka offsets (one entry per discontinuity, pruned
+ *   below the WAL's first retained offset); `sourceOffset()` reads it.
+ *
+ * Records are stored byte for byte: key (null kept), value, headers in order with duplicates and
+ * null values, timestamp. Only read_committed data is mirrored.
+ */
+import { EventEmitter } from 'node:events'
+import type { Kafka } from 'kafkajs'
+import { WalError, type RecordInput, type WriteAhead, type WriteAheadOptions } from '../../src/index.js'
+import {
+  backoffDelay, checkInt, checkOneOf, checkTopic, deferred, isRetriable, resolvePort, sleep, toWalError, WalHandle, withDeadline,
+  type ReconnectEvent, type ReconnectOptions
+} from './common.js'
+import type { KafkajsConsumerOptions } from './kafkajs-port.js'
+import { KafkaPortError, type Consumption, type KafkaPort, type PartitionInfo, type PortBatch, type PortMessage } from './port.js'
+
+export type OffsetMode = 'preserve' | 'dense'
+
+export interface MirrorOptions {
+  /** A kafkajs `Kafka` instance (its brokers, SSL, SASL and retry settings apply) or any KafkaPort. */
+  kafka: Kafka | KafkaPort
+  /** The source topic. */
+  topic: string
+  /** A WriteAhead, or a directory: then the mirror opens it with the partitions the topic needs (and adds more if the topic grows) and closes it at the end. */
+  wal: WriteAhead | string
+  /** Options for opening `wal` when it is a directory. */
+  walOptions?: WriteAheadOptions
+  /** `'preserve'` (default): WAL offset = Kafka offset. `'dense'`: WAL-assigned offsets plus a mapping. Fixed once a partition has been mirrored. */
+  offsets?: OffsetMode
+  /** Kafka consumer group (partition assignment, lag in Kafka tools). Default `writeahead-mirror.<topic>`; give each WAL its own. */
+  groupId?: string
+  /** Where a partition with no checkpoint yet starts. Default `'earliest'`. */
+  from?: 'earliest' | 'latest'
+  /**
+   * Records with a null value (tombstones), which the WAL cannot store yet: `'error'` (default) stops
+   * the mirror with INVALID_RECORD; `'skip'` leaves them out (a gap in preserve mode); `'empty'` stores
+   * an empty value.
+   */
+  nullValues?: 'error' | 'skip' | 'empty'
+  /** Stop by itself once every partition reached the high watermark seen at start (`done` resolves). Default false: run until stop(). */
+  stopAtEnd?: boolean
+  /** Fail (IO_ERROR) if Kafka cannot be reached within this time at start. Default 30000 ms. */
+  startTimeoutMs?: number
+  /** Backoff after the connection is lost (the mirror resumes from its checkpoints). */
+  reconnect?: ReconnectOptions
+  /** How often the Kafka consumer group offset is committed (display only). Default 1000 ms. */
+  commitIntervalMs?: number
+  /** kafkajs consumer settings (only when `kafka` is a kafkajs instance). */
+  consumer?: KafkajsConsumerOptions
+  /** Aborting stops the mirror like stop(). */
+  signal?: AbortSignal
+}
+
+export interface MirrorPartitionStatus {
+  partition: number
+  /** Next Kafka offset to mirror (durable in the WAL checkpoint). */
+  next: number
+  /** Kafka high watermark last seen. */
+  high: number
+  /** high - next, at least 0. */
+  lag: number
+  /** Records and bytes (key + value + headers) mirrored by this run. */
+  records: number
+  bytes: number
+}
+
+export interface MirrorSummary {
+  topic: string
+  records: number
+  bytes: number
+  reconnects: number
+  durationMs: number
+  partitions: MirrorPartitionStatus[]
+}
+
+export interface MirrorBatchEvent {
+  partition: number
+  records: number
+  bytes: number
+  next: number
+  high: number
+}
+
+/** The durable state of one mirrored partition, as stored in the WAL checkpoint. */
+export interface MirrorCheckpoint {
+  v: 1
+  topic: string
+  partition: number
+  mode: OffsetMode
+  /** Next Kafka offset to mirror. */
+  next: number
+  /** Dense mode: [walOffset, kafkaOffset] at the start of each run of consecutive offsets. */
+  runs?: Array<[number, number]>
+}
+
+export function checkpointName (topic: string): string {
+  return `kafka-mirror/${topic}`
+}
+
+/** The mirror checkpoint of a WAL partition, or null if the partition was never mirrored from `topic`. */
+export function mirrorCheckpoint (wal: WriteAhead, topic: string, partition: number): MirrorCheckpoint | null {
+  const raw = wal.checkpoint(partition, checkpointName(topic))
+  if (raw === null) return null
+  try {
+    const c = JSON.parse(raw.toString()) as MirrorCheckpoint
+    if (c.v !== 1 || typeof c.next !== 'number' || (c.mode !== 'preserve' && c.mode !== 'dense')) throw new Error('unknown format')
+    return c
+  } catch (err) {
+    throw new WalError('CORRUPTED', `mirror checkpoint ${checkpointName(topic)} of partition ${partition} is unreadable: ${(err as Error).message}`, { partition })
+  }
+}
+
+/** The Kafka offset a mirrored WAL record came from (topic partition = WAL partition), or null if unknown. */
+export function sourceOffset (wal: WriteAhead, topic: string, partition: number, walOffset: number): number | null {
+  const c = mirrorCheckpoint(wal, topic, partition)
+  if (c === null) return null
+  if (c.mode === 'preserve') return walOffset
+  const runs = c.runs ?? []
+  let lo = 0
+  let hi = runs.length - 1
+  let found = -1
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1
+    if (runs[mid][0] <= walOffset) { found = mid; lo = mid + 1 } else hi = mid - 1
+  }
+  if (found < 0) return null
+  return runs[found][1] + (walOffset - runs[found][0])
+}
+
+interface PartitionState {
+  next: number
+  high: number
+  records: number
+  bytes: number
+  runs: Array<[number, number]>
+  committedToKafka: number
+  mode: OffsetMode | null
+}
+
+const BATCH_OVERHEAD = 64
+
+export interface Mirror extends EventEmitter {
+  readonly topic: string
+  /** Resolves with the summary when the mirror stops (stop(), signal, or stopAtEnd); rejects with a WalError on a fatal error. */
+  readonly done: Promise<MirrorSummary>
+  /** The WAL being written (null before it is opened). */
+  readonly wal: WriteAhead | null
+  status (): MirrorSummary
+  /** Refreshes the high watermarks (lag) from Kafka. */
+  refresh (): Promise<void>
+  /** Stops consuming after the batch in progress; resolves once everything is closed. */
+  stop (): Promise<MirrorSummary>
+}
+
+class MirrorImpl extends EventEmitter implements Mirror {
+  readonly topic: string
+  readonly done: Promise<MirrorSummary>
+  private readonly port: KafkaPort
+  private readonly ownsPort: boolean
+  private readonly handle: WalHandle
+  private readonly mode: OffsetMode
+  private readonly groupId: string
+  private readonly from: 'earliest' | 'latest'
+  private readonly nullValues: 'error' | 'skip' | 'empty'
+  private readonly startTimeoutMs: number
+  private readonly commitIntervalMs: number
+  private readonly state = new Map<number, PartitionState>()
+  private readonly stopCtl = new AbortController()
+  private readonly started = deferred<void>()
+  private targets: Map<number, PartitionInfo> | null = null
+  private consumption: Consumption | null = null
+  private sessionEnd: ((err: Error | null) => void) | null = null
+  private reconnects = 0
+  private readonly t0 = Date.now()
+  private commitTimer: NodeJS.Timeout | null = null
+  private progressed = false
+
+  constructor (private readonly o: MirrorOptions) {
+    super()
+    if (o === null || typeof o !== 'object') throw new WalError('INVALID_ARGUMENT', 'mirror(options): options must be an object')
+    this.topic = checkTopic(o.topic)
+    this.mode = checkOneOf('offsets', o.offsets, ['preserve', 'dense'] as const, 'preserve')
+    this.from = checkOneOf('from', o.from, ['earliest', 'latest'] as const, 'earliest')
+    this.nullValues = checkOneOf('nullValues', o.nullValues, ['error', 'skip', 'empty'] as const, 'error')
+    this.startTimeoutMs = checkInt('startTimeoutMs', o.startTimeoutMs, 1, 30_000)
+    this.commitIntervalMs = checkInt('commitIntervalMs', o.commitIntervalMs, 10, 1000)
+    checkInt('reconnect.maxAttempts', o.reconnect?.maxAttempts, 0, Infinity)
+    if (o.groupId !== undefined && (typeof o.groupId !== 'string' || o.groupId.length === 0)) throw new WalError('INVALID_OPTION', 'option groupId: must be a non-empty string', { option: 'groupId' })
+    this.groupId = o.groupId ?? `writeahead-mirror.${this.topic}`
+    this.handle = new WalHandle(o.wal, o.walOptions)
+    const { port, owned } = resolvePort(o.kafka, { consumer: o.consumer })
+    this.port = port
+    this.ownsPort = owned
+    if (o.signal !== undefined) {
+      if (o.signal.aborted) this.stopCtl.abort()
+      else o.signal.addEventListener('abort', () => { void this.stop() }, { once: true })
+    }
+    this.done = this.run()
+    this.done.catch(() => {})
+  }
+
+  get wal (): WriteAhead | null { return this.handle.wal }
+
+  get whenStarted (): Promise<void> { return this.started.promise }
+
+  status (): MirrorSummary {
+    const partitions: MirrorPartitionStatus[] = [...this.state.entries()].sort((a, b) => a[0] - b[0]).map(([partition, s]) => ({
+      partition, next: s.next, high: s.high, lag: Math.max(0, s.high - s.next), records: s.records, bytes: s.bytes
+    }))
+    return {
+      topic: this.topic,
+      records: partitions.reduce((n, p) => n + p.records, 0),
+      bytes: partitions.reduce((n, p) => n + p.bytes, 0),
+      reconnects: this.reconnects,
+      durationMs: Date.now() - this.t0,
+      partitions
+    }
+  }
+
+  async refresh (): Promise<void> {
+    const info = await this.port.describe(this.topic)
+    for (const b of info) {
+      const s = this.state.get(b.partition)
+      if (s !== undefined) s.high = b.high
+    }
+  }
+
+  async stop (): Promise<MirrorSummary> {
+    if (!this.stopCtl.signal.aborted) {
+      this.stopCtl.abort()
+      this.sessionEnd?.(null)
+    }
+    return this.done.catch(() => this.status())
+  }
+
+  private get stopping (): boolean { return this.stopCtl.signal.aborted }
+
+  private async run (): Promise<MirrorSummary> {
+    const deadline = Date.now() + this.startTimeoutMs
+    let everStarted = false
+    let attempt = 0
+    try {
+      while (!this.stopping) {
+        let err: Error | null
+        this.progressed = false
+        try {
+          err = await this.session(everStarted ? Infinity : deadline - Date.now())
+        } catch (e) {
+          err = e as Error
+        }
+        if (this.consumption !== null) {
+          const c = this.consumption
+          if (err === null) await this.commitToKafka().catch(() => {})
+          this.consumption = null
+          await c.stop()
+        }
+        everStarted ||= this.everConsumed
+        if (err === null || this.stopping) break
+        if (!isRetriable(err)) throw toWalError(err, `mirror of ${this.topic}`, { topic: this.topic })
+        if (!everStarted && Date.now() >= deadline) {
+          throw toWalError(err, `mirror of ${this.topic}: could not start within ${this.startTimeoutMs} ms`, { topic: this.topic })
+        }
+        attempt = this.progressed ? 1 : attempt + 1
+        const max = this.o.reconnect?.maxAttempts ?? Infinity
+        if (attempt > max) throw toWalError(err, `mirror of ${this.topic}: gave up after ${max} reconnect attempts`, { topic: this.topic })
+        let delayMs = backoffDelay(attempt, this.o.reconnect ?? {})
+        if (!everStarted) delayMs = Math.min(delayMs, Math.max(0, deadline - Date.now()))
+        this.reconnects++
+        this.emit('reconnect', { attempt, delayMs, error: err } satisfies ReconnectEvent)
+        await sleep(delayMs, this.stopCtl.signal)
+      }
+      return this.status()
+    } finally {
+      if (this.commitTimer !== null) clearInterval(this.commitTimer)
+      this.commitTimer = null
+      if (this.consumption !== null) await this.consumption.stop().catch(() => {})
+      this.consumption = null
+      if (this.ownsPort) await this.port.close().catch(() => {})
+      await this.handle.close()
+    }
+  }
+
+  private everConsumed = false
+
+  /** One connection's worth of mirroring. Resolves with null when stopped, or with the error that ended it. */
+  private async session (budgetMs: number): Promise<Error | null> {
+    const ended = deferred<Error | null>()
+    this.sessionEnd = (err) => ended.resolve(err)
+    if (this.stopping) return null
+    const info = await withDeadline(this.port.describe(this.topic), budgetMs, `mirror of ${this.topic}: reaching Kafka`)
+    const wal = await this.handle.ensure(info.length, `mirroring topic ${this.topic} (${info.length} partitions)`)
+    this.load(wal, info)
+    if (this.o.stopAtEnd === true && this.targets === null) this.targets = new Map(info.map((b) => [b.partition, b]))
+    if (this.caughtUp()) { this.started.resolve(); return null }
+    const consumption = await withDeadline(this.port.consume({
+      topic: this.topic,
+      groupId: this.groupId,
+      position: (p) => {
+        const s = this.state.get(p)
+        return s === undefined || s.next < 0 ? this.from : s.next
+      },
+      onBatch: (b) => this.onBatch(b),
+      onError: (err) => ended.resolve(err)
+    }), budgetMs, `mirror of ${this.topic}: joining the consumer group ${this.groupId}`)
+    this.consumption = consumption
+    this.everConsumed = true
+    this.started.resolve()
+    this.emit('connected')
+    if (this.commitTimer === null) {
+      this.commitTimer = setInterval(() => { this.commitToKafka().catch(() => {}) }, this.commitIntervalMs)
+      this.commitTimer.unref()
+    }
+    if (this.stopping) return null
+    return ended.promise
+  }
+
+  /** Loads each partition's position from the WAL's checkpoint. */
+  private load (wal: WriteAhead, info: PartitionInfo[]): void {
+    for (const b of info) {
+      const c = mirrorCheckpoint(wal, this.topic, b.partition)
+      const prev = this.state.get(b.partition)
+      if (c !== null && c.mode !== this.mode) {
+        throw new WalError('INVALID_OPTION', `option offsets: partition ${b.partition} was mirrored with offsets: '${c.mode}', cannot continue with '${this.mode}'`, { option: 'offsets', partition: b.partition })
+      }
+      if (c === null && this.mode === 'preserve') {
+        const end = wal.offsets(b.partition).end
+        const first = this.from === 'earliest' ? b.low : b.high
+        if (end > first) {
+          throw new WalError('INVALID_ARGUMENT', `WAL partition ${b.partition} already holds offsets up to ${end - 1}, so Kafka offset ${first} of ${this.topic} cannot keep its offset: use an empty log or offsets: 'dense'`, { partition: b.partition })
+        }
+      }
+      this.state.set(b.partition, {
+        next: c?.next ?? -1,
+        high: b.high,
+        records: prev?.records ?? 0,
+        bytes: prev?.bytes ?? 0,
+        runs: c?.runs ?? [],
+        committedToKafka: prev?.committedToKafka ?? -1,
+        mode: c?.mode ?? null
+      })
+    }
+  }
+
+  private caughtUp (): boolean {
+    if (this.o.stopAtEnd !== true || this.targets === null) return false
+    for (const [p, { low, high }] of this.targets) {
+      const s = this.state.get(p)
+      if (s === undefined) return false
+      if (s.next >= high) continue
+      // A partition never mirrored that is empty (or starts at 'latest') has nothing to wait for.
+      if (s.next < 0 && (low >= high || this.from === 'latest')) continue
+      return false
+    }
+    return true
+  }
+
+  private async commitToKafka (): Promise<void> {
+    const c = this.consumption
+    if (c === null) return
+    for (const [p, s] of this.state) {
+      if (s.next >= 0 && s.next !== s.committedToKafka) {
+        const at = s.next
+        await c.commit(p, at)
+        s.committedToKafka = at
+      }
+    }
+  }
+
+  private toRecord (m: PortMessage, p: number): RecordInput | null {
+    let value = m.value
+    if (value === null) {
+      if (this.nullValues === 'skip') return null
+      if (this.nullValues === 'error') {
+        throw new WalError('INVALID_RECORD', `${this.topic}/${p} offset ${m.offset} has a null value (a tombstone), which the WAL cannot store: set nullValues to 'skip' or 'empty'`, { partition: p, offset: m.offset })
+      }
+      value = Buffer.alloc(0)
+    }
+    return { key: m.key, value, headers: m.headers, timestamp: m.timestamp }
+  }
+
+  private async onBatch (b: PortBatch): Promise<void> {
+    const p = b.partition
+    const wal = this.handle.wal
+    if (wal === null || this.stopping) throw new KafkaPortError('kafka', 'mirror stopping')
+    if (p >= wal.partitions) {
+      // The topic grew: the next session reopens an owned WAL with more partitions.
+      if (this.handle.owned) throw new KafkaPortError('kafka', `topic ${this.topic} now has partition ${p}; reopening the WAL with more partitions`)
+      throw new WalError('INVALID_ARGUMENT', `topic ${this.topic} now has partition ${p} but the WAL has ${wal.partitions} partitions: reopen it with more`, { partition: p })
+    }
+    let s = this.state.get(p)
+    if (s === undefined) {
+      s = { next: -1, high: b.highWatermark, records: 0, bytes: 0, runs: [], committedToKafka: -1, mode: null }
+      this.state.set(p, s)
+    }
+    s.high = Math.max(s.high, b.highWatermark)
+    const msgs = s.next < 0 ? b.messages : b.messages.filter((m) => m.offset >= s.next)
+    if (msgs.length === 0 && b.nextOffset <= s.next) return
+    const maxBatch = wal.options.maxBatchBytes
+    let chunk: RecordInput[] = []
+    let chunkOffsets: number[] = []
+    let chunkBytes = 0
+    let records = 0
+    let bytes = 0
+    const flush = async (next: number): Promise<void> => {
+      const state = s as PartitionState
+      let offsets: number[] | undefined
+      if (this.mode === 'preserve') offsets = chunkOffsets
+      else {
+        const start = wal.offsets(p).end
+        offsets = chunkOffsets.map((_k, i) => start + i)
+        for (let i = 0; i < chunkOffsets.length; i++) {
+          const last = state.runs[state.runs.length - 1]
+          if (last === undefined || chunkOffsets[i] - offsets[i] !== last[1] - last[0]) state.runs.push([offsets[i], chunkOffsets[i]])
+        }
+        const first = wal.offsets(p).start
+        while (state.runs.length > 1 && state.runs[1][0] <= first) state.runs.shift()
+      }
+      const cp: MirrorCheckpoint = { v: 1, topic: this.topic, partition: p, mode: this.mode, next }
+      if (this.mode === 'dense') cp.runs = state.runs
+      await wal.appendBatch(p, chunk, { checkpoint: { name: checkpointName(this.topic), value: JSON.stringify(cp) }, offsets })
+      state.next = next
+      state.mode = this.mode
+      chunk = []
+      chunkOffsets = []
+      chunkBytes = 0
+    }
+    for (const m of msgs) {
+      const rec = this.toRecord(m, p)
+      if (rec === null) continue
+      let size = (m.key?.length ?? 0) + (rec.value as Buffer).length
+      for (const h of m.headers) size += Buffer.byteLength(h.key) + (h.value?.length ?? 0)
+      const est = size + BATCH_OVERHEAD + 8 * m.headers.length
+      if (chunk.length > 0 && chunkBytes + est > maxBatch) await flush(chunkOffsets[chunkOffsets.length - 1] + 1)
+      chunk.push(rec)
+      chunkOffsets.push(m.offset)
+      chunkBytes += est
+      records++
+      bytes += size
+    }
+    const last = msgs.length > 0 ? msgs[msgs.length - 1].offset + 1 : -1
+    await flush(Math.max(b.nextOffset, last, s.next))
+    s.records += records
+    s.bytes += bytes
+    this.progressed = true
+    this.emit('batch', { partition: p, records, bytes, next: s.next, high: s.high } satisfies MirrorBatchEvent)
+    if (this.caughtUp()) this.sessionEnd?.(null)
+  }
+}
+
+/**
+ * Starts mirroring `topic` into the WAL. Resolves once the mirror is consuming (or already
+ * finished, with `stopAtEnd`); rejects with a WalError if it cannot start: Kafka unreachable within
+ * `startTimeoutMs` (IO_ERROR), unknown topic (INVALID_ARGUMENT), failed authentication
+ * (INVALID_OPTION); `details.kafka` says which. Before Kafka has answered, the WAL is not touched.
+ */
+export async function mirror (options: MirrorOptions): Promise<Mirror> {
+  const m = new MirrorImpl(options)
+  await Promise.race([m.whenStarted, m.done])
+  return m
+}

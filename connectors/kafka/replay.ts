@@ -1,0 +1,467 @@
+/**
+ * replay(): WAL -> Kafka.
+ *
+ * Records go to the same partition number (`partitioner: 'same'`, the default) or to the partition
+ * Kafka's murmur2 partitioner picks for the key (`'murmur2'`; records without a key go to
+ * `walPartition % partitions`, deterministically). Replay starts at the group's committed cursor,
+ * else at `from` (an offset, a timestamp, 'earliest' or 'latest').
+ *
+ * Delivery: one idempotent producer, acks = -1, in rounds: a round reads up to `maxBatchRecords`
+ * records across the replayed partitions, sends them, waits for Kafka's acknowledgement, and only
+ * then commits the WAL group cursor of each partition. So at most one round is ever unacknowledged
+ * or uncommitted. Each produced record carries provenance headers (WAL partition and offset, see
+ * provenance.ts) after its own headers.
+ *
+ * - Sole writer (`soleWriter: true`, the default): replay assumes it is the only writer of the
+ *   target partitions. On every (re)start it reads the last `maxBatchRecords + 1` records of each
+ *   target partition and skips every WAL record whose provenance shows it already landed (records of
+ *   one WAL partition reach one target partition in order, so "landed" is "offset <= the highest
+ *   provenance offset seen"). Nothing is sent twice, also after a crash between the acknowledgement
+ *   and the cursor commit, or a send that failed after reaching the broker. In 'murmur2' mode this
+ *   needs a `group` (the cursor bounds what can be in flight); in 'same' mode the last record of the
+ *   target partition is enough, so it also holds without a group.
+ * - Otherwise (other producers write the topic, or `soleWriter: false`): at least once. A restart
+ *   resends at most the last round.
+ */
+import { EventEmitter } from 'node:events'
+import type { Kafka } from 'kafkajs'
+import { WalError, type WalRecord, type WriteAhead, type WriteAheadOptions } from '../../src/index.js'
+import type { WalReadable } from '../../src/streams/readable.js'
+import {
+  backoffDelay, checkInt, checkOneOf, checkTopic, deferred, isRetriable, resolvePort, sleep, toWalError, WalHandle, withDeadline,
+  type ReconnectEvent, type ReconnectOptions
+} from './common.js'
+import type { KafkajsPortOptions } from './kafkajs-port.js'
+import { murmur2Partition } from './murmur2.js'
+import { KafkaPortError, type KafkaPort, type PartitionInfo, type PortProducer, type ProduceRecord } from './port.js'
+import { provenanceHeaders, provenanceOf } from './provenance.js'
+
+/** Where replay starts when the group has no committed cursor (or there is no group). */
+export type ReplayFrom = 'earliest' | 'latest' | number | { timestamp: number | Date } | Record<number, number>
+
+export interface ReplayOptions {
+  /** A WriteAhead, or a directory (opened, and closed at the end). */
+  wal: WriteAhead | string
+  walOptions?: WriteAheadOptions
+  /** The target topic. */
+  topic: string
+  /** A kafkajs `Kafka` instance or any KafkaPort. */
+  kafka: Kafka | KafkaPort
+  /** WAL consumer group: replay starts at its committed cursor and commits it after each acknowledged round. */
+  group?: string
+  /** Start when the group has no cursor: 'earliest' (default), 'latest', an offset (all partitions), `{ [partition]: offset }`, or `{ timestamp }` (ms or Date). */
+  from?: ReplayFrom
+  /** WAL partitions to replay. Default: all. */
+  partitions?: number[]
+  /** `'same'` (default): WAL partition N -> topic partition N. `'murmur2'`: by key, as Kafka's default partitioner. */
+  partitioner?: 'same' | 'murmur2'
+  /** Add provenance headers. Default true (needed for soleWriter). */
+  provenance?: boolean
+  /** Replay is the only writer of the target partitions: read the target's tail on start and send no duplicates. Default true. */
+  soleWriter?: boolean
+  /** An id written as `writeahead.source` (only records with the same source count as already sent). */
+  source?: string
+  /** Keep tailing the WAL for new records. Default false: stop at the end seen at start (`done` resolves). */
+  live?: boolean
+  /** Create the topic when it is missing (partitions default to the WAL's). Default false: a missing topic is an error. */
+  createTopic?: boolean | { partitions?: number, replicationFactor?: number, configs?: Record<string, string> }
+  /** Records per round (one send). Default 1000. */
+  maxBatchRecords?: number
+  /** Bytes per round. Default 512 KiB (stay below the broker's message.max.bytes). */
+  maxBatchBytes?: number
+  /** Fail (IO_ERROR) if Kafka cannot be reached within this time at start. Default 30000 ms. */
+  startTimeoutMs?: number
+  reconnect?: ReconnectOptions
+  /** kafkajs producer settings (only when `kafka` is a kafkajs instance). */
+  producer?: KafkajsPortOptions['producer']
+  signal?: AbortSignal
+}
+
+export interface ReplayPartitionStatus {
+  partition: number
+  /** Next WAL offset to send. */
+  next: number
+  /** Where this partition stops (non-live), else the WAL's current end. */
+  end: number
+  lag: number
+  records: number
+  bytes: number
+  /** Offsets with no record (explicit-offset gaps) passed over. */
+  gaps: number
+  /** Records not sent because the target already had them (sole-writer dedup). */
+  skipped: number
+}
+
+export interface ReplaySummary {
+  topic: string
+  records: number
+  bytes: number
+  gaps: number
+  skipped: number
+  reconnects: number
+  durationMs: number
+  partitions: ReplayPartitionStatus[]
+}
+
+export interface ReplayBatchEvent {
+  records: number
+  bytes: number
+  skipped: number
+  /** Per WAL partition touched by the round: records and bytes sent, next WAL offset. */
+  partitions: Record<number, { records: number, bytes: number, next: number }>
+}
+
+interface PState {
+  pos: number
+  end: number
+  records: number
+  bytes: number
+  gaps: number
+  skipped: number
+}
+
+export interface Replay extends EventEmitter {
+  readonly topic: string
+  readonly done: Promise<ReplaySummary>
+  readonly wal: WriteAhead | null
+  status (): ReplaySummary
+  stop (): Promise<ReplaySummary>
+}
+
+const DEFAULT_BATCH_BYTES = 512 * 1024
+
+function recordSize (r: WalRecord): number {
+  let n = r.value.length + (r.key?.length ?? 0)
+  for (const h of r.headers) n += Buffer.byteLength(h.key) + (h.value?.length ?? 0)
+  return n
+}
+
+class ReplayImpl extends EventEmitter implements Replay {
+  readonly topic: string
+  readonly done: Promise<ReplaySummary>
+  private readonly port: KafkaPort
+  private readonly ownsPort: boolean
+  private readonly handle: WalHandle
+  private readonly partitioner: 'same' | 'murmur2'
+  private readonly provenance: boolean
+  private readonly soleWriter: boolean
+  private readonly maxRecords: number
+  private readonly maxBytes: number
+  private readonly startTimeoutMs: number
+  private readonly stopCtl = new AbortController()
+  private readonly started = deferred<void>()
+  private readonly state = new Map<number, PState>()
+  private readonly t0 = Date.now()
+  private reconnects = 0
+  private everStarted = false
+  private progressed = false
+
+  constructor (private readonly o: ReplayOptions) {
+    super()
+    if (o === null || typeof o !== 'object') throw new WalError('INVALID_ARGUMENT', 'replay(options): options must be an object')
+    this.topic = checkTopic(o.topic)
+    this.partitioner = checkOneOf('partitioner', o.partitioner, ['same', 'murmur2'] as const, 'same')
+    this.provenance = o.provenance !== false
+    this.soleWriter = o.soleWriter !== false && this.provenance
+    this.maxRecords = checkInt('maxBatchRecords', o.maxBatchRecords, 1, 1000)
+    this.maxBytes = checkInt('maxBatchBytes', o.maxBatchBytes, 1024, DEFAULT_BATCH_BYTES)
+    this.startTimeoutMs = checkInt('startTimeoutMs', o.startTimeoutMs, 1, 30_000)
+    checkInt('reconnect.maxAttempts', o.reconnect?.maxAttempts, 0, Infinity)
+    if (o.group !== undefined && (typeof o.group !== 'string' || o.group.length === 0)) throw new WalError('INVALID_OPTION', 'option group: must be a non-empty string', { option: 'group' })
+    if (o.source !== undefined && typeof o.source !== 'string') throw new WalError('INVALID_OPTION', 'option source: must be a string', { option: 'source' })
+    if (o.partitions !== undefined && (!Array.isArray(o.partitions) || o.partitions.some((p) => !Number.isSafeInteger(p) || p < 0))) {
+      throw new WalError('INVALID_OPTION', 'option partitions: must be an array of partition numbers', { option: 'partitions' })
+    }
+    this.handle = new WalHandle(o.wal, o.walOptions)
+    const { port, owned } = resolvePort(o.kafka, { producer: o.producer })
+    this.port = port
+    this.ownsPort = owned
+    if (o.signal !== undefined) {
+      if (o.signal.aborted) this.stopCtl.abort()
+      else o.signal.addEventListener('abort', () => { void this.stop() }, { once: true })
+    }
+    this.done = this.run()
+    this.done.catch(() => {})
+  }
+
+  get wal (): WriteAhead | null { return this.handle.wal }
+  get whenStarted (): Promise<void> { return this.started.promise }
+  private get stopping (): boolean { return this.stopCtl.signal.aborted }
+
+  status (): ReplaySummary {
+    const wal = this.handle.wal
+    const partitions = [...this.state.entries()].sort((a, b) => a[0] - b[0]).map(([partition, s]) => {
+      let end = s.end
+      if (!Number.isFinite(end)) end = wal !== null ? wal.offsets(partition).end : s.pos
+      return { partition, next: s.pos, end, lag: Math.max(0, end - s.pos), records: s.records, bytes: s.bytes, gaps: s.gaps, skipped: s.skipped }
+    })
+    const sum = (k: 'records' | 'bytes' | 'gaps' | 'skipped'): number => partitions.reduce((n, p) => n + p[k], 0)
+    return {
+      topic: this.topic,
+      records: sum('records'),
+      bytes: sum('bytes'),
+      gaps: sum('gaps'),
+      skipped: sum('skipped'),
+      reconnects: this.reconnects,
+      durationMs: Date.now() - this.t0,
+      partitions
+    }
+  }
+
+  async stop (): Promise<ReplaySummary> {
+    this.stopCtl.abort()
+    return this.done.catch(() => this.status())
+  }
+
+  private async run (): Promise<ReplaySummary> {
+    const deadline = Date.now() + this.startTimeoutMs
+    let attempt = 0
+    try {
+      while (!this.stopping) {
+        let err: Error | null
+        this.progressed = false
+        try {
+          err = await this.session(this.everStarted ? Infinity : deadline - Date.now())
+        } catch (e) {
+          err = e as Error
+        }
+        if (err === null || this.stopping) break
+        if (!isRetriable(err)) throw toWalError(err, `replay to ${this.topic}`, { topic: this.topic })
+        if (!this.everStarted && Date.now() >= deadline) {
+          throw toWalError(err, `replay to ${this.topic}: could not start within ${this.startTimeoutMs} ms`, { topic: this.topic })
+        }
+        attempt = this.progressed ? 1 : attempt + 1
+        const max = this.o.reconnect?.maxAttempts ?? Infinity
+        if (attempt > max) throw toWalError(err, `replay to ${this.topic}: gave up after ${max} reconnect attempts`, { topic: this.topic })
+        let delayMs = backoffDelay(attempt, this.o.reconnect ?? {})
+        if (!this.everStarted) delayMs = Math.min(delayMs, Math.max(0, deadline - Date.now()))
+        this.reconnects++
+        this.emit('reconnect', { attempt, delayMs, error: err } satisfies ReconnectEvent)
+        await sleep(delayMs, this.stopCtl.signal)
+      }
+      return this.status()
+    } finally {
+      if (this.ownsPort) await this.port.close().catch(() => {})
+      await this.handle.close()
+    }
+  }
+
+  private async describeOrCreate (budgetMs: number): Promise<PartitionInfo[]> {
+    try {
+      return await withDeadline(this.port.describe(this.topic), budgetMs, `replay to ${this.topic}: reaching Kafka`)
+    } catch (err) {
+      const c = this.o.createTopic
+      if (!(err instanceof KafkaPortError) || err.reason !== 'unknown-topic' || c === undefined || c === false) throw err
+      if (this.port.createTopic === undefined) throw new KafkaPortError('config', 'createTopic: this KafkaPort cannot create topics', { retriable: false })
+      const wal = await this.handle.ensure(1, `replay to ${this.topic}`)
+      const spec = typeof c === 'object' ? c : {}
+      await withDeadline(this.port.createTopic(this.topic, { partitions: spec.partitions ?? wal.partitions, replicationFactor: spec.replicationFactor, configs: spec.configs }), budgetMs, `replay: creating ${this.topic}`)
+      return await withDeadline(this.port.describe(this.topic), budgetMs, `replay to ${this.topic}: reaching Kafka`)
+    }
+  }
+
+  private startOffset (wal: WriteAhead, p: number): number {
+    const group = this.o.group
+    if (group !== undefined) {
+      const c = wal.group(group).committed(p)
+      if (c !== null) return c
+    }
+    const from = this.o.from ?? 'earliest'
+    const { start, end } = wal.offsets(p)
+    if (from === 'earliest') return start
+    if (from === 'latest') return end
+    if (typeof from === 'number') {
+      if (!Number.isSafeInteger(from) || from < 0) throw new WalError('INVALID_OPTION', `option from: must be a non-negative offset, got ${from}`, { option: 'from' })
+      return from
+    }
+    if (from !== null && typeof from === 'object' && 'timestamp' in from) {
+      // The readable resolves a timestamp through the time index; its start position is `delivered`.
+      const probe = wal.readable(p, { from: { timestamp: from.timestamp as number } })
+      const at = probe.delivered
+      probe.destroy()
+      return at
+    }
+    if (from !== null && typeof from === 'object') {
+      const v = (from as Record<number, number>)[p]
+      if (v === undefined) return start
+      if (!Number.isSafeInteger(v) || v < 0) throw new WalError('INVALID_OPTION', `option from[${p}]: must be a non-negative offset`, { option: 'from' })
+      return v
+    }
+    throw new WalError('INVALID_OPTION', `option from: must be 'earliest', 'latest', an offset, { [partition]: offset } or { timestamp }, got ${JSON.stringify(from)}`, { option: 'from' })
+  }
+
+  private target (rec: WalRecord, p: number, n: number): number {
+    if (this.partitioner === 'same') return p
+    return rec.key !== null ? murmur2Partition(rec.key, n) : p % n
+  }
+
+  /** Highest WAL offset of each WAL partition already in each target partition: landed[p][q]. */
+  private async landed (info: PartitionInfo[], budgetMs: number): Promise<Map<number, Map<number, number>>> {
+    const out = new Map<number, Map<number, number>>()
+    if (!this.soleWriter) return out
+    const want = this.o.source ?? null
+    const qs = this.partitioner === 'same' ? [...this.state.keys()].filter((p) => p < info.length) : info.map((b) => b.partition)
+    await Promise.all(qs.map(async (q) => {
+      const tail = await withDeadline(this.port.tail(this.topic, q, this.maxRecords + 1), budgetMs, `replay to ${this.topic}: reading the tail of partition ${q}`)
+      for (const m of tail) {
+        const prov = provenanceOf(m.headers)
+        if (prov === null || prov.source !== want) continue
+        let row = out.get(prov.partition)
+        if (row === undefined) { row = new Map(); out.set(prov.partition, row) }
+        row.set(q, Math.max(row.get(q) ?? -1, prov.offset))
+      }
+    }))
+    return out
+  }
+
+  private async session (budgetMs: number): Promise<Error | null> {
+    if (this.stopping) return null
+    const info = await this.describeOrCreate(budgetMs)
+    const n = info.length
+    const wal = await this.handle.ensure(1, `replay to ${this.topic}`)
+    const ps = this.o.partitions ?? Array.from({ length: wal.partitions }, (_, i) => i)
+    for (const p of ps) {
+      if (p >= wal.partitions) throw new WalError('INVALID_OPTION', `option partitions: the WAL has no partition ${p} (it has ${wal.partitions})`, { option: 'partitions', partition: p })
+    }
+    if (this.partitioner === 'same' && ps.length > 0 && Math.max(...ps) >= n) {
+      throw new WalError('INVALID_ARGUMENT', `topic ${this.topic} has ${n} partitions; partitioner 'same' needs ${Math.max(...ps) + 1} (create it with more, or use partitioner: 'murmur2')`, { partitions: n })
+    }
+    for (const p of ps) {
+      if (this.state.has(p)) continue
+      const pos = this.startOffset(wal, p)
+      this.state.set(p, { pos, end: this.o.live === true ? Infinity : wal.offsets(p).end, records: 0, bytes: 0, gaps: 0, skipped: 0 })
+    }
+    const landed = await this.landed(info, budgetMs)
+    if (this.partitioner === 'same') {
+      for (const [p, s] of this.state) {
+        const m = landed.get(p)?.get(p)
+        // Everything up to m reached the target in order: continue after it.
+        if (m !== undefined && m + 1 > s.pos) s.pos = Math.min(m + 1, Math.max(s.end, s.pos))
+      }
+    }
+    const producer = await withDeadline(this.port.producer(), budgetMs, `replay to ${this.topic}: connecting the producer`)
+    this.everStarted = true
+    this.started.resolve()
+    this.emit('connected')
+    const readers = new Map<number, WalReadable>()
+    const ended = new Set<number>()
+    let wake = deferred<void>()
+    let woken = false
+    const poke = (): void => { woken = true; wake.resolve() }
+    let readError: Error | null = null
+    const onAbort = (): void => poke()
+    this.stopCtl.signal.addEventListener('abort', onAbort)
+    try {
+      for (const [p, s] of this.state) {
+        if (s.pos >= s.end) { ended.add(p); continue }
+        const rs = wal.readable(p, { from: s.pos, to: Number.isFinite(s.end) ? s.end : undefined, live: this.o.live === true })
+        rs.on('readable', poke)
+        rs.on('end', () => { ended.add(p); poke() })
+        rs.on('error', (err: Error) => { readError = err; poke() })
+        readers.set(p, rs)
+      }
+      const order = [...readers.keys()]
+      let turn = 0
+      while (!this.stopping) {
+        if (readError !== null) throw readError
+        const batch = this.collect(readers, order, turn++)
+        if (batch.length === 0) {
+          if (ended.size >= this.state.size) return null
+          if (!woken) await wake.promise
+          wake = deferred<void>()
+          woken = false
+          continue
+        }
+        await this.send(producer, batch, landed, n)
+      }
+      return null
+    } catch (err) {
+      if (err instanceof WalError) throw err
+      return err as Error
+    } finally {
+      this.stopCtl.signal.removeEventListener('abort', onAbort)
+      for (const rs of readers.values()) rs.destroy()
+      await producer.close().catch(() => {})
+    }
+  }
+
+  /** Up to maxBatchRecords / maxBatchBytes of buffered records, taking turns across partitions. */
+  private collect (readers: Map<number, WalReadable>, order: number[], turn: number): Array<[number, WalRecord]> {
+    const out: Array<[number, WalRecord]> = []
+    let bytes = 0
+    const share = Math.max(1, Math.ceil(this.maxRecords / Math.max(1, order.length)))
+    for (let pass = 0; pass < 2 && out.length < this.maxRecords && bytes < this.maxBytes; pass++) {
+      for (let i = 0; i < order.length && out.length < this.maxRecords && bytes < this.maxBytes; i++) {
+        const p = order[(i + turn) % order.length]
+        const rs = readers.get(p) as WalReadable
+        let taken = 0
+        while ((pass === 1 || taken < share) && out.length < this.maxRecords && bytes < this.maxBytes) {
+          const rec = rs.read() as WalRecord | null
+          if (rec === null) break
+          out.push([p, rec])
+          bytes += recordSize(rec) + 64
+          taken++
+        }
+      }
+    }
+    return out
+  }
+
+  private async send (producer: PortProducer, batch: Array<[number, WalRecord]>, landed: Map<number, Map<number, number>>, n: number): Promise<void> {
+    const msgs: ProduceRecord[] = []
+    const touched: ReplayBatchEvent['partitions'] = {}
+    let records = 0
+    let bytes = 0
+    let skipped = 0
+    const per = new Map<number, { records: number, bytes: number, gaps: number, skipped: number, last: number }>()
+    for (const [p, rec] of batch) {
+      const s = this.state.get(p) as PState
+      let acc = per.get(p)
+      if (acc === undefined) { acc = { records: 0, bytes: 0, gaps: 0, skipped: 0, last: s.pos - 1 }; per.set(p, acc) }
+      if (rec.offset > acc.last + 1) acc.gaps += rec.offset - acc.last - 1
+      acc.last = rec.offset
+      const q = this.target(rec, p, n)
+      const seen = landed.get(p)?.get(q)
+      if (seen !== undefined && rec.offset <= seen) { acc.skipped++; skipped++; continue }
+      msgs.push({
+        partition: q,
+        key: rec.key,
+        value: rec.value,
+        headers: this.provenance ? [...rec.headers, ...provenanceHeaders(p, rec.offset, this.o.source)] : rec.headers,
+        timestamp: rec.timestamp
+      })
+      const size = recordSize(rec)
+      acc.records++
+      acc.bytes += size
+      records++
+      bytes += size
+    }
+    if (msgs.length > 0) await producer.send(this.topic, msgs)
+    const wal = this.handle.wal as WriteAhead
+    const group = this.o.group
+    await Promise.all([...per.entries()].map(async ([p, acc]) => {
+      if (group !== undefined) await wal.group(group).commit(p, acc.last + 1)
+      const s = this.state.get(p) as PState
+      s.pos = acc.last + 1
+      s.records += acc.records
+      s.bytes += acc.bytes
+      s.gaps += acc.gaps
+      s.skipped += acc.skipped
+      touched[p] = { records: acc.records, bytes: acc.bytes, next: s.pos }
+    }))
+    this.progressed = true
+    this.emit('batch', { records, bytes, skipped, partitions: touched } satisfies ReplayBatchEvent)
+  }
+}
+
+/**
+ * Starts replaying the WAL into `topic`. Resolves once the producer is connected (the replay
+ * runs on; await `done` for the summary); rejects with a WalError if it cannot start: Kafka
+ * unreachable within `startTimeoutMs` (IO_ERROR), missing topic without `createTopic`
+ * (INVALID_ARGUMENT), failed authentication (INVALID_OPTION); `details.kafka` says which.
+ */
+export async function replay (options: ReplayOptions): Promise<Replay> {
+  const r = new ReplayImpl(options)
+  await Promise.race([r.whenStarted, r.done])
+  return r
+}

@@ -1,0 +1,108 @@
+import test from 'ava'
+import fs from 'node:fs'
+import path from 'node:path'
+import { WriteAhead } from '../dist/src/index.js'
+import { tmpDir, segmentFiles, partitionPath, small } from './helpers/tmp.js'
+import { run } from './fixtures/cli-run.js'
+
+/** A log with several sealed segments in partition 0 and a group that has read everything. */
+async function fill (dir) {
+  const wal = await WriteAhead.open(dir, { ...small, partitions: 2 })
+  for (let i = 0; i < 60; i++) await wal.appendBatch(0, Array.from({ length: 10 }, (_, j) => `record ${i * 10 + j} ${'v'.repeat(80)}`))
+  await wal.appendBatch(1, ['other'])
+  await wal.group('reader').commit(0, wal.offsets(0).end)
+  await wal.close()
+  const segs = segmentFiles(dir)
+  if (segs.length < 3) throw new Error('expected at least 3 segments')
+  return segs
+}
+
+function flip (file, at) {
+  const buf = fs.readFileSync(file)
+  buf[at] ^= 0x04
+  fs.writeFileSync(file, buf)
+}
+
+test('verify: exit 0 on a clean log', async (t) => {
+  const dir = tmpDir(t)
+  const segs = await fill(dir)
+  const r = await run(['verify', dir])
+  t.is(r.code, 0, r.stderr)
+  t.is(r.stderr, '') // no progress bar without a terminal
+  t.regex(r.stdout, new RegExp(`^ok: 2 partitions, ${segs.length + 2} segments, [\\d.]+ KiB, \\d+ records checked\\n$`))
+  const json = JSON.parse((await run(['verify', dir, '--json'])).stdout)
+  t.like(json, { ok: true, partitions: 2, problems: [] })
+})
+
+test('verify: exit 1 on a flipped byte in a sealed segment, naming partition, segment, position and offsets', async (t) => {
+  const dir = tmpDir(t)
+  const segs = await fill(dir)
+  const base = Number(segs[1].slice(0, 20))
+  const nextBase = Number(segs[2].slice(0, 20))
+  flip(partitionPath(dir, 0, segs[1]), 600)
+
+  const r = await run(['verify', dir])
+  t.is(r.code, 1)
+  t.is(r.stderr, 'error: verify found corruption (CORRUPTED)\n')
+  const m = new RegExp(`^ {2}partition 0, segment ${segs[1]}, byte (\\d+): checksum mismatch; offsets (\\d+)\\.\\.(\\d+) affected \\(and ${segs.length - 2} later segments?\\)`, 'm').exec(r.stdout)
+  t.truthy(m, r.stdout)
+  const [position, first, last] = m.slice(1).map(Number)
+  t.true(position >= 64 && position <= 600, `byte ${position}`)
+  t.true(first >= base && first < nextBase, `first ${first}`)
+  t.is(last, nextBase - 1)
+  t.regex(r.stdout, /run `writeahead repair .*` to keep the valid prefix/)
+
+  const json = await run(['verify', dir, '--json'])
+  t.is(json.code, 1)
+  const report = JSON.parse(json.stdout)
+  t.false(report.ok)
+  t.deepEqual(report.problems, [{ partition: 0, segment: segs[1], position, offset: first, end: nextBase, laterSegments: segs.length - 2, reason: 'checksum mismatch' }])
+})
+
+test('repair refuses without --yes when stdin is not a terminal, and changes nothing', async (t) => {
+  const dir = tmpDir(t)
+  const segs = await fill(dir)
+  flip(partitionPath(dir, 0, segs[1]), 600)
+  const before = segs.map((s) => fs.readFileSync(partitionPath(dir, 0, s)))
+  const r = await run(['repair', dir])
+  t.is(r.code, 2)
+  t.regex(r.stdout, /^found 1 problem:\n {2}partition 0, segment /)
+  t.is(r.stderr, 'error: repair cuts data from the log: pass --yes to confirm (stdin is not a terminal to ask on); nothing was changed (INVALID_ARGUMENT)\n')
+  t.false(fs.existsSync(path.join(dir, 'quarantine')))
+  t.deepEqual(segmentFiles(dir), segs)
+  segs.forEach((s, i) => t.true(fs.readFileSync(partitionPath(dir, 0, s)).equals(before[i])))
+  t.is((await run(['verify', dir])).code, 1)
+})
+
+test('repair --yes keeps the valid prefix, quarantines the rest, and the log verifies clean', async (t) => {
+  const dir = tmpDir(t)
+  const segs = await fill(dir)
+  flip(partitionPath(dir, 0, segs[1]), 600)
+  const problem = JSON.parse((await run(['verify', dir, '--json'])).stdout).problems[0]
+
+  const r = await run(['repair', dir, '--yes'])
+  t.is(r.code, 0, r.stderr)
+  t.is(r.stderr, '')
+  t.regex(r.stdout, new RegExp(`^partition 0: cut segment ${segs[1]} at byte ${problem.position} \\(checksum mismatch\\); offsets from ${problem.offset} on are gone from the log; [\\d.]+ KiB moved to quarantine:$`, 'm'))
+  t.regex(r.stdout, /^repaired: the log verifies clean/m)
+  t.regex(r.stdout, new RegExp(`^warning: group reader has committed offset 600 in partition 0, past its new end ${problem.offset}; move it with \`writeahead groups .* reset reader -p 0 --to latest\`$`, 'm'))
+  const quarantined = [...r.stdout.matchAll(/^ {2}(\S+)$/gm)].map((x) => x[1])
+  t.true(quarantined.length >= segs.length - 1, r.stdout)
+  for (const q of quarantined) {
+    t.true(fs.existsSync(q), q)
+    t.true(q.startsWith(path.join(dir, 'quarantine') + path.sep))
+  }
+  t.deepEqual(segmentFiles(dir), segs.slice(0, 2))
+
+  const v = await run(['verify', dir])
+  t.is(v.code, 0, v.stdout)
+  const tail = await run(['tail', dir, '-p', '0'])
+  const lines = tail.stdout.trimEnd().split('\n')
+  t.is(lines.length, problem.offset)
+  t.is(lines.at(-1), `record ${problem.offset - 1} ${'v'.repeat(80)}`)
+  t.is((await run(['append', dir, '-p', '0'], { input: 'after repair\n' })).stdout, `${problem.offset}\n`)
+
+  const again = await run(['repair', dir])
+  t.is(again.code, 0)
+  t.is(again.stdout, 'nothing to repair: the log verifies clean\n')
+})

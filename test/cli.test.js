@@ -1,0 +1,218 @@
+import test from 'ava'
+import fs from 'node:fs'
+import { WriteAhead } from '../dist/src/index.js'
+import { tmpDir } from './helpers/tmp.js'
+import { run, start } from './fixtures/cli-run.js'
+
+const COMMANDS = ['append', 'tail', 'inspect', 'verify', 'repair', 'groups', 'bench', 'mirror', 'replay']
+
+test('--help of the program and of every command shows usage, an example and the exit codes', async (t) => {
+  const root = await run(['--help'])
+  t.is(root.code, 0)
+  for (const c of COMMANDS) t.regex(root.stdout, new RegExp(`^  ${c} `, 'm'))
+  t.regex(root.stdout, /Exit codes:/)
+  await Promise.all(COMMANDS.map(async (c) => {
+    const r = await run([c, '--help'])
+    t.is(r.code, 0, c)
+    t.is(r.stderr, '', c)
+    t.regex(r.stdout, new RegExp(`^Usage: writeahead ${c} `, 'm'), c)
+    t.regex(r.stdout, /Examples?:\n {2}\$ /, c)
+    t.regex(r.stdout, /Exit codes:\n {2}0 {2}success/, c)
+  }))
+  const mirror = await run(['mirror', '--help'])
+  for (const flag of ['--brokers', '--topic', '--dir', '--group', '--from', '--offset-preserving', '--partitioner', '--metrics-port', '--sasl-mechanism', '--tls']) t.true(mirror.stdout.includes(flag), flag)
+  const replay = await run(['replay', '--help'])
+  for (const flag of ['--brokers', '--topic', '--dir', '--group', '--from', '--partitioner', '--metrics-port', '--sasl-username', '--tls-ca']) t.true(replay.stdout.includes(flag), flag)
+})
+
+test('append prints one offset per line; tail prints the lines back', async (t) => {
+  const dir = tmpDir(t)
+  const a = await run(['append', dir, '-p', '0'], { input: 'alpha\nbeta\n\ngamma' })
+  t.is(a.stderr, '')
+  t.is(a.code, 0)
+  t.is(a.stdout, '0\n1\n2\n3\n')
+  const b = await run(['append', dir], { input: 'delta\r\nepsilon\n' })
+  t.is(b.stdout, '4\n5\n')
+  const tl = await run(['tail', dir, '-p', '0'])
+  t.is(tl.code, 0)
+  t.is(tl.stdout, 'alpha\nbeta\n\ngamma\ndelta\nepsilon\n')
+  t.is((await run(['tail', dir, '--from', '4'])).stdout, 'delta\nepsilon\n')
+  t.is((await run(['tail', dir, '--from', 'latest'])).stdout, '')
+  t.is((await run(['tail', dir, '--from', '1', '--limit', '2'])).stdout, 'beta\n\n')
+  t.is((await run(['tail', dir, '--from', new Date(Date.now() + 3_600_000).toISOString()])).stdout, '')
+  t.is((await run(['tail', dir, '--from', '2000-01-01T00:00:00Z', '-n', '1'])).stdout, 'alpha\n')
+})
+
+test('append groups a large input into few commits and still prints every offset in order', async (t) => {
+  const dir = tmpDir(t)
+  const n = 30_000
+  const input = Array.from({ length: n }, (_, i) => `line ${i} ${'x'.repeat(i % 50)}`).join('\n') + '\n'
+  const a = await run(['append', dir, '--partitions', '3', '-p', '2'], { input })
+  t.is(a.code, 0, a.stderr)
+  t.deepEqual(a.stdout.trimEnd().split('\n').map(Number), Array.from({ length: n }, (_, i) => i))
+  const wal = await WriteAhead.open(dir, { readOnly: true })
+  t.is(wal.partitions, 3)
+  t.deepEqual(wal.offsets(2), { start: 0, end: n })
+  t.is((await wal.read(2, 12345)).value.toString(), `line 12345 ${'x'.repeat(12345 % 50)}`)
+  await wal.close()
+})
+
+test('append --json and tail --json round-trip key, value, headers (order, duplicates, null) and timestamp', async (t) => {
+  const dir = tmpDir(t)
+  const records = [
+    { key: 'user-1', value: 'signed up', headers: [{ key: 'source', value: 'web' }, { key: 'trace', value: 'a' }, { key: 'trace', value: null }], timestamp: 1_700_000_000_123 },
+    { value: 'no key, no headers' },
+    { key: 'k', value: 'kafkajs headers', headers: { h: ['1', '2'], z: 'x' } },
+    { key: 'n', value: { nested: true } }
+  ]
+  const a = await run(['append', dir, '--json'], { input: records.map((r) => JSON.stringify(r)).join('\n') + '\n' })
+  t.is(a.code, 0, a.stderr)
+  t.is(a.stdout, '0\n1\n2\n3\n')
+  const tl = await run(['tail', dir, '--json'])
+  t.is(tl.code, 0)
+  const got = tl.stdout.trimEnd().split('\n').map((l) => JSON.parse(l))
+  t.is(got.length, 4)
+  t.like(got[0], { partition: 0, offset: 0, key: 'user-1', value: 'signed up', timestamp: 1_700_000_000_123 })
+  t.deepEqual(got[0].headers, records[0].headers)
+  t.like(got[1], { offset: 1, key: null, value: 'no key, no headers', headers: [] })
+  t.true(Math.abs(got[1].timestamp - Date.now()) < 600_000)
+  t.deepEqual(got[2].headers, [{ key: 'h', value: '1' }, { key: 'h', value: '2' }, { key: 'z', value: 'x' }])
+  t.is(got[3].value, '{"nested":true}')
+
+  // tail --json output is valid append --json input: copy the log, byte for byte, in base64.
+  const b64 = await run(['tail', dir, '--json', '--encoding', 'base64'])
+  const copy = tmpDir(t, 'copy')
+  t.is((await run(['append', copy, '--json', '--encoding', 'base64'], { input: b64.stdout })).code, 0)
+  t.is((await run(['tail', copy, '--json'])).stdout, tl.stdout)
+})
+
+test('append --json stops at the first bad line: earlier lines are appended and printed', async (t) => {
+  const dir = tmpDir(t)
+  const r = await run(['append', dir, '--json'], { input: '{"value":"a"}\n{"value":"b"}\n{"value":\n{"value":"d"}\n' })
+  t.is(r.code, 2)
+  t.is(r.stdout, '0\n1\n')
+  t.regex(r.stderr, /^error: line 3: invalid JSON: .* \(INVALID_RECORD\)\n$/)
+  const missing = await run(['append', dir, '--json'], { input: '{"key":"k"}\n' })
+  t.regex(missing.stderr, /^error: line 1: "value" is missing \(INVALID_RECORD\)\n$/)
+  t.is((await run(['tail', dir])).stdout, 'a\nb\n')
+})
+
+test('tail --follow (read-only) prints records another process appends, and stops cleanly on SIGINT', async (t) => {
+  const dir = tmpDir(t)
+  await run(['append', dir, '--partitions', '2', '-p', '1'], { input: 'one\ntwo\n' })
+  const tail = start(['tail', dir, '-p', '1', '--follow'])
+  t.deepEqual(await tail.lines(2), ['one', 'two'])
+  // tail holds no lock: a writer can run meanwhile.
+  const a = await run(['append', dir, '-p', '1'], { input: 'three\nfour\n' })
+  t.is(a.stdout, '2\n3\n')
+  t.deepEqual(await tail.lines(2), ['three', 'four'])
+  tail.child.kill('SIGINT')
+  const { code, signal, stderr } = await tail.exited
+  t.is(signal, null)
+  t.is(code, 0)
+  t.is(stderr, '')
+})
+
+test('tail --follow --group commits what it printed on SIGTERM; the next run resumes after it', async (t) => {
+  const dir = tmpDir(t)
+  await run(['append', dir], { input: 'a\nb\nc\n' })
+  const tail = start(['tail', dir, '--follow', '--group', 'audit'])
+  t.deepEqual(await tail.lines(3), ['a', 'b', 'c'])
+  tail.child.kill('SIGTERM')
+  t.like(await tail.exited, { code: 0, signal: null, stderr: '' })
+  const g = JSON.parse((await run(['groups', dir, '--json'])).stdout)
+  t.deepEqual(g, [{ name: 'audit', partitions: [{ partition: 0, committed: 3, end: 3, lag: 0 }], lag: 0 }])
+  await run(['append', dir], { input: 'd\ne\n' })
+  // Without --follow: prints what the group has not seen, commits, ends.
+  t.is((await run(['tail', dir, '--group', 'audit'])).stdout, 'd\ne\n')
+  t.is((await run(['tail', dir, '--group', 'audit'])).stdout, '')
+  t.is((await run(['tail', dir, '--group', 'audit', '--from', 'earliest', '-n', '1'])).stdout, 'a\n')
+  t.is((await run(['tail', dir, '--group', 'audit', '--from', 'committed'])).stdout, 'b\nc\nd\ne\n')
+})
+
+test('groups lists groups with lag; groups reset moves a group', async (t) => {
+  const dir = tmpDir(t)
+  await run(['append', dir, '--partitions', '2', '-p', '0'], { input: 'a\nb\nc\nd\n' })
+  await run(['append', dir, '-p', '1'], { input: 'x\ny\n' })
+  t.is((await run(['groups', dir])).stdout, 'no consumer groups\n')
+  await run(['tail', dir, '-p', '0', '--group', 'billing', '-n', '1'])
+  const list = await run(['groups', dir])
+  t.is(list.code, 0)
+  t.is(list.stdout,
+    'GROUP    PARTITION  COMMITTED  END  LAG\n' +
+    'billing          0          1    4    3\n' +
+    'billing          1          -    2    2\n' +
+    '\n' +
+    'GROUP    TOTAL LAG\n' +
+    'billing          5\n')
+  const r = await run(['groups', dir, 'reset', 'billing', '-p', '0', '--to', '3'])
+  t.is(r.code, 0, r.stderr)
+  t.regex(r.stdout, /^billing +0 +1 +3$/m)
+  t.is((await run(['tail', dir, '-p', '0', '--group', 'billing'])).stdout, 'd\n')
+  const all = await run(['groups', dir, 'reset', 'billing', '--to', 'earliest'])
+  t.regex(all.stdout, /^billing +0 +4 +0$/m)
+  t.regex(all.stdout, /^billing +1 +- +0$/m)
+  t.is(JSON.parse((await run(['groups', dir, '--json'])).stdout)[0].lag, 6)
+  const latest = await run(['groups', dir, 'reset', 'billing', '--to', 'latest'])
+  t.is(latest.code, 0)
+  t.is(JSON.parse((await run(['groups', dir, '--json'])).stdout)[0].lag, 0)
+
+  const past = await run(['groups', dir, 'reset', 'billing', '-p', '1', '--to', '99'])
+  t.is(past.code, 2)
+  t.is(past.stderr, 'error: offset 99 of partition 1 is past its end 2 (OFFSET_OUT_OF_RANGE)\n')
+  const noP = await run(['groups', dir, 'reset', 'billing', '--to', '1'])
+  t.is(noP.stderr, 'error: --to <offset> needs -p <partition> (INVALID_ARGUMENT)\n')
+  const noTo = await run(['groups', dir, 'reset', 'billing'])
+  t.is(noTo.stderr, 'error: groups reset needs --to <offset|earliest|latest> (INVALID_ARGUMENT)\n')
+  const bad = await run(['groups', dir, 'frobnicate'])
+  t.regex(bad.stderr, /^error: unknown groups action 'frobnicate'.*\(INVALID_ARGUMENT\)\n$/)
+})
+
+test('errors are one line "error: <message> (<CODE>)" with exit 2 and no stack; --debug adds the stack', async (t) => {
+  const dir = tmpDir(t)
+  const missing = await run(['tail', dir])
+  t.is(missing.code, 2)
+  t.is(missing.stdout, '')
+  t.is(missing.stderr, `error: ${dir} does not exist (NOT_A_WAL)\n`)
+
+  await run(['append', dir], { input: 'a\n' })
+  const unknown = await run(['tail', dir, '-p', '7'])
+  t.is(unknown.code, 2)
+  t.is(unknown.stderr, 'error: unknown partition 7: partitions are 0..0 (UNKNOWN_PARTITION)\n')
+  t.false(unknown.stderr.includes('    at '))
+
+  const debug = await run(['tail', dir, '-p', '7', '--debug'])
+  t.is(debug.code, 2)
+  t.regex(debug.stderr, /^WalError: unknown partition 7/)
+  t.regex(debug.stderr, /\n {4}at .*write-ahead\.js/)
+  t.true(debug.stderr.endsWith('error: unknown partition 7: partitions are 0..0 (UNKNOWN_PARTITION)\n'))
+
+  const usage = await run(['tail', dir, '--frobnicate'])
+  t.is(usage.code, 2)
+  t.is(usage.stderr, "error: unknown option '--frobnicate' (INVALID_ARGUMENT)\n")
+  const badP = await run(['append', dir, '-p', 'x'])
+  t.regex(badP.stderr, /^error: option '-p, --partition <n>' argument 'x' is invalid\. must be a non-negative integer\. \(INVALID_ARGUMENT\)\n$/)
+  const badFrom = await run(['tail', dir, '--from', 'yesterday-ish'])
+  t.is(badFrom.stderr, "error: --from must be earliest, latest, committed, an offset or an ISO time, got 'yesterday-ish' (INVALID_ARGUMENT)\n")
+  const noCmd = await run([])
+  t.is(noCmd.code, 2)
+  t.regex(noCmd.stderr, /^Usage: writeahead/)
+
+  // A non-empty directory that is not a log is left alone.
+  const other = tmpDir(t, 'other')
+  fs.mkdirSync(other)
+  fs.writeFileSync(`${other}/notes.txt`, 'mine')
+  const notWal = await run(['append', other], { input: 'x\n' })
+  t.is(notWal.stderr, `error: ${other} is not empty and holds no write-ahead log (NOT_A_WAL)\n`)
+  t.deepEqual(fs.readdirSync(other), ['notes.txt'])
+})
+
+test('mirror and replay explain that the Kafka connector is missing when it is', async (t) => {
+  const bridge = new URL('../dist/connectors/kafka/bridge.js', import.meta.url)
+  if (fs.existsSync(bridge)) return t.pass('the connector is built: nothing to check here')
+  for (const cmd of ['mirror', 'replay']) {
+    const r = await run([cmd, '--brokers', '127.0.0.1:1', '--topic', 't', '--dir', tmpDir(t, cmd)])
+    t.is(r.code, 2)
+    t.regex(r.stderr, /^error: the Kafka connector is not available.*\(UNAVAILABLE\)\n$/)
+  }
+})

@@ -1,0 +1,137 @@
+import test from 'ava'
+import { WriteAhead, WalError } from '../dist/src/index.js'
+import { SimDisk, mulberry32 } from './helpers/sim-disk.js'
+import { recordFor, sameRecord } from './fixtures/records.js'
+import { collect } from './helpers/tmp.js'
+
+const small = { segmentBytes: 32 * 1024, preallocate: false }
+
+test('disk full: appends reject with DISK_FULL, nothing acknowledged is lost, writes resume once space is freed', async (t) => {
+  const disk = new SimDisk()
+  const wal = await WriteAhead.open('/sim/full', { io: disk.io, ...small })
+  let acked = 0
+  for (; acked < 50; acked++) await wal.append(0, recordFor(0, acked))
+  disk.diskFull({ freeBytes: 20 * 1024 })
+  let failure = null
+  for (let i = 0; i < 1000 && failure === null; i++) {
+    try { await wal.append(0, recordFor(0, acked)); acked++ } catch (err) { failure = err }
+  }
+  t.true(failure instanceof WalError)
+  t.is(failure.code, 'DISK_FULL')
+  await t.throwsAsync(wal.append(0, recordFor(0, acked)), { code: 'DISK_FULL' })
+  t.is(wal.offsets(0).end, acked)
+  disk.diskFull(null)
+  t.is(await wal.append(0, recordFor(0, acked)), acked)
+  acked++
+  await wal.close()
+  const again = await WriteAhead.open('/sim/full', { io: disk.io })
+  const recs = await collect(again.iterate(0))
+  t.is(recs.length, acked)
+  t.true(recs.every((r) => sameRecord(r, 0, r.offset)))
+  await again.close()
+})
+
+test('short writes and interrupted reads are completed, not taken as success or end of file', async (t) => {
+  const disk = new SimDisk()
+  const rng = mulberry32(9)
+  disk.shortWrites({ probability: 0.5, rng })
+  disk.interruptedReads({ probability: 0.5, rng })
+  const wal = await WriteAhead.open('/sim/short', { io: disk.io, ...small, partitions: 2 })
+  for (let i = 0; i < 300; i += 10) {
+    await Promise.all([0, 1].map((p) => wal.appendBatch(p, Array.from({ length: 10 }, (_, j) => recordFor(p, i + j)))))
+  }
+  await wal.close()
+  const again = await WriteAhead.open('/sim/short', { io: disk.io })
+  for (const p of [0, 1]) {
+    const recs = await collect(again.iterate(p))
+    t.is(recs.length, 300)
+    t.true(recs.every((r) => sameRecord(r, p, r.offset)))
+    t.true(sameRecord(await again.read(p, 157), p, 157))
+  }
+  t.true((await WriteAhead.verify('/sim/short', { io: disk.io })).ok)
+  await again.close()
+})
+
+test('a failed sync during meta compaction rejects the group commit; reopening keeps every durable cursor', async (t) => {
+  const disk = new SimDisk()
+  const wal = await WriteAhead.open('/sim/meta', { io: disk.io, ...small })
+  for (let i = 0; i < 100; i += 10) await wal.appendBatch(0, Array.from({ length: 10 }, (_, j) => recordFor(0, i + j)))
+  const groups = Array.from({ length: 200 }, (_, j) => wal.group(`g${j}`))
+  let round = 0
+  let failure = null
+  // Commit until the meta log rotates (compaction); the sync of the new meta segment fails.
+  const firstMeta = disk.listDir('/sim/meta/meta').filter((f) => f.endsWith('.log'))
+  t.is(firstMeta.length, 1)
+  disk.failNextSync({ match: (p) => p.includes('/meta/meta/') && !p.endsWith(firstMeta[0]) })
+  for (; round < 2000 && failure === null; round++) {
+    try {
+      await Promise.all(groups.map((g, j) => g.commit(0, (round + j) % 100)))
+    } catch (err) {
+      failure = err
+    }
+  }
+  t.truthy(failure, 'the meta log rotated and its sync failed')
+  t.is(failure.code, 'SYNC_FAILED')
+  await t.throwsAsync(groups[0].commit(0, 1), { code: 'PARTITION_FAILED' })
+  const lastGood = (round - 2)
+  await wal.close().catch(() => {})
+  disk.powerLoss({ mode: 'drop' })
+  const again = await WriteAhead.open('/sim/meta', { io: disk.io })
+  for (let j = 0; j < 200; j += 37) {
+    const c = again.group(`g${j}`).committed(0)
+    t.true(c === (lastGood + j) % 100 || c === (lastGood + 1 + j) % 100, `g${j}: ${c}`)
+  }
+  t.is(again.offsets(0).end, 100)
+  await again.close()
+})
+
+test('readers, a live tail, trims, retention and rotation at once: trimmed reads are OFFSET_TRIMMED, never garbage', async (t) => {
+  const disk = new SimDisk()
+  const wal = await WriteAhead.open('/sim/conc', { io: disk.io, ...small, retention: { maxBytes: 160 * 1024 } })
+  const N = 6000
+  let written = 0
+  const tail = (async () => {
+    let expect = 0
+    for await (const rec of wal.readable(0, { live: true, onTrimmed: 'earliest', highWaterMark: 2048 })) {
+      if (rec.offset < expect) throw new Error(`tail went backwards: ${rec.offset} < ${expect}`)
+      if (!sameRecord(rec, 0, rec.offset)) throw new Error(`tail returned garbage at ${rec.offset}`)
+      expect = rec.offset + 1
+      if (expect === N) break
+    }
+    return expect
+  })()
+  const errors = { trimmed: 0, ok: 0 }
+  const readers = Array.from({ length: 3 }, async (_, r) => {
+    const rand = mulberry32(r + 1)
+    while (written < N) {
+      const off = Math.floor(rand() * Math.max(1, written))
+      try {
+        for await (const rec of wal.iterate(0, { from: off, to: Math.min(written, off + 50) })) {
+          if (!sameRecord(rec, 0, rec.offset)) throw new Error(`reader returned garbage at ${rec.offset}`)
+        }
+        if (written > 0) {
+          const one = await wal.read(0, Math.min(written - 1, off))
+          if (!sameRecord(one, 0, one.offset)) throw new Error('read returned garbage')
+        }
+        errors.ok++
+      } catch (err) {
+        if (!(err instanceof WalError) || !['OFFSET_TRIMMED', 'OFFSET_OUT_OF_RANGE'].includes(err.code)) throw err
+        errors.trimmed++
+      }
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+  })
+  const writer = (async () => {
+    while (written < N) {
+      const n = Math.min(20, N - written)
+      await wal.appendBatch(0, Array.from({ length: n }, (_, j) => recordFor(0, written + j)))
+      written += n
+      if (written % 1000 === 0) await wal.trimBefore(0, written - 500)
+    }
+  })()
+  await Promise.all([writer, ...readers])
+  t.is(await tail, N)
+  t.true(wal.offsets(0).start > 0)
+  t.true(errors.trimmed > 0 && errors.ok > 0, JSON.stringify(errors))
+  await wal.close()
+})
