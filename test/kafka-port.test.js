@@ -1,0 +1,171 @@
+// The Kafka connectors' pieces that need no broker: header fidelity through kafkajs's own record
+// encoder and decoder (the adapter relies on kafkajs internals: this pins them), murmur2 against
+// kafkajs's partitioner, provenance headers, error mapping and optionsFromEnv.
+import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import fc from 'fast-check';
+import {
+  kafkajsHeaders, orderedHeadersOf, patchKafkajsDecoders, murmur2, murmur2Partition, provenanceHeaders, provenanceOf,
+  stripProvenance, optionsFromEnv, KafkaPortError, mirror, replay,
+} from '../dist/connectors/kafka/index.js';
+import { toWalError } from '../dist/connectors/kafka/common.js';
+import { toPortError } from '../dist/connectors/kafka/kafkajs-port.js';
+import { WriteAhead } from '../dist/src/index.js';
+
+const require = createRequire(import.meta.url);
+const Record = require('kafkajs/src/protocol/recordBatch/record/v0/index.js');
+const RecordDecoder = require('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
+const Decoder = require('kafkajs/src/protocol/decoder.js');
+const kafkajsMurmur2 = require('kafkajs/src/producer/partitioners/default/murmur2.js');
+
+patchKafkajsDecoders();
+
+function roundTrip(headers) {
+  const enc = Record({ key: Buffer.from('k'), value: Buffer.from('v'), headers: kafkajsHeaders(headers) });
+  const d = new Decoder(enc.buffer);
+  d.readVarInt(); // record length
+  return RecordDecoder(d, { firstOffset: '0', firstTimestamp: '0' });
+}
+
+const norm = (hs) => hs.map((h) => ({ key: h.key, value: h.value === null ? null : Buffer.from(h.value).toString('hex') }));
+
+test('headers keep order, interleaved duplicates, integer-like keys and null values through kafkajs', (t) => {
+  const headers = [
+    { key: 'a', value: Buffer.from('1') },
+    { key: 'b', value: null },
+    { key: 'a', value: Buffer.from('3') },
+    { key: '10', value: Buffer.alloc(0) },
+    { key: '2', value: Buffer.from([0, 255]) },
+    { key: '__proto__', value: Buffer.from('p') },
+    { key: 'a', value: null },
+  ];
+  const rec = roundTrip(headers);
+  const got = orderedHeadersOf(rec.headers);
+  t.true(got.exact);
+  t.deepEqual(norm(got.headers), norm(headers));
+  // kafkajs users in the same process still see kafkajs's usual object form.
+  t.deepEqual(Object.keys(rec.headers).sort(), ['10', '2', '__proto__', 'a', 'b'].sort());
+  t.deepEqual(norm(orderedHeadersOf(roundTrip([]).headers).headers), []);
+});
+
+test('header round trip: random header lists', (t) => {
+  const header = fc.record({
+    key: fc.constantFrom('a', 'b', 'x-trace', '1', '07', ''),
+    value: fc.option(fc.uint8Array({ maxLength: 20 }), { nil: null }),
+  });
+  fc.assert(
+    fc.property(fc.array(header, { maxLength: 12 }), (hs) => {
+      const headers = hs.map((h) => ({ key: h.key, value: h.value === null ? null : Buffer.from(h.value) }));
+      const got = orderedHeadersOf(roundTrip(headers).headers);
+      t.deepEqual(norm(got.headers), norm(headers));
+    }),
+    { numRuns: 300 },
+  );
+  t.pass();
+});
+
+test('murmur2 matches kafkajs and Kafka reference values', (t) => {
+  // Reference values from Kafka's UtilsTest (murmur2 of "21", "foobar", ... as signed ints).
+  const ref = {
+    21: -973932308,
+    foobar: -790332482,
+    'a-little-bit-long-string': -985981536,
+    'a-little-bit-longer-string': -1486304829,
+    'lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8': -58897971,
+    abc: 479470107,
+  };
+  for (const [k, v] of Object.entries(ref)) t.is(murmur2(Buffer.from(k)), v, k);
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 64 }), fc.integer({ min: 1, max: 100 }), (bytes, n) => {
+      const key = Buffer.from(bytes);
+      return murmur2(key) === kafkajsMurmur2(key) && murmur2Partition(key, n) === (kafkajsMurmur2(key) & 0x7fffffff) % n;
+    }),
+    { numRuns: 500 },
+  );
+  t.pass();
+});
+
+test('provenance headers are appended, parsed and stripped', (t) => {
+  const own = [{ key: 'a', value: Buffer.from('1') }, { key: 'a', value: null }];
+  const withProv = [...own, ...provenanceHeaders(3, 12345)];
+  t.deepEqual(provenanceOf(withProv), { partition: 3, offset: 12345, source: null });
+  t.deepEqual(stripProvenance(withProv), own);
+  const withSource = [...own, ...provenanceHeaders(0, 0, 'wal-a')];
+  t.deepEqual(provenanceOf(withSource), { partition: 0, offset: 0, source: 'wal-a' });
+  t.deepEqual(stripProvenance(withSource), own);
+  t.is(provenanceOf(own), null);
+  t.is(provenanceOf([{ key: 'writeahead.partition', value: Buffer.from('x') }, { key: 'writeahead.offset', value: Buffer.from('1') }]), null);
+  t.deepEqual(stripProvenance(own), own);
+});
+
+test('kafkajs errors map to reasons and WalError codes', (t) => {
+  const sasl = Object.assign(new Error('SASL PLAIN authentication failed'), { name: 'KafkaJSSASLAuthenticationError' });
+  t.is(toPortError(sasl, 'x').reason, 'auth');
+  t.is(toWalError(sasl, 'mirror').code, 'INVALID_OPTION');
+  const conn = Object.assign(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:1'), { name: 'KafkaJSConnectionError', retriable: true });
+  const retries = Object.assign(new Error('retries exceeded'), { name: 'KafkaJSNumberOfRetriesExceeded', cause: conn });
+  t.is(toPortError(retries, 'x').reason, 'connection');
+  t.true(toPortError(retries, 'x').retriable);
+  t.is(toWalError(retries, 'mirror').code, 'IO_ERROR');
+  t.is(toWalError(new KafkaPortError('unknown-topic', 'topic t does not exist'), 'mirror').code, 'INVALID_ARGUMENT');
+  t.is(toWalError(new KafkaPortError('unknown-topic', 'topic t does not exist'), 'mirror').details.kafka, 'unknown-topic');
+});
+
+test('optionsFromEnv reads plain options and rejects bad values', (t) => {
+  const o = optionsFromEnv({
+    KAFKA_BROKERS: '127.0.0.1:9092, 127.0.0.1:9093',
+    KAFKA_SASL_MECHANISM: 'scram-sha-256',
+    KAFKA_SASL_USERNAME: 'u',
+    KAFKA_SASL_PASSWORD: 'p',
+    KAFKA_SSL: 'true',
+    WRITEAHEAD_DIR: '/data/wal',
+    WRITEAHEAD_TOPIC: 'events',
+    WRITEAHEAD_GROUP: 'replayer',
+    WRITEAHEAD_FROM: '2024-01-02T00:00:00Z',
+    WRITEAHEAD_PARTITIONER: 'murmur2',
+    WRITEAHEAD_HTTP_PORT: '9464',
+    WRITEAHEAD_LAG_INTERVAL_MS: '5000',
+  });
+  t.deepEqual(o, {
+    kafka: { brokers: ['127.0.0.1:9092', '127.0.0.1:9093'], sasl: { mechanism: 'scram-sha-256', username: 'u', password: 'p' }, ssl: true },
+    dir: '/data/wal',
+    topic: 'events',
+    group: 'replayer',
+    from: { timestamp: Date.parse('2024-01-02T00:00:00Z') },
+    partitioner: 'murmur2',
+    httpPort: 9464,
+    lagIntervalMs: 5000,
+  });
+  t.deepEqual(optionsFromEnv({ WRITEAHEAD_FROM: '42' }), { from: 42 });
+  t.deepEqual(optionsFromEnv({ WRITEAHEAD_FROM: '@1700000000000' }), { from: { timestamp: 1700000000000 } });
+  t.deepEqual(optionsFromEnv({}), {});
+  for (const env of [
+    { WRITEAHEAD_HTTP_PORT: 'x' },
+    { WRITEAHEAD_OFFSETS: 'sparse' },
+    { KAFKA_SASL_MECHANISM: 'plain' },
+    { KAFKA_SSL_CA_FILE: '/nonexistent/ca.pem' },
+    { WRITEAHEAD_FROM: 'yesterday' },
+  ]) {
+    const err = t.throws(() => optionsFromEnv(env));
+    t.is(err.code, 'INVALID_OPTION');
+    t.regex(err.message, new RegExp(Object.keys(env)[0]));
+  }
+});
+
+test('connector options are validated before anything is touched', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wal-kafka-opts-'));
+  const wal = path.join(dir, 'wal');
+  const fakeKafka = { consumer() {}, producer() {}, admin() {} };
+  await t.throwsAsync(mirror({ kafka: fakeKafka, topic: 'bad topic', wal }), { code: 'INVALID_OPTION' });
+  await t.throwsAsync(mirror({ kafka: fakeKafka, topic: 't', wal, offsets: 'sparse' }), { code: 'INVALID_OPTION' });
+  await t.throwsAsync(mirror({ kafka: {}, topic: 't', wal }), { code: 'INVALID_OPTION' });
+  await t.throwsAsync(replay({ kafka: fakeKafka, topic: 't', wal, partitioner: 'random' }), { code: 'INVALID_OPTION' });
+  t.false(fs.existsSync(wal));
+  const w = await WriteAhead.open(wal, { partitions: 1 });
+  await t.throwsAsync(replay({ kafka: fakeKafka, topic: 't', wal: w, maxBatchRecords: 0 }), { code: 'INVALID_OPTION' });
+  await w.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
