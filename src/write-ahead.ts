@@ -1,4 +1,6 @@
+import fs from 'node:fs'
 import path from 'node:path'
+import { nodeFileIO, type FileIO } from './io/file-io.js'
 import { channel } from 'node:diagnostics_channel'
 import { WalError, closed, invalidArgument, invalidOffset, unknownPartition, outOfRange, readOnly as readOnlyError } from './errors.js'
 import { bytesOf, normalizeRecord, normalizeRecords } from './input.js'
@@ -27,6 +29,29 @@ const kReaders = Symbol('readers')
 const CONFIG = 'config'
 
 interface StoredConfig { version: 1, partitions: number, segmentBytes: number, createdAt: number }
+
+/**
+ * Directory watching for read-only followers: inotify (fs.watch) on the real file system; an
+ * injected I/O layer has no notifications, so there a short timer stands in.
+ */
+function watchDir (io: FileIO): (dir: string, onChange: () => void) => { close: () => void } {
+  if (io !== nodeFileIO) {
+    return (_dir, onChange) => {
+      const t = setInterval(onChange, 20)
+      return { close: () => clearInterval(t) }
+    }
+  }
+  return (dir, onChange) => {
+    try {
+      const w = fs.watch(dir, { persistent: true }, () => onChange())
+      w.on('error', () => {})
+      return { close: () => w.close() }
+    } catch {
+      const t = setInterval(onChange, 100)
+      return { close: () => clearInterval(t) }
+    }
+  }
+}
 
 function allBytes (inputs: unknown): boolean {
   if (!Array.isArray(inputs) || inputs.length === 0) return false
@@ -147,6 +172,7 @@ export class WriteAhead {
       fdCache: this.fdCache,
       scheduler: this.scheduler,
       batchCache: this.batchCache,
+      watch: watchDir(this.options.io),
       compactOnRotate: false,
       onSealed: (log) => this.applyRetentionTo(log, Date.now())
     }

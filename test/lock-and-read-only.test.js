@@ -57,3 +57,27 @@ test('readOnly follows a live writer up to its latest durable commit', async (t)
 test('readOnly on a directory without a log is NOT_A_WAL', async (t) => {
   await t.throwsAsync(WriteAhead.open(tmpDir(t), { readOnly: true }), { code: 'NOT_A_WAL' })
 })
+
+test('a live reader in a read-only process is woken by the writer process, across rotation', async (t) => {
+  const dir = tmpDir(t)
+  const h = startHolder(dir)
+  t.is(await h.next(), 'ready')
+  t.is(await h.send('append 0 10'), 'done 10')
+  const ro = await WriteAhead.open(dir, { readOnly: true })
+  const rs = ro.readable(0, { live: true, from: 'latest' })
+  const got = []
+  const all = new Promise((resolve, reject) => {
+    rs.on('data', (r) => { got.push(r); if (got.length === 1000) resolve() })
+    rs.on('error', reject)
+  })
+  for (let i = 0; i < 10; i++) await h.send('append 0 100')
+  await all
+  t.deepEqual(got.map((r) => r.offset), Array.from({ length: 1000 }, (_, i) => i + 10))
+  t.true(got.every((r) => sameRecord(r, 0, r.offset)))
+  t.true(fs.readdirSync(`${dir}/partition-0`).filter((f) => f.endsWith('.log')).length >= 2)
+  const ended = new Promise((resolve) => rs.on('end', resolve))
+  await ro.close()
+  await ended
+  t.is(await h.send('exit'), 'closed')
+  await h.exited
+})

@@ -35,6 +35,8 @@ export interface LogOptions {
   compactOnRotate: boolean
   /** Verified batches shared by point reads of every log of one WriteAhead. */
   batchCache: BatchCache
+  /** Watches a directory for changes (read-only followers); returns a handle to stop. */
+  watch: (dir: string, onChange: () => void) => { close: () => void }
   /** Called when a segment has been sealed: retention runs then, not only on its timer. */
   onSealed?: (log: PartitionLog) => void
 }
@@ -109,6 +111,22 @@ export class PartitionLog implements Committable {
   private drainWaiters: Array<() => void> = []
   /** Called after records become visible (append path) so live readers wake without polling. */
   readonly listeners = new Set<(end: number) => void>()
+  private watcher: { close: () => void } | null = null
+
+  /**
+   * Calls `fn` whenever more records become visible. In a writer that is the append path itself.
+   * A read-only process has no append path: it watches the partition directory (inotify through
+   * fs.watch, where the `durable` mark is rewritten after every commit) and refreshes on change.
+   */
+  addListener (fn: (end: number) => void): void {
+    this.listeners.add(fn)
+    if (this.o.readOnly && this.watcher === null) this.watcher = this.o.watch(this.o.dir, () => this.refresh())
+  }
+
+  removeListener (fn: (end: number) => void): void {
+    this.listeners.delete(fn)
+    if (this.listeners.size === 0 && this.watcher !== null) { this.watcher.close(); this.watcher = null }
+  }
 
   private constructor (o: LogOptions) {
     this.o = o
@@ -551,6 +569,7 @@ export class PartitionLog implements Committable {
   async close (): Promise<void> {
     if (this.o.readOnly) {
       this.closing = true
+      if (this.watcher !== null) { this.watcher.close(); this.watcher = null }
       this.closeReadFds()
       if (this.headFd >= 0) { try { this.o.io.close(this.headFd) } catch {} ; this.headFd = -1 }
       return

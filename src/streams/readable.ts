@@ -175,13 +175,15 @@ export class WalReadable extends Readable {
     }
     // Wait for the append path to publish more (or for close / seek).
     const wake = (): void => {
-      this.log.listeners.delete(wake)
+      this.log.removeListener(wake)
       this.waiting = null
       // Not inside the append path's publish loop: read on the next microtask.
       queueMicrotask(() => this._read(cb))
     }
     this.waiting = wake
-    this.log.listeners.add(wake)
+    this.log.addListener(wake)
+    // A read-only follower may have missed a commit between its last read and the watch starting.
+    this.log.refresh()
   }
 
   /** Stores the delivered position as the group's committed offset. */
@@ -202,7 +204,7 @@ export class WalReadable extends Readable {
 
   override _destroy (cb: (err: Error | null) => void): void {
     if (this.timer !== null) clearInterval(this.timer)
-    if (this.waiting !== null) this.log.listeners.delete(this.waiting)
+    if (this.waiting !== null) this.log.removeListener(this.waiting)
     this.waiting = null
     if (this.leased && this.groupName !== null) this.host.release(this.groupName, this.partition, this)
     this.host.untrack(this)
