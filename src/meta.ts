@@ -15,13 +15,13 @@ const EMPTY = Buffer.alloc(0)
 export class Meta {
   private constructor (readonly log: PartitionLog) {}
 
-  static open (base: Omit<LogOptions, 'dir' | 'id' | 'segmentBytes' | 'maxBatchBytes' | 'maxRecordBytes' | 'preallocate' | 'compactOnRotate' | 'indexInterval'>, dir: string): Meta {
+  static open (base: Omit<LogOptions, 'dir' | 'id' | 'segmentBytes' | 'maxBatchBytes' | 'maxRecordBytes' | 'preallocate' | 'compactOnRotate' | 'indexInterval'>, dir: string, segmentBytes: number): Meta {
     const log = PartitionLog.open({
       ...base,
       dir: path.join(dir, META_DIR),
       id: META_ID,
-      segmentBytes: 4 * 1024 * 1024,
-      maxBatchBytes: 2 * 1024 * 1024,
+      segmentBytes,
+      maxBatchBytes: Math.floor(segmentBytes / 2),
       maxRecordBytes: 1,
       indexInterval: 64 * 1024,
       preallocate: false,

@@ -25,6 +25,8 @@ export interface WriteAheadOptions {
   indexIntervalBytes?: number
   /** Most segment files kept open for reading at once. Default 128. */
   maxOpenFiles?: number
+  /** Size of a meta log segment: the meta log is compacted each time one fills. Default 4 MiB. */
+  metaSegmentBytes?: number
   /** Bytes of recently read, verified batches kept for point reads. Default 32 MiB. */
   readCacheBytes?: number
   /** The I/O layer; tests put a faulty disk here. Default: node:fs. */
@@ -44,6 +46,7 @@ export interface ResolvedOptions {
   indexIntervalBytes: number
   maxOpenFiles: number
   readCacheBytes: number
+  metaSegmentBytes: number
   io: FileIO
 }
 
@@ -58,7 +61,7 @@ function int (name: string, v: unknown, min: number, max: number): number {
 
 export function resolveOptions (o: WriteAheadOptions = {}): ResolvedOptions {
   if (o === null || typeof o !== 'object') throw invalidOption('options', 'must be an object')
-  const known = new Set(['partitions', 'segmentBytes', 'maxRecordBytes', 'maxBatchBytes', 'sync', 'syncIntervalMs', 'retention', 'readOnly', 'preallocate', 'indexIntervalBytes', 'maxOpenFiles', 'readCacheBytes', 'io'])
+  const known = new Set(['partitions', 'segmentBytes', 'maxRecordBytes', 'maxBatchBytes', 'sync', 'syncIntervalMs', 'retention', 'readOnly', 'preallocate', 'indexIntervalBytes', 'maxOpenFiles', 'readCacheBytes', 'metaSegmentBytes', 'io'])
   for (const k of Object.keys(o)) if (!known.has(k)) throw invalidOption(k, 'unknown option')
   const partitions = o.partitions === undefined ? undefined : int('partitions', o.partitions, 1, 100_000)
   const segmentBytes = o.segmentBytes === undefined ? 64 * MiB : int('segmentBytes', o.segmentBytes, 4096, 2 ** 31 - 1)
@@ -87,6 +90,7 @@ export function resolveOptions (o: WriteAheadOptions = {}): ResolvedOptions {
     preallocate: o.preallocate !== false,
     indexIntervalBytes,
     maxOpenFiles,
+    metaSegmentBytes: o.metaSegmentBytes === undefined ? 4 * MiB : int('metaSegmentBytes', o.metaSegmentBytes, 4096, 2 ** 31 - 1),
     readCacheBytes: o.readCacheBytes === undefined ? 32 * MiB : int('readCacheBytes', o.readCacheBytes, 0, Number.MAX_SAFE_INTEGER),
     io: o.io ?? nodeFileIO
   }

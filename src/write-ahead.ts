@@ -191,7 +191,7 @@ export class WriteAhead {
       }
       this.lock = DirLock.acquire(io, this.dir)
     }
-    const meta = Meta.open(this.logOptions('', 0), this.dir)
+    const meta = Meta.open(this.logOptions('', 0), this.dir, o.metaSegmentBytes)
     this[kMeta] = meta
     const stored = meta.getJSON<StoredConfig>(CONFIG)
     const had = stored?.partitions ?? 0

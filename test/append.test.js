@@ -1,6 +1,6 @@
 import test from 'ava'
 import { WriteAhead, WalError } from '../dist/src/index.js'
-import { tmpDir, collect, small } from './helpers/tmp.js'
+import { tmpDir, collect, small, segmentFiles } from './helpers/tmp.js'
 
 test('append resolves to dense offsets from 0, per partition', async (t) => {
   const wal = await WriteAhead.open(tmpDir(t), { partitions: 3 })
@@ -131,4 +131,19 @@ test('sync modes interval and never acknowledge and read back', async (t) => {
     t.deepEqual(wal.offsets(0), { start: 0, end: 100 }, sync)
     await wal.close()
   }
+})
+
+test('a checkpoint written early in a commit that spans segments survives reopen (it is carried into the new segment)', async (t) => {
+  const dir = tmpDir(t)
+  let wal = await WriteAhead.open(dir, { segmentBytes: 8192, maxBatchBytes: 4000, preallocate: false })
+  await wal.append(0, 'first')
+  // One tick: a small batch with the checkpoint, then enough batches to fill the segment and more.
+  const withCheckpoint = wal.appendBatch(0, ['cp'], { checkpoint: { name: 'source', value: '17' } })
+  const rest = Array.from({ length: 8 }, () => wal.appendBatch(0, Array.from({ length: 10 }, () => 'x'.repeat(300))))
+  await Promise.all([withCheckpoint, ...rest])
+  t.true(segmentFiles(dir).length >= 2)
+  await wal.close()
+  wal = await WriteAhead.open(dir)
+  t.is(wal.checkpoint(0, 'source')?.toString(), '17')
+  await wal.close()
 })

@@ -324,11 +324,20 @@ export class PartitionLog implements Committable {
         lastSynced = false
         if (j < n && this.o.sync !== 'never') this.o.io.datasync(this.writeFd)
       } else {
-        const room = this.o.segmentBytes - SEGMENT_HEADER_BYTES - SEAL_BYTES - this.carrySize()
+        const room = this.o.segmentBytes - SEGMENT_HEADER_BYTES - SEAL_BYTES - this.carrySize(batches, i)
         while (j < n && batches[j].end - start <= room) j++
         if (j === i) throw new WalError('BATCH_TOO_LARGE', `a batch of ${batches[i].end - start} bytes does not fit in a segment of ${this.o.segmentBytes} bytes`, { partition: this.o.id })
         const len = batches[j - 1].end - start
-        const dataPos = this.rotate(buf, start, len, batches[i].base)
+        // Checkpoints of this commit's earlier pieces are not published yet; the new segment's
+        // carried snapshot must include them, or recovery (which reads the newest segment) loses them.
+        let carried = this.checkpoints
+        for (let k = 0; k < i; k++) {
+          const cps = batches[k].checkpoints
+          if (cps === null) continue
+          if (carried === this.checkpoints) carried = new Map(this.checkpoints)
+          for (const [name, value] of cps) carried.set(name, value)
+        }
+        const dataPos = this.rotate(buf, start, len, batches[i].base, carried)
         pieces.push({ seg: this.active as Segment, shift: dataPos - start, from: i, to: j })
         this.writePos = dataPos + len
         lastSynced = this.o.sync !== 'never'
@@ -338,10 +347,11 @@ export class PartitionLog implements Committable {
     return lastSynced
   }
 
-  private carrySize (): number {
-    if (this.checkpoints.size === 0) return 0
+  /** An upper bound of the carried snapshot's size (durable checkpoints plus this commit's so far). */
+  private carrySize (batches: PendingBatch[], upTo: number): number {
     let n = BATCH_HEADER_BYTES + 4
     for (const [k, v] of this.checkpoints) n += 2 + Buffer.byteLength(k) + 4 + v.length
+    for (let i = 0; i < upTo; i++) for (const [k, v] of batches[i].checkpoints ?? []) n += 2 + Buffer.byteLength(k) + 4 + v.length
     return n
   }
 
@@ -384,7 +394,7 @@ export class PartitionLog implements Committable {
    * is acknowledged; the old segment is sealed afterwards, off the acknowledgement path (an old
    * segment left unsealed by a crash is sealed on open).
    */
-  private rotate (buf: Buffer, start: number, len: number, base: number): number {
+  private rotate (buf: Buffer, start: number, len: number, base: number, carried: Map<string, Buffer>): number {
     const io = this.o.io
     const lastSeg = this.segments[this.segments.length - 1]
     if (lastSeg !== undefined && base <= lastSeg.base) {
@@ -396,10 +406,10 @@ export class PartitionLog implements Committable {
     // compacted just by dropping its older segments.
     let carry: Buffer | null = null
     let carryChain = 0
-    if (this.checkpoints.size > 0) {
+    if (carried.size > 0) {
       const enc = new BatchEncoder(256)
       enc.beginBatch(base, Date.now())
-      enc.endBatch(this.checkpoints)
+      enc.endBatch(carried)
       carry = enc.buf.subarray(0, enc.length)
       carryChain = chainWith(0, carry.readUInt32BE(4))
     }
