@@ -384,7 +384,8 @@ export class PartitionLog implements Committable {
     }
     for (const w of waiters) w.resolve(w.offset)
     for (const l of this.listeners) l(this.visibleEnd)
-    if (this.preparer !== null && !this.activePreallocated) this.preparer.start()
+    // Keep one zero-filled segment ready ahead of the open one (a no-op while one is ready or filling).
+    this.preparer?.start()
     if (!this.hasPending && !this.syncing) this.notifyDrained()
   }
 
