@@ -9,7 +9,7 @@ import { nodeFileIO, type FileIO } from './io/file-io.js'
 import { readFully, writeFully } from './io/full-io.js'
 import { SEGMENT_HEADER_BYTES, decodeSegmentHeader, parseSegmentFileName } from './format/segment-file.js'
 import { scanSegment } from './log/scan.js'
-import { HeadFile } from './log/head-file.js'
+import { HeadFile, readHead } from './log/head-file.js'
 import { HEAD_FILE } from './log/recovery.js'
 import { DirLock } from './lock.js'
 import { META_DIR } from './meta.js'
@@ -18,8 +18,12 @@ export interface VerifyProblem {
   partition: number | 'meta'
   segment: string
   position: number
-  /** Offsets the damaged segment was expected to hold from here on (first known bad offset). */
+  /** First offset that cannot be read (the damaged batch's offset, as far as it is known). */
   offset: number
+  /** Where the damaged segment's offsets end (exclusive): the next segment's base, or the log's end; null if unknown. */
+  endOffset: number | null
+  /** Later segments of the same partition (salvage moves them to the quarantine too). */
+  laterSegments: number
   reason: string
 }
 
@@ -69,7 +73,7 @@ function checkFile (io: FileIO, f: SegmentFile, last: boolean, maxBatchBytes: nu
     readFully(io, fd, header, 0, SEGMENT_HEADER_BYTES, 0)
     const h = decodeSegmentHeader(header)
     if (h === null || h.base !== f.base) {
-      return { problem: { partition: f.partition, segment: f.name, position: 0, offset: f.base, reason: 'segment header is missing or damaged' }, records: 0, end: 0, nextOffset: f.base }
+      return { problem: { partition: f.partition, segment: f.name, position: 0, offset: f.base, endOffset: null, laterSegments: 0, reason: 'segment header is missing or damaged' }, records: 0, end: 0, nextOffset: f.base }
     }
     const r = scanSegment(io, fd, f.size, { base: f.base, maxBatchBytes, deep: true })
     let reason: string | null = null
@@ -77,7 +81,7 @@ function checkFile (io: FileIO, f: SegmentFile, last: boolean, maxBatchBytes: nu
     else if (!last && r.stop !== 'seal') reason = 'segment is not sealed but a newer one exists'
     else if (r.stop === 'seal' && r.end + 68 !== f.size) reason = 'data follows the seal'
     const records = r.nextOffset - f.base
-    return { problem: reason === null ? null : { partition: f.partition, segment: f.name, position: r.end, offset: r.nextOffset, reason }, records, end: r.end, nextOffset: r.nextOffset }
+    return { problem: reason === null ? null : { partition: f.partition, segment: f.name, position: r.end, offset: r.nextOffset, endOffset: null, laterSegments: 0, reason }, records, end: r.end, nextOffset: r.nextOffset }
   } finally {
     io.close(fd)
   }
@@ -95,7 +99,13 @@ export function verifyLog (dir: string, o: VerifyOptions = {}): VerifyReport {
     const last = i === files.length - 1 || files[i + 1].partition !== f.partition
     const c = checkFile(io, f, last, o.maxBatchBytes ?? 2 ** 31 - 1)
     report.records += Math.max(0, c.records)
-    if (c.problem !== null) report.problems.push(c.problem)
+    if (c.problem !== null) {
+      const same = files.filter((g) => g.partition === f.partition)
+      const k = same.indexOf(f)
+      c.problem.laterSegments = same.length - k - 1
+      c.problem.endOffset = last ? readMarkEnd(io, f.dir) : files[i + 1].base
+      report.problems.push(c.problem)
+    }
     done += f.size
     o.onProgress?.(done, total)
   })
@@ -183,6 +193,16 @@ export function salvageLog (dir: string, o: VerifyOptions = {}): SalvageAction[]
     throw fromIoError(err, `salvaging ${dir}`)
   } finally {
     lock.release()
+  }
+}
+
+/** The end offset recorded in a partition's durable mark (visible slot), if readable. */
+function readMarkEnd (io: FileIO, dir: string): number | null {
+  try {
+    const fd = io.open(path.join(dir, HEAD_FILE), 'r')
+    try { return readHead(io, fd).visible?.nextOffset ?? null } finally { io.close(fd) }
+  } catch {
+    return null
   }
 }
 

@@ -59,6 +59,21 @@ function allBytes (inputs: unknown): boolean {
   return true
 }
 
+export interface SegmentInfo {
+  file: string
+  /** First offset the segment may hold. */
+  base: number
+  /** One past its last offset. */
+  end: number
+  sealed: boolean
+  /** Bytes of batch data (header included). */
+  bytes: number
+  /** Bytes on disk: an open segment may be preallocated beyond its data. */
+  fileBytes: number
+  minTimestamp: number | null
+  maxTimestamp: number | null
+}
+
 /** Errors of iterate() surface on the first next(), as for any async source. */
 function failing<T> (err: unknown): AsyncIterableIterator<T> {
   let thrown = false
@@ -379,6 +394,26 @@ export class WriteAhead {
     const log = this.log(p)
     log.refresh()
     return { start: log.start, end: log.end }
+  }
+
+  /** The segments of partition p, oldest first, as the log knows them (for inspection tools). */
+  segments (p: number): SegmentInfo[] {
+    if (this.isClosed) throw closed()
+    const log = this.log(p)
+    log.refresh()
+    return log.segments.map((seg) => {
+      const empty = seg.nextOffset === seg.base
+      return {
+        file: path.basename(seg.path),
+        base: seg.base,
+        end: seg.nextOffset,
+        sealed: seg.sealed,
+        bytes: seg.dataEnd,
+        fileBytes: seg.sealed ? seg.fileSize : Math.max(seg.fileSize, seg.dataEnd),
+        minTimestamp: empty || seg.minTimestamp === Number.MAX_SAFE_INTEGER ? null : seg.minTimestamp,
+        maxTimestamp: empty || seg.maxTimestamp === Number.MIN_SAFE_INTEGER ? null : seg.maxTimestamp
+      }
+    })
   }
 
   /** Deletes whole sealed segments entirely below `offset`. Resolves to the new start. */

@@ -56,7 +56,7 @@ test('verify: exit 1 on a flipped byte in a sealed segment, naming partition, se
   t.is(json.code, 1)
   const report = JSON.parse(json.stdout)
   t.false(report.ok)
-  t.deepEqual(report.problems, [{ partition: 0, segment: segs[1], position, offset: first, end: nextBase, laterSegments: segs.length - 2, reason: 'checksum mismatch' }])
+  t.deepEqual(report.problems, [{ partition: 0, segment: segs[1], position, offset: first, endOffset: nextBase, laterSegments: segs.length - 2, reason: 'checksum mismatch' }])
 })
 
 test('repair refuses without --yes when stdin is not a terminal, and changes nothing', async (t) => {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { WriteAhead } from '../../index.js'
 import { EXIT_CODES_HELP } from '../errors.js'
-import { listSegments, readDurable, requireLog, segmentEnd } from '../layout.js'
+import { requireLog } from '../layout.js'
 import { formatBytes, formatTime, table } from '../table.js'
 import { out } from '../common.js'
 
@@ -15,7 +15,6 @@ export interface SegmentReport {
   bytes: number | null
   /** Bytes on disk, preallocated space included. */
   fileBytes: number
-  createdAt: number | null
   minTimestamp: number | null
   maxTimestamp: number | null
 }
@@ -68,37 +67,10 @@ export async function inspect (dir: string): Promise<InspectReport> {
     const partitions: PartitionReport[] = []
     for (let p = 0; p < wal.partitions; p++) {
       const { start, end } = wal.offsets(p)
-      const mark = readDurable(dir, p)
-      const files = listSegments(dir, p)
-      const segments: SegmentReport[] = []
-      for (let i = 0; i < files.length; i++) {
-        const f = files[i]
-        const last = i === files.length - 1
-        // The open segment ends where the log ends; the files cannot say more precisely.
-        const segEnd = last && !f.sealed ? end : segmentEnd(files, i, mark)
-        if (segEnd !== null && segEnd <= start && segEnd > f.base) continue // trimmed while we looked
-        const s: SegmentReport = {
-          file: f.file, base: f.base, end: segEnd, sealed: f.sealed,
-          bytes: f.dataBytes ?? (mark !== null && mark.segmentBase === f.base ? mark.position : (f.sealed ? f.fileBytes : null)),
-          fileBytes: f.fileBytes, createdAt: f.createdAt, minTimestamp: f.minTimestamp, maxTimestamp: f.maxTimestamp
-        }
-        if (!f.sealed && segEnd !== null && segEnd > Math.max(f.base, start)) {
-          // No seal yet: the time range comes from the records themselves.
-          try {
-            let lo: number | null = null
-            let hi: number | null = null
-            for await (const batch of wal.iterateBatches(p, { from: Math.max(f.base, start), to: segEnd })) {
-              for (const r of batch) {
-                if (lo === null || r.timestamp < lo) lo = r.timestamp
-                if (hi === null || r.timestamp > hi) hi = r.timestamp
-              }
-            }
-            s.minTimestamp = lo
-            s.maxTimestamp = hi
-          } catch {}
-        }
-        segments.push(s)
-      }
+      const segments: SegmentReport[] = wal.segments(p).map((g) => ({
+        file: g.file, base: g.base, end: g.end, sealed: g.sealed, bytes: g.bytes, fileBytes: g.fileBytes,
+        minTimestamp: g.minTimestamp, maxTimestamp: g.maxTimestamp
+      }))
       partitions.push({
         partition: p, start, end,
         bytes: segments.reduce((n, s) => n + (s.bytes ?? 0), 0),
@@ -129,8 +101,8 @@ export function render (r: InspectReport): string {
   s += table(['PARTITION', 'START', 'END', 'RECORDS', 'SEGMENTS', 'SIZE', 'OLDEST', 'NEWEST'],
     r.partitions.map((p) => [p.partition, p.start, p.end, p.end - p.start, p.segments.length, formatBytes(p.bytes), formatTime(p.minTimestamp), formatTime(p.maxTimestamp)]))
   s += '\nSegments\n'
-  s += table(['PARTITION', 'SEGMENT', 'OFFSETS', 'SIZE', 'ON DISK', 'STATE', 'CREATED', 'OLDEST', 'NEWEST'],
-    r.partitions.flatMap((p) => p.segments.map((g) => [p.partition, g.file, range(g.base, g.end), formatBytes(g.bytes), formatBytes(g.fileBytes), g.sealed ? 'sealed' : 'open', formatTime(g.createdAt), formatTime(g.minTimestamp), formatTime(g.maxTimestamp)])), '  ')
+  s += table(['PARTITION', 'SEGMENT', 'OFFSETS', 'SIZE', 'ON DISK', 'STATE', 'OLDEST', 'NEWEST'],
+    r.partitions.flatMap((p) => p.segments.map((g) => [p.partition, g.file, range(g.base, g.end), formatBytes(g.bytes), formatBytes(g.fileBytes), g.sealed ? 'sealed' : 'open', formatTime(g.minTimestamp), formatTime(g.maxTimestamp)])), '  ')
   s += '\nGroups\n'
   if (r.groups.length === 0) s += '  (none)\n'
   else {

@@ -3,31 +3,20 @@ import type { Command } from 'commander'
 import cliProgress from 'cli-progress'
 import { WriteAhead, type VerifyProblem, type VerifyReport } from '../../index.js'
 import { CliError, EXIT, EXIT_CODES_HELP } from '../errors.js'
-import { listSegments, readDurable, requireLog, segmentEnd } from '../layout.js'
+import { requireLog } from '../layout.js'
 import { formatBytes } from '../table.js'
 import { out } from '../common.js'
 
-export interface LocatedProblem extends VerifyProblem {
-  /** Offsets lost from `offset` on: up to `end` (exclusive) in this segment, null when unknown. */
-  end: number | null
-  /** Later segments of the same partition (a repair moves them to the quarantine too). */
-  laterSegments: number
-}
+export type LocatedProblem = VerifyProblem
 
-/** Adds the offset range to each problem, from what the directory says. */
-export function locate (dir: string, problems: VerifyProblem[]): LocatedProblem[] {
-  return problems.map((pr) => {
-    if (pr.partition === 'meta') return { ...pr, end: null, laterSegments: 0 }
-    const segs = listSegments(dir, pr.partition)
-    const i = segs.findIndex((s) => s.file === pr.segment)
-    if (i < 0) return { ...pr, end: null, laterSegments: 0 }
-    return { ...pr, end: segmentEnd(segs, i, readDurable(dir, pr.partition)), laterSegments: segs.length - i - 1 }
-  })
+/** The engine's report already carries the offset range and the later segments. */
+export function locate (_dir: string, problems: VerifyProblem[]): LocatedProblem[] {
+  return problems
 }
 
 export function describe (dir: string, pr: LocatedProblem): string {
   const where = pr.partition === 'meta' ? 'meta log' : `partition ${pr.partition}`
-  const range = pr.end === null || pr.end <= pr.offset ? `offsets from ${pr.offset} on` : `offsets ${pr.offset}..${pr.end - 1}`
+  const range = pr.endOffset === null || pr.endOffset <= pr.offset ? `offsets from ${pr.offset} on` : `offsets ${pr.offset}..${pr.endOffset - 1}`
   const later = pr.laterSegments === 0 ? '' : ` (and ${pr.laterSegments} later segment${pr.laterSegments === 1 ? '' : 's'})`
   const file = path.join(pr.partition === 'meta' ? 'meta' : `partition-${pr.partition}`, pr.segment)
   return `${where}, segment ${pr.segment}, byte ${pr.position}: ${pr.reason}; ${range} affected${later} [${path.join(dir, file)}]`
