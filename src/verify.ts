@@ -122,6 +122,8 @@ export interface SalvageAction {
   reason: string
   quarantined: string[]
   bytes: number
+  /** Groups whose cursor was past the cut and was moved back to it. */
+  groupsMoved?: string[]
 }
 
 /**

@@ -153,7 +153,28 @@ export class WriteAhead {
 
   /** Keeps the valid prefix of damaged partitions; what is cut goes to `<dir>/quarantine/`. */
   static async salvage (dir: string, options?: VerifyOptions): Promise<SalvageAction[]> {
-    return salvageLog(dir, options)
+    const actions = salvageLog(dir, options)
+    if (actions.some((a) => a.partition !== 'meta')) {
+      // Group cursors past the cut would point at offsets that will be assigned again: move them back.
+      const wal = await WriteAhead.open(dir, { io: options?.io })
+      try {
+        for (const a of actions) {
+          if (a.partition === 'meta') continue
+          const p = a.partition
+          a.groupsMoved = []
+          for (const g of wal.groups()) {
+            const c = g.partitions[p]?.committed
+            if (c !== null && c !== undefined && c > wal.offsets(p).end) {
+              await wal.group(g.name).seek(p, wal.offsets(p).end)
+              a.groupsMoved.push(g.name)
+            }
+          }
+        }
+      } finally {
+        await wal.close()
+      }
+    }
+    return actions
   }
 
   /** Creates the log in `dir`, or recovers the one there. */

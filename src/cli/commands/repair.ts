@@ -50,33 +50,15 @@ ${EXIT_CODES_HELP}`)
       for (const a of actions) {
         const where = a.partition === 'meta' ? 'meta log' : `partition ${a.partition}`
         await out(`${where}: cut segment ${a.segment} at byte ${a.position} (${a.reason}); offsets from ${a.offset} on are gone from the log; ${formatBytes(a.bytes)} moved to quarantine:\n` +
-          a.quarantined.map((q) => `  ${q}\n`).join(''))
+          a.quarantined.map((q) => `  ${q}\n`).join('') +
+          (a.groupsMoved ?? []).map((g) => `group ${g} was past the cut: moved back to offset ${a.offset}\n`).join(''))
       }
       const after = await WriteAhead.verify(dir)
       if (after.ok) {
         await out(`repaired: the log verifies clean (${after.segments} segments, ${formatBytes(after.bytes)})\n`)
-        await warnGroupsPastEnd(dir)
       } else {
         await out(locate(dir, after.problems).map((pr) => `still damaged: ${describe(dir, pr)}\n`).join(''))
         throw new CliError('CORRUPTED', 'the log is still damaged after repair', EXIT.PROBLEM)
       }
     })
-}
-
-/** A cut can leave group cursors past the new end of a partition: say so, and how to fix it. */
-async function warnGroupsPastEnd (dir: string): Promise<void> {
-  const wal = await WriteAhead.open(dir, { readOnly: true })
-  try {
-    for (const g of wal.groups()) {
-      for (const x of g.partitions) {
-        const { end } = wal.offsets(x.partition)
-        if (x.committed !== null && x.committed > end) {
-          await out(`warning: group ${g.name} has committed offset ${x.committed} in partition ${x.partition}, past its new end ${end}; ` +
-            `move it with \`writeahead groups ${dir} reset ${g.name} -p ${x.partition} --to latest\`\n`)
-        }
-      }
-    }
-  } finally {
-    await wal.close()
-  }
 }
