@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { nodeFileIO, type FileIO } from './io/file-io.js'
-import { channel } from 'node:diagnostics_channel'
+import { retentionChannel } from './channels.js'
 import { WalError, closed, invalidArgument, invalidOffset, unknownPartition, outOfRange, readOnly as readOnlyError } from './errors.js'
 import { bytesOf, normalizeRecord, normalizeRecords } from './input.js'
 import { resolveOptions, type ResolvedOptions, type WriteAheadOptions } from './options.js'
@@ -18,8 +18,7 @@ import { WalReadable, type ReadableHost, type ReadableOptions } from './streams/
 import { WalWritable, type WritableOptions } from './streams/writable.js'
 import type { AppendBatchOptions, AppendInput, IterateOptions, Offsets, WalRecord } from './types.js'
 
-/** Published on `writeahead:retention` when retention or trimBefore deletes segments. */
-export const retentionChannel = channel('writeahead:retention')
+export { retentionChannel, commitChannel, rotateChannel } from './channels.js'
 
 const kLogs = Symbol('logs')
 const kMeta = Symbol('meta')

@@ -128,3 +128,22 @@ test('index files that are missing or damaged are rebuilt', async (t) => {
   t.true(fs.existsSync(`${pdir}/${indexes[0]}`), 'the missing index was written again')
   t.notDeepEqual(fs.readFileSync(`${pdir}/${indexes[1]}`), damaged)
 })
+
+test('commits and rotations are published on diagnostics channels', async (t) => {
+  const { commitChannel, rotateChannel } = await import('../dist/src/index.js')
+  const dir = tmpDir(t)
+  const commits = []
+  const rotations = []
+  const onCommit = (m) => { if (m.dir.startsWith(dir)) commits.push(m) }
+  const onRotate = (m) => { if (m.dir.startsWith(dir)) rotations.push(m) }
+  commitChannel.subscribe(onCommit)
+  rotateChannel.subscribe(onRotate)
+  t.teardown(() => { commitChannel.unsubscribe(onCommit); rotateChannel.unsubscribe(onRotate) })
+  const wal = await WriteAhead.open(dir, { segmentBytes: 8192, preallocate: false })
+  for (let i = 0; i < 30; i++) await wal.appendBatch(0, Array.from({ length: 5 }, () => 'c'.repeat(100)))
+  await wal.close()
+  const data = commits.filter((m) => m.partition === 0)
+  t.is(data.length, 30)
+  t.true(data.every((m) => m.synced && m.batches === 1 && m.bytes > 500))
+  t.true(rotations.filter((m) => m.partition === 0).length >= 2)
+})

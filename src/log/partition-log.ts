@@ -5,6 +5,7 @@ import { BatchEncoder, BATCH_HEADER_BYTES, batchCrcValid, checkHeader, readHeade
 import { RecordCursor, MalformedBatch } from '../format/decode.js'
 import { SEAL_BYTES, SEGMENT_HEADER_BYTES, encodeSeal, encodeSegmentHeader, segmentFileName } from '../format/segment-file.js'
 import { crc32c } from '../format/crc.js'
+import { commitChannel, rotateChannel } from '../channels.js'
 import { WalError, closed, corrupted, fromIoError, outOfRange, readOnly as readOnlyError } from '../errors.js'
 import type { NormalRecord } from '../input.js'
 import type { SyncMode, WalRecord } from '../types.js'
@@ -384,6 +385,9 @@ export class PartitionLog implements Committable {
     }
     for (const w of waiters) w.resolve(w.offset)
     for (const l of this.listeners) l(this.visibleEnd)
+    if (commitChannel.hasSubscribers) {
+      commitChannel.publish({ dir: this.o.dir, partition: this.o.id, batches: batches.length, bytes: batches[batches.length - 1].end - batches[0].start, synced })
+    }
     // Keep one zero-filled segment ready ahead of the open one (a no-op while one is ready or filling).
     this.preparer?.start()
     if (!this.hasPending && !this.syncing) this.notifyDrained()
@@ -448,6 +452,7 @@ export class PartitionLog implements Committable {
     this.writeFd = fd
     this.activePreallocated = usePrepared
     if (old !== null) this.sealLater(old, oldFd)
+    if (rotateChannel.hasSubscribers) rotateChannel.publish({ dir: this.o.dir, partition: this.o.id, segment: path.basename(finalPath), prepared: usePrepared })
     this.preparer?.reset()
     if (this.o.compactOnRotate) this.dropSegmentsBelow(this.segments.length - 1)
     return dataPos
