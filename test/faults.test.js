@@ -134,8 +134,8 @@ test('commits and rotations are published on diagnostics channels', async (t) =>
   const dir = tmpDir(t)
   const commits = []
   const rotations = []
-  const onCommit = (m) => { if (m.dir.startsWith(dir)) commits.push(m) }
-  const onRotate = (m) => { if (m.dir.startsWith(dir)) rotations.push(m) }
+  const onCommit = (m) => { if (m.dir === dir) commits.push(m) }
+  const onRotate = (m) => { if (m.dir === dir) rotations.push(m) }
   commitChannel.subscribe(onCommit)
   rotateChannel.subscribe(onRotate)
   t.teardown(() => { commitChannel.unsubscribe(onCommit); rotateChannel.unsubscribe(onRotate) })

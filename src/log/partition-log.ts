@@ -386,7 +386,7 @@ export class PartitionLog implements Committable {
     for (const w of waiters) w.resolve(w.offset)
     for (const l of this.listeners) l(this.visibleEnd)
     if (commitChannel.hasSubscribers) {
-      commitChannel.publish({ dir: this.o.dir, partition: this.o.id, batches: batches.length, bytes: batches[batches.length - 1].end - batches[0].start, synced })
+      commitChannel.publish({ dir: path.dirname(this.o.dir), partition: this.o.id, batches: batches.length, bytes: batches[batches.length - 1].end - batches[0].start, synced })
     }
     // Keep one zero-filled segment ready ahead of the open one (a no-op while one is ready or filling).
     this.preparer?.start()
@@ -452,7 +452,7 @@ export class PartitionLog implements Committable {
     this.writeFd = fd
     this.activePreallocated = usePrepared
     if (old !== null) this.sealLater(old, oldFd)
-    if (rotateChannel.hasSubscribers) rotateChannel.publish({ dir: this.o.dir, partition: this.o.id, segment: path.basename(finalPath), prepared: usePrepared })
+    if (rotateChannel.hasSubscribers) rotateChannel.publish({ dir: path.dirname(this.o.dir), partition: this.o.id, segment: path.basename(finalPath), prepared: usePrepared })
     this.preparer?.reset()
     if (this.o.compactOnRotate) this.dropSegmentsBelow(this.segments.length - 1)
     return dataPos
