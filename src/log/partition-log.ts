@@ -501,21 +501,13 @@ export class PartitionLog implements Committable {
    */
   private writeFailed (err: unknown, waiters: Waiter[], firstOffset: number, len: number): void {
     const e = fromIoError(err, `append to partition ${this.o.id}`, { partition: this.o.id })
-    if (e.code !== 'DISK_FULL' || this.active === null) {
-      if (e.code === 'DISK_FULL') {
-        // Rotation could not create its file; nothing was written to the current segment.
-        this.nextOffset = firstOffset
-        for (const w of waiters) w.reject(e)
-        this.notifyDrained()
-        return
-      }
-      return this.fence(err, 'write failed', waiters)
-    }
+    if (e.code !== 'DISK_FULL') return this.fence(err, 'write failed', waiters)
+    // Undo whatever part of the write reached the open segment (none, if rotation failed).
     try {
-      if (this.activePreallocated) {
+      if (this.active !== null && this.activePreallocated) {
         const zeros = Buffer.alloc(Math.min(len, this.o.segmentBytes - this.writePos))
         writeFully(this.o.io, this.writeFd, zeros, 0, zeros.length, this.writePos)
-      } else {
+      } else if (this.active !== null) {
         this.o.io.truncate(this.writeFd, this.writePos)
       }
     } catch (cleanupErr) {
