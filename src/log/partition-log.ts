@@ -131,7 +131,7 @@ export class PartitionLog implements Committable {
 
   private constructor (o: LogOptions) {
     this.o = o
-    this.preparer = o.preallocate && !o.readOnly ? new SegmentPreparer(o.io, o.dir, o.segmentBytes, () => this.onPrepared()) : null
+    this.preparer = o.preallocate && !o.readOnly ? new SegmentPreparer(o.io, o.dir, o.segmentBytes) : null
   }
 
   static open (o: LogOptions): PartitionLog {
@@ -541,10 +541,6 @@ export class PartitionLog implements Committable {
     this.commitFirstOffset = -1
     for (const w of waiters) w.reject(e)
     this.notifyDrained()
-  }
-
-  private onPrepared (): void {
-    // A ready segment replaces a growing active one at the next commit; nothing to do until then.
   }
 
   /** sync: 'interval' timer and close(): make everything written durable. */

@@ -20,7 +20,7 @@ export class SegmentPreparer {
   private settle: () => void = () => {}
   file = ''
 
-  constructor (private readonly io: FileIO, private readonly dir: string, private readonly size: number, private readonly onReady: () => void) {}
+  constructor (private readonly io: FileIO, private readonly dir: string, private readonly size: number) {}
 
   get ready (): boolean { return this.state === 'ready' }
 
@@ -47,7 +47,6 @@ export class SegmentPreparer {
         if (err !== null || this.stopped) return this.fail()
         this.state = 'ready'
         this.settle()
-        this.onReady()
       })
       return
     }
