@@ -1,3 +1,4 @@
+import { readRecord } from './log/read.js'
 import fs from 'node:fs'
 import path from 'node:path'
 import { nodeFileIO, type FileIO } from './io/file-io.js'
@@ -13,7 +14,7 @@ import { BatchCache } from './log/batch-cache.js'
 import { PartitionLog, type LogOptions } from './log/partition-log.js'
 import { BatchReader, ChunkIterator, RecordIterator } from './log/iterator.js'
 import { salvageLog, verifyLog, type SalvageAction, type VerifyOptions, type VerifyReport } from './verify.js'
-import { Group, checkGroupName, cursorKey, groupNames, type GroupHost, type GroupInfo } from './groups.js'
+import { Group, checkGroupName, groupNames, type GroupHost, type GroupInfo } from './groups.js'
 import { WalReadable, type ReadableHost, type ReadableOptions } from './streams/readable.js'
 import { WalWritable, type WritableOptions } from './streams/writable.js'
 import type { AppendBatchOptions, AppendInput, IterateOptions, Offsets, WalRecord } from './types.js'
@@ -377,7 +378,7 @@ export class WriteAhead {
     if (this.isClosed) throw closed()
     const log = this.log(p)
     if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw invalidOffset(offset)
-    return log.readRecord(offset)
+    return readRecord(log, offset)
   }
 
   private reader (p: number, opts: IterateOptions | undefined): BatchReader {

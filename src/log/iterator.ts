@@ -1,3 +1,4 @@
+import { readBatches, seekPosition } from './read.js'
 import { readHeader } from '../format/batch.js'
 import { RecordCursor, MalformedBatch } from '../format/decode.js'
 import { SEGMENT_HEADER_BYTES } from '../format/segment-file.js'
@@ -38,7 +39,7 @@ export class BatchReader {
         // First read, or segments came and went (retention): find the place again.
         this.segIndex = want
         seg = segs[want]
-        this.pos = log.seekPosition(seg, this.offset)
+        this.pos = seekPosition(log, seg, this.offset)
       }
       if (this.pos >= seg.dataEnd) {
         if (this.segIndex + 1 >= segs.length) return null
@@ -47,7 +48,7 @@ export class BatchReader {
         if (segs[this.segIndex].base > this.offset) this.offset = segs[this.segIndex].base
         continue
       }
-      const r = log.readBatches(seg, this.pos, this.chunkBytes)
+      const r = readBatches(log, seg, this.pos, this.chunkBytes)
       this.pos = r.end
       const out: WalRecord[] = []
       const p = log.partition

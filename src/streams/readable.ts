@@ -1,3 +1,4 @@
+import { offsetForTimestamp } from '../log/read.js'
 import { Readable } from 'streamx'
 import { WalError, invalidArgument, invalidOffset } from '../errors.js'
 import { BatchReader } from '../log/iterator.js'
@@ -111,7 +112,7 @@ export class WalReadable extends Readable {
     if (from !== null && typeof from === 'object' && 'timestamp' in from) {
       const ts = from.timestamp instanceof Date ? from.timestamp.getTime() : from.timestamp
       if (typeof ts !== 'number' || !Number.isFinite(ts)) throw invalidArgument('from: { timestamp } needs milliseconds or a Date')
-      return log.offsetForTimestamp(ts)
+      return offsetForTimestamp(log, ts)
     }
     throw invalidArgument(`from must be 'earliest', 'latest', 'committed', an offset or { timestamp }, got ${JSON.stringify(from)}`)
   }
