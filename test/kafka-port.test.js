@@ -169,3 +169,43 @@ test('connector options are validated before anything is touched', async (t) => 
   await w.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('an unreachable broker (closed loopback port) is IO_ERROR within startTimeoutMs; the WAL is untouched', async (t) => {
+  t.timeout(60_000);
+  const net = await import('node:net');
+  const port = await new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = srv.address().port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const { runMirror, runReplay } = await import('../dist/connectors/kafka/index.js');
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'wal-kafka-unreachable-'));
+  const fresh = path.join(root, 'fresh');
+  const existing = path.join(root, 'existing');
+  const w = await WriteAhead.open(existing, { partitions: 2 });
+  await w.appendBatch(0, ['a', 'b']);
+  await w.close();
+  const snapshot = () => fs.readdirSync(existing, { recursive: true }).filter((f) => !f.endsWith('LOCK')).sort()
+    .map((f) => [f, fs.statSync(path.join(existing, f)).isFile() ? fs.readFileSync(path.join(existing, f)).toString('base64') : 'dir']);
+  const before = snapshot();
+  const kafka = { brokers: [`127.0.0.1:${port}`], connectionTimeoutMs: 500, retries: 2 };
+  const logs = [];
+  const cases = [
+    () => runMirror({ kafka, dir: fresh, topic: 't', startTimeoutMs: 3000, log: (e) => logs.push(e), handleSignals: false }),
+    () => runReplay({ kafka, dir: existing, topic: 't', group: 'g', startTimeoutMs: 3000, log: (e) => logs.push(e), handleSignals: false }),
+  ];
+  for (const run of cases) {
+    const t0 = Date.now();
+    const err = await t.throwsAsync(run(), { code: 'IO_ERROR' });
+    const took = Date.now() - t0;
+    t.true(took >= 2500 && took < 8000, `took ${took} ms`);
+    t.is(err.details.kafka, 'connection');
+    t.regex(err.message, /could not start within 3000 ms/);
+    t.regex(err.message, /ECONNREFUSED|Connection|connect/i);
+  }
+  t.true(logs.some((e) => e.level === 'fatal' && e.code === 'IO_ERROR'));
+  t.false(fs.existsSync(fresh));
+  t.deepEqual(snapshot(), before);
+  fs.rmSync(root, { recursive: true, force: true });
+});

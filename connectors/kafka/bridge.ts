@@ -14,7 +14,7 @@ import type tls from 'node:tls'
 import kafkajs from 'kafkajs'
 import type { Kafka, KafkaConfig, LogEntry, SASLOptions } from 'kafkajs'
 import client from 'prom-client'
-import { WalError, type WriteAheadOptions } from '../../src/index.js'
+import { WalError, type WriteAhead, type WriteAheadOptions } from '../../src/index.js'
 import type { ReconnectEvent, ReconnectOptions } from './common.js'
 import type { KafkajsConsumerOptions, KafkajsPortOptions } from './kafkajs-port.js'
 import { mirror, type Mirror, type MirrorBatchEvent, type MirrorSummary, type OffsetMode } from './mirror.js'
@@ -44,8 +44,10 @@ export interface BridgeKafkaOptions {
 export interface BridgeCommonOptions {
   /** Connection options, or a prebuilt kafkajs `Kafka` / KafkaPort. */
   kafka: BridgeKafkaOptions | Kafka | KafkaPort
-  /** The WAL directory. */
+  /** The WAL directory (opened by the bridge, closed when it stops). */
   dir: string
+  /** A WAL already open in this process, used instead of opening `dir` (not closed by the bridge). */
+  wal?: WriteAhead
   /** The topic to mirror from or replay to. */
   topic: string
   /** Options for opening the WAL. */
@@ -234,10 +236,14 @@ async function runBridge (kind: 'mirror' | 'replay', o: BridgeCommonOptions, sta
     const lagEvery = o.lagIntervalMs ?? 10_000
     if (lagEvery > 0) {
       lagTimer = setInterval(() => {
+        if (ctl.signal.aborted) return
         r.lagLine().then((partitions) => {
+          if (ctl.signal.aborted || state !== 'running') return
           for (const p of partitions) metrics.lag.set({ partition: String(p.partition) }, p.lag)
           log({ level: 'info', msg: 'lag', bridge: kind, topic: o.topic, lag: partitions.reduce((n, p) => n + p.lag, 0), partitions })
-        }, (err: unknown) => log({ level: 'warn', msg: 'lag unavailable', ...errorFields(err) }))
+        }, (err: unknown) => {
+          if (!ctl.signal.aborted && state === 'running') log({ level: 'warn', msg: 'lag unavailable', ...errorFields(err) })
+        })
       }, lagEvery)
       lagTimer.unref()
     }
@@ -276,7 +282,7 @@ export async function runMirror (o: RunMirrorOptions): Promise<BridgeSummary> {
     const m = await mirror({
       kafka,
       topic: o.topic,
-      wal: o.dir,
+      wal: o.wal ?? o.dir,
       walOptions: o.walOptions,
       offsets: o.offsets,
       groupId: o.groupId,
@@ -301,7 +307,7 @@ export async function runReplay (o: RunReplayOptions): Promise<BridgeSummary> {
     const r: Replay = await replay({
       kafka,
       topic: o.topic,
-      wal: o.dir,
+      wal: o.wal ?? o.dir,
       walOptions: o.walOptions,
       group: o.group,
       from: o.from,

@@ -150,6 +150,13 @@ export class WalHandle {
   }
 }
 
+/** Waits for p, but at most ms (teardown must not hang a stopping process); never rejects. */
+export async function settleWithin (p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([p.catch(() => {}), new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })])
+  clearTimeout(timer)
+}
+
 /** A promise with its resolvers outside (Promise.withResolvers needs Node 22). */
 export function deferred<T> (): { promise: Promise<T>, resolve: (v: T) => void, reject: (e: unknown) => void } {
   let resolve!: (v: T) => void

@@ -265,10 +265,11 @@ class KafkajsPort implements KafkaPort {
     const topic = o.topic
     let failed = false
     let stopped = false
-    const fail = (err: unknown): void => {
+    const fail = (err: unknown, fromCaller = false): void => {
       if (failed || stopped) return
       failed = true
-      o.onError(toPortError(err, `consuming ${topic}`))
+      // The caller's own errors (onBatch) reach it unchanged; kafkajs errors get a reason.
+      o.onError(fromCaller && err instanceof Error ? err : toPortError(err, `consuming ${topic}`))
     }
     // Numeric positions: 'earliest' and 'latest' are resolved through the offsets API.
     let bounds = new Map<number, PartitionInfo>()
@@ -286,7 +287,7 @@ class KafkajsPort implements KafkaPort {
     const queues = new Map<number, Promise<void>>()
     const enqueue = (p: number, fn: () => Promise<void>): Promise<void> => {
       const next = (queues.get(p) ?? Promise.resolve()).then(() => failed || stopped ? undefined : fn())
-      const guarded = next.catch((err) => { fail(err); throw err })
+      const guarded = next.catch((err) => { fail(err, true); throw err })
       queues.set(p, guarded.catch(() => {}))
       return guarded
     }
@@ -483,10 +484,13 @@ class KafkajsPort implements KafkaPort {
     this.consumers.clear()
     this.producers.clear()
     this.clusters.clear()
-    const admin = this.admin ?? (this.adminConnecting !== null ? await this.adminConnecting.catch(() => null) : null)
+    const admin = this.admin
+    const connecting = this.adminConnecting
     this.admin = null
     this.adminConnecting = null
     if (admin !== null) all.push(admin.disconnect())
+    // A connect still retrying is not waited for: it is disconnected whenever it settles.
+    else if (connecting !== null) connecting.then((a) => a.disconnect(), () => {}).catch(() => {})
     await Promise.allSettled(all)
   }
 }

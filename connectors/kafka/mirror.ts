@@ -23,7 +23,7 @@ import { EventEmitter } from 'node:events'
 import type { Kafka } from 'kafkajs'
 import { WalError, type RecordInput, type WriteAhead, type WriteAheadOptions } from '../../src/index.js'
 import {
-  backoffDelay, checkInt, checkOneOf, checkTopic, deferred, isRetriable, resolvePort, sleep, toWalError, WalHandle, withDeadline,
+  backoffDelay, checkInt, checkOneOf, checkTopic, deferred, isRetriable, resolvePort, settleWithin, sleep, toWalError, WalHandle, withDeadline,
   type ReconnectEvent, type ReconnectOptions
 } from './common.js'
 import type { KafkajsConsumerOptions } from './kafkajs-port.js'
@@ -153,6 +153,8 @@ interface PartitionState {
 }
 
 const BATCH_OVERHEAD = 64
+/** Longest wait for Kafka clients to close when stopping. */
+const TEARDOWN_MS = 10_000
 
 export interface Mirror extends EventEmitter {
   readonly topic: string
@@ -254,6 +256,7 @@ class MirrorImpl extends EventEmitter implements Mirror {
     const deadline = Date.now() + this.startTimeoutMs
     let everStarted = false
     let attempt = 0
+    let lastError: Error | null = null
     try {
       while (!this.stopping) {
         let err: Error | null
@@ -265,15 +268,16 @@ class MirrorImpl extends EventEmitter implements Mirror {
         }
         if (this.consumption !== null) {
           const c = this.consumption
-          if (err === null) await this.commitToKafka().catch(() => {})
+          if (err === null) await settleWithin(this.commitToKafka(), TEARDOWN_MS)
           this.consumption = null
-          await c.stop()
+          await settleWithin(c.stop(), TEARDOWN_MS)
         }
         everStarted ||= this.everConsumed
         if (err === null || this.stopping) break
         if (!isRetriable(err)) throw toWalError(err, `mirror of ${this.topic}`, { topic: this.topic })
+        if (!(err instanceof KafkaPortError && err.message.includes('no answer within'))) lastError = err
         if (!everStarted && Date.now() >= deadline) {
-          throw toWalError(err, `mirror of ${this.topic}: could not start within ${this.startTimeoutMs} ms`, { topic: this.topic })
+          throw toWalError(lastError ?? err, `mirror of ${this.topic}: could not start within ${this.startTimeoutMs} ms`, { topic: this.topic })
         }
         attempt = this.progressed ? 1 : attempt + 1
         const max = this.o.reconnect?.maxAttempts ?? Infinity
@@ -288,14 +292,22 @@ class MirrorImpl extends EventEmitter implements Mirror {
     } finally {
       if (this.commitTimer !== null) clearInterval(this.commitTimer)
       this.commitTimer = null
-      if (this.consumption !== null) await this.consumption.stop().catch(() => {})
+      if (this.consumption !== null) await settleWithin(this.consumption.stop(), TEARDOWN_MS)
       this.consumption = null
-      if (this.ownsPort) await this.port.close().catch(() => {})
+      if (this.ownsPort) await settleWithin(this.port.close(), TEARDOWN_MS)
       await this.handle.close()
     }
   }
 
   private everConsumed = false
+  private sessions = 0
+  private readonly queues = new Map<number, Promise<unknown>>()
+
+  private serial (p: number, fn: () => Promise<void>): Promise<void> {
+    const run = (this.queues.get(p) ?? Promise.resolve()).then(fn)
+    this.queues.set(p, run.catch(() => {}))
+    return run
+  }
 
   /** One connection's worth of mirroring. Resolves with null when stopped, or with the error that ended it. */
   private async session (budgetMs: number): Promise<Error | null> {
@@ -307,16 +319,28 @@ class MirrorImpl extends EventEmitter implements Mirror {
     this.load(wal, info)
     if (this.o.stopAtEnd === true && this.targets === null) this.targets = new Map(info.map((b) => [b.partition, b]))
     if (this.caughtUp()) { this.started.resolve(); return null }
-    const consumption = await withDeadline(this.port.consume({
+    const session = ++this.sessions
+    const consuming = this.port.consume({
       topic: this.topic,
       groupId: this.groupId,
       position: (p) => {
         const s = this.state.get(p)
         return s === undefined || s.next < 0 ? this.from : s.next
       },
-      onBatch: (b) => this.onBatch(b),
+      // One batch at a time per partition, and only from the current session's consumer.
+      onBatch: (b) => this.serial(b.partition, () => {
+        if (session !== this.sessions) throw new KafkaPortError('kafka', 'a batch from a replaced consumer')
+        return this.onBatch(b)
+      }),
       onError: (err) => ended.resolve(err)
-    }), budgetMs, `mirror of ${this.topic}: joining the consumer group ${this.groupId}`)
+    })
+    let consumption: Consumption
+    try {
+      consumption = await withDeadline(consuming, budgetMs, `mirror of ${this.topic}: joining the consumer group ${this.groupId}`)
+    } catch (err) {
+      consuming.then((c) => c.stop(), () => {}).catch(() => {}) // it may still start: stop it then
+      throw err
+    }
     this.consumption = consumption
     this.everConsumed = true
     this.started.resolve()

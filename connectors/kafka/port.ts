@@ -61,8 +61,11 @@ export interface ConsumeOptions {
    * A rejection stops the consumption and is reported through onError.
    */
   onBatch (batch: PortBatch): Promise<void>
-  /** The consumption failed and stopped; the caller decides whether and when to start again. */
-  onError (err: KafkaPortError): void
+  /**
+   * The consumption failed and stopped; the caller decides whether and when to start again. Kafka
+   * failures arrive as KafkaPortError; an error thrown by onBatch arrives unchanged.
+   */
+  onError (err: Error): void
 }
 
 export interface Consumption {

@@ -28,7 +28,7 @@ import type { Kafka } from 'kafkajs'
 import { WalError, type WalRecord, type WriteAhead, type WriteAheadOptions } from '../../src/index.js'
 import type { WalReadable } from '../../src/streams/readable.js'
 import {
-  backoffDelay, checkInt, checkOneOf, checkTopic, deferred, isRetriable, resolvePort, sleep, toWalError, WalHandle, withDeadline,
+  backoffDelay, checkInt, checkOneOf, checkTopic, deferred, isRetriable, resolvePort, settleWithin, sleep, toWalError, WalHandle, withDeadline,
   type ReconnectEvent, type ReconnectOptions
 } from './common.js'
 import type { KafkajsPortOptions } from './kafkajs-port.js'
@@ -216,6 +216,7 @@ class ReplayImpl extends EventEmitter implements Replay {
   private async run (): Promise<ReplaySummary> {
     const deadline = Date.now() + this.startTimeoutMs
     let attempt = 0
+    let lastError: Error | null = null
     try {
       while (!this.stopping) {
         let err: Error | null
@@ -227,8 +228,9 @@ class ReplayImpl extends EventEmitter implements Replay {
         }
         if (err === null || this.stopping) break
         if (!isRetriable(err)) throw toWalError(err, `replay to ${this.topic}`, { topic: this.topic })
+        if (!(err instanceof KafkaPortError && err.message.includes('no answer within'))) lastError = err
         if (!this.everStarted && Date.now() >= deadline) {
-          throw toWalError(err, `replay to ${this.topic}: could not start within ${this.startTimeoutMs} ms`, { topic: this.topic })
+          throw toWalError(lastError ?? err, `replay to ${this.topic}: could not start within ${this.startTimeoutMs} ms`, { topic: this.topic })
         }
         attempt = this.progressed ? 1 : attempt + 1
         const max = this.o.reconnect?.maxAttempts ?? Infinity
@@ -241,7 +243,7 @@ class ReplayImpl extends EventEmitter implements Replay {
       }
       return this.status()
     } finally {
-      if (this.ownsPort) await this.port.close().catch(() => {})
+      if (this.ownsPort) await settleWithin(this.port.close(), 10_000)
       await this.handle.close()
     }
   }
@@ -381,7 +383,7 @@ class ReplayImpl extends EventEmitter implements Replay {
     } finally {
       this.stopCtl.signal.removeEventListener('abort', onAbort)
       for (const rs of readers.values()) rs.destroy()
-      await producer.close().catch(() => {})
+      await settleWithin(producer.close(), 10_000)
     }
   }
 

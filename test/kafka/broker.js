@@ -140,7 +140,11 @@ function portIsFree(port) {
 
 /** Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding. */
 function randomClusterId() {
-  return randomBytes(16).toString('base64url');
+  // As Kafka's Uuid.randomUuid(): never one starting with '-', which the CLI would take for an option.
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 async function tail(file, bytes = 6000) {

@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+// The Kafka connectors against kafkajs itself, in one run on one broker:
+//   mirror (Kafka -> WAL, durable, exactly once)  vs  a raw kafkajs consumer that only counts
+//   replay (WAL -> Kafka, acks -1, cursor commits) vs  a raw kafkajs idempotent producer (acks -1)
+//
+//   npm run bench -- kafka                 (or: node bench/kafka.js)
+//   options: --quick (fewer records), --records=N, --runs=N, --partitions=N, --value=BYTES, --save
+//
+// Uses KAFKA_BROKERS if set, else starts the test broker (test/kafka/broker.js). The WAL lives under
+// bench/tmp (a real disk: fdatasync matters). Ratios are connector / raw throughput (1.0 = as fast
+// as kafkajs alone), medians over runs. --save writes bench/results/kafka-latest.json.
+import fs from 'node:fs'
+import path from 'node:path'
+import { randomUUID } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import kafkajs from 'kafkajs'
+import { startBroker } from '../test/kafka/broker.js'
+import { mirror, replay } from '../dist/connectors/kafka/index.js'
+
+const { Kafka, logLevel } = kafkajs
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const argv = process.argv.slice(2)
+const opt = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1]
+const QUICK = argv.includes('--quick')
+const RECORDS = Number(opt('records') ?? (QUICK ? 50_000 : 300_000))
+const RUNS = Number(opt('runs') ?? (QUICK ? 1 : 3))
+const PARTITIONS = Number(opt('partitions') ?? 4)
+const VALUE = Number(opt('value') ?? 100)
+const BATCH = 1000
+const consumerOpts = { sessionTimeout: 6000, rebalanceTimeout: 6000, heartbeatInterval: 500, maxWaitTimeInMs: 100 }
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const fmt = (n) => Math.round(n).toLocaleString('en-US')
+
+let broker = null
+let brokers = process.env.KAFKA_BROKERS
+if (!brokers) {
+  process.stderr.write('starting a Kafka broker...\n')
+  broker = await startBroker()
+  brokers = broker.brokers
+}
+const kafka = new Kafka({ clientId: 'writeahead-bench', brokers: brokers.split(','), logLevel: logLevel.NOTHING })
+const admin = kafka.admin()
+await admin.connect()
+const tmpRoot = path.join(HERE, 'tmp', `kafka-${process.pid}`)
+fs.mkdirSync(tmpRoot, { recursive: true })
+
+const value = Buffer.alloc(VALUE, 7)
+function message (i) {
+  return {
+    partition: i % PARTITIONS,
+    key: Buffer.from(`key-${i % 10_000}`),
+    value,
+    headers: { trace: `t${i}`, hop: ['a', 'b'] },
+    timestamp: String(Date.now())
+  }
+}
+
+async function newTopic (prefix) {
+  const topic = `${prefix}-${randomUUID().slice(0, 8)}`
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }] })
+  return topic
+}
+
+/** Raw kafkajs: idempotent producer, acks -1, BATCH messages per send, one send at a time. */
+async function rawProduce (topic) {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+  await producer.connect()
+  const t0 = performance.now()
+  for (let s = 0; s < RECORDS; s += BATCH) {
+    const messages = []
+    for (let i = s; i < Math.min(RECORDS, s + BATCH); i++) messages.push(message(i))
+    await producer.send({ topic, acks: -1, messages })
+  }
+  const ms = performance.now() - t0
+  await producer.disconnect()
+  return ms
+}
+
+/** Raw kafkajs: a consumer group that counts messages until all arrived (join included). */
+async function rawConsume (topic) {
+  const consumer = kafka.consumer({ groupId: `raw-${randomUUID()}`, ...consumerOpts })
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  const t0 = performance.now()
+  let n = 0
+  await new Promise((resolve, reject) => {
+    consumer.run({
+      eachBatch: async ({ batch }) => {
+        n += batch.messages.length
+        if (n >= RECORDS) resolve()
+      }
+    }).catch(reject)
+  })
+  const ms = performance.now() - t0
+  await consumer.disconnect()
+  return ms
+}
+
+async function runMirror (topic, dir) {
+  const t0 = performance.now()
+  const m = await mirror({ kafka, topic, wal: dir, stopAtEnd: true, groupId: `bench-${randomUUID()}`, consumer: consumerOpts })
+  const s = await m.done
+  if (s.records !== RECORDS) throw new Error(`mirror moved ${s.records} records, expected ${RECORDS}`)
+  return performance.now() - t0
+}
+
+async function runReplay (dir) {
+  const topic = await newTopic('bench-replay')
+  const t0 = performance.now()
+  const r = await replay({ kafka, wal: dir, topic, group: 'bench', maxBatchRecords: BATCH })
+  const s = await r.done
+  if (s.records !== RECORDS) throw new Error(`replay moved ${s.records} records, expected ${RECORDS}`)
+  return performance.now() - t0
+}
+
+const rows = { produce: [], consume: [], mirror: [], replay: [] }
+try {
+  for (let run = 0; run < RUNS; run++) {
+    const topic = await newTopic('bench-src')
+    rows.produce.push(RECORDS / (await rawProduce(topic)) * 1000)
+    rows.consume.push(RECORDS / (await rawConsume(topic)) * 1000)
+    const dir = path.join(tmpRoot, `wal-${run}`)
+    rows.mirror.push(RECORDS / (await runMirror(topic, dir)) * 1000)
+    rows.replay.push(RECORDS / (await runReplay(dir)) * 1000)
+    fs.rmSync(dir, { recursive: true, force: true })
+    process.stderr.write(`run ${run + 1}/${RUNS} done\n`)
+  }
+  const med = Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, median(v)]))
+  const result = {
+    date: new Date().toISOString(),
+    records: RECORDS,
+    partitions: PARTITIONS,
+    valueBytes: VALUE,
+    runs: RUNS,
+    recordsPerSecond: med,
+    ratios: { mirrorVsRawConsume: med.mirror / med.consume, replayVsRawProduce: med.replay / med.produce }
+  }
+  console.log(`\nKafka connectors: ${fmt(RECORDS)} records x ${VALUE} B, ${PARTITIONS} partitions, median of ${RUNS} run(s)\n`)
+  console.log('| path | records/s | vs kafkajs alone |')
+  console.log('|---|---:|---:|')
+  console.log(`| kafkajs consume (count only) | ${fmt(med.consume)} | 1.00 |`)
+  console.log(`| mirror: Kafka -> WAL (fdatasync, checkpoint) | ${fmt(med.mirror)} | ${result.ratios.mirrorVsRawConsume.toFixed(2)} |`)
+  console.log(`| kafkajs produce (idempotent, acks -1) | ${fmt(med.produce)} | 1.00 |`)
+  console.log(`| replay: WAL -> Kafka (acks -1, cursor commit) | ${fmt(med.replay)} | ${result.ratios.replayVsRawProduce.toFixed(2)} |`)
+  if (argv.includes('--save')) {
+    const out = path.join(HERE, 'results', 'kafka-latest.json')
+    fs.mkdirSync(path.dirname(out), { recursive: true })
+    fs.writeFileSync(out, JSON.stringify(result, null, 2) + '\n')
+    console.log(`\nsaved ${path.relative(process.cwd(), out)}`)
+  }
+} finally {
+  fs.rmSync(tmpRoot, { recursive: true, force: true })
+  await admin.disconnect()
+  if (broker) await broker.stop()
+}

@@ -1,0 +1,257 @@
+// mirror(): Kafka -> WAL against a real broker. SIGKILL of the mirror process in both offset modes,
+// transaction markers and aborted records as gaps, and the full loop Kafka -> WAL -> Kafka.
+import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { useBroker, runChild } from './kafka/suite.js';
+import {
+  kafkaClient, createTopic, uniqueTopic, produceRecords, makeRecord, canon, consumeAll, fastConsumer, topicOffsets,
+} from './fixtures/kafka-records.js';
+import { mirror, replay, mirrorCheckpoint, sourceOffset, stripProvenance, provenanceOf, kafkajsHeaders } from '../dist/connectors/kafka/index.js';
+import { WriteAhead } from '../dist/src/index.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const MIRROR_CHILD = path.join(HERE, 'fixtures', 'kafka-mirror-child.js');
+const BRIDGE_CHILD = path.join(HERE, 'fixtures', 'kafka-bridge-child.js');
+const N = Number(process.env.KAFKA_MIRROR_RECORDS) || 100_000;
+const P = 3;
+
+const kb = useBroker(test);
+let bigTopic;
+
+const tmp = (name) => fs.mkdtempSync(path.join(os.tmpdir(), `wal-${name}-`));
+const dirs = [];
+test.after.always(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+test.serial.before(async () => {
+  const kafka = kafkaClient(kb.brokers, 'mirror-setup');
+  bigTopic = uniqueTopic('mirror-big');
+  await createTopic(kafka, bigTopic, P);
+  await produceRecords(kafka, bigTopic, { to: N, partitions: P });
+});
+
+/** Every source record exactly once, in order, equal bytes; offsets as the mode says. */
+async function checkWal(t, dir, topic, mode) {
+  const wal = await WriteAhead.open(dir, { readOnly: true });
+  try {
+    t.is(wal.partitions, P);
+    let total = 0;
+    for (let p = 0; p < P; p++) {
+      const expected = Math.floor((N - p + P - 1) / P);
+      let j = 0;
+      let bad = null;
+      for await (const r of wal.iterate(p)) {
+        const i = p + j * P;
+        if (r.offset !== j) bad ??= `partition ${p}: offset ${r.offset}, expected ${j}`;
+        else if (JSON.stringify(canon(r)) !== JSON.stringify(canon(makeRecord(i)))) bad ??= `partition ${p} offset ${j}: bytes differ`;
+        j++;
+      }
+      t.is(bad, null);
+      t.is(j, expected, `partition ${p} holds each record once`);
+      const cp = mirrorCheckpoint(wal, topic, p);
+      t.like(cp, { v: 1, topic, partition: p, mode, next: expected });
+      if (mode === 'dense') {
+        t.is(sourceOffset(wal, topic, p, 0), 0);
+        t.is(sourceOffset(wal, topic, p, expected - 1), expected - 1);
+      }
+      total += j;
+    }
+    t.is(total, N);
+  } finally {
+    await wal.close();
+  }
+}
+
+for (const mode of ['preserve', 'dense']) {
+  test(`mirror survives SIGKILL mid-way and restarts exactly once (offsets: ${mode})`, async (t) => {
+    t.timeout(180_000);
+    const dir = tmp(`mirror-${mode}`);
+    dirs.push(dir);
+    const arg = { brokers: kb.brokers, topic: bigTopic, dir, offsets: mode, groupId: `mirror-${mode}-${bigTopic}`, maxBytesPerPartition: 32 * 1024 };
+    const killAt = Math.floor(N * 0.3);
+    let seen = 0;
+    const first = await runChild(MIRROR_CHILD, arg, {
+      onLine: (o, child) => {
+        if (o.total !== undefined) seen = o.total;
+        if (o.total >= killAt) child.kill('SIGKILL');
+      },
+    });
+    t.is(first.signal, 'SIGKILL', first.stderr);
+    t.true(seen >= killAt && seen < N, `killed mid-way (after ${seen} of ${N})`);
+
+    const second = await runChild(MIRROR_CHILD, arg);
+    t.is(second.code, 0, second.stderr);
+    const done = second.lines.at(-1);
+    t.true(done.done);
+    // The restart mirrored the rest only: what the killed run made durable (at least what it
+    // reported) was not mirrored again.
+    t.true(done.records <= N - seen, `second run mirrored ${done.records}`);
+    t.true(done.records > 0);
+    await checkWal(t, dir, bigTopic, mode);
+  });
+}
+
+test('transaction markers and aborted records are gaps; Kafka offsets are WAL offsets', async (t) => {
+  t.timeout(120_000);
+  const kafka = kafkaClient(kb.brokers, 'mirror-txn');
+  const topic = uniqueTopic('mirror-txn');
+  await createTopic(kafka, topic, 2);
+  const producer = kafka.producer({ transactionalId: `txn-${topic}`, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  let i = 0;
+  for (let k = 0; k < 8; k++) {
+    const txn = await producer.transaction();
+    const messages = [];
+    for (let j = 0; j < 5 + k; j++, i++) {
+      const r = makeRecord(i);
+      messages.push({ partition: i % 2, key: r.key, value: r.value, headers: kafkajsHeaders(r.headers), timestamp: String(r.timestamp) });
+    }
+    await txn.send({ topic, acks: -1, messages });
+    if (k % 3 === 1) await txn.abort();
+    else await txn.commit();
+  }
+  await producer.disconnect();
+  // A tombstone outside any transaction, left out with nullValues: 'skip' (a gap too).
+  const plain = kafka.producer({ allowAutoTopicCreation: false });
+  await plain.connect();
+  await plain.send({ topic, acks: -1, messages: [{ partition: 0, key: 'gone', value: null }] });
+  await plain.disconnect();
+
+  const high = await topicOffsets(kafka, topic);
+  // Everything a read_committed consumer sees, per partition.
+  const expected = await (async () => {
+    let count = 0;
+    for (let k = 0; k < 8; k++) if (k % 3 !== 1) count += 5 + k;
+    return consumeAll(kafka, topic, count + 1);
+  })();
+
+  const runs = {};
+  for (const mode of ['preserve', 'dense']) {
+    const dir = tmp(`mirror-txn-${mode}`);
+    dirs.push(dir);
+    const m = await mirror({ kafka, topic, wal: dir, offsets: mode, stopAtEnd: true, nullValues: 'skip', consumer: fastConsumer, groupId: `txn-${mode}` });
+    runs[mode] = await m.done;
+    const wal = await WriteAhead.open(dir);
+    try {
+      for (const { partition: p, high: h } of high) {
+        const want = (expected.get(p) ?? []).filter((e) => e.value !== null);
+        const got = [];
+        for await (const r of wal.iterate(p)) got.push(r);
+        t.is(got.length, want.length);
+        for (let j = 0; j < want.length; j++) {
+          t.deepEqual(canon(got[j]), canon(want[j]));
+          if (mode === 'preserve') t.is(got[j].offset, want[j].offset);
+          else {
+            t.is(got[j].offset, j);
+            t.is(sourceOffset(wal, topic, p, j), want[j].offset);
+          }
+        }
+        // Past the last commit marker: the checkpoint reached the high watermark.
+        t.is(mirrorCheckpoint(wal, topic, p).next, h);
+        if (mode === 'preserve') {
+          const offsets = got.map((r) => r.offset);
+          t.true(offsets.at(-1) - offsets[0] + 1 > offsets.length, 'offsets have gaps');
+          // A Kafka position is a WAL position: read at a Kafka offset, and a gap is out of range.
+          const mid = want[Math.floor(want.length / 2)];
+          t.deepEqual(canon(await wal.read(p, mid.offset)), canon(mid));
+          const gap = offsets.find((o, j) => j > 0 && o !== offsets[j - 1] + 1) - 1;
+          await t.throwsAsync(wal.read(p, gap), { code: 'OFFSET_OUT_OF_RANGE' });
+        }
+      }
+    } finally {
+      await wal.close();
+    }
+  }
+  t.is(runs.preserve.records, runs.dense.records);
+});
+
+test('full loop: produce -> mirror -> WAL -> replay -> topic sees exactly the original records', async (t) => {
+  t.timeout(120_000);
+  const kafka = kafkaClient(kb.brokers, 'loop');
+  const source = uniqueTopic('loop-src');
+  const target = uniqueTopic('loop-dst');
+  const count = 20_000;
+  await createTopic(kafka, source, P);
+  await produceRecords(kafka, source, { to: count, partitions: P });
+  const dir = tmp('loop');
+  dirs.push(dir);
+  const m = await mirror({ kafka, topic: source, wal: dir, stopAtEnd: true, consumer: fastConsumer });
+  t.is((await m.done).records, count);
+  const r = await replay({ kafka, topic: target, wal: dir, group: 'loop', createTopic: { configs: { 'retention.ms': '-1' } } });
+  const summary = await r.done;
+  t.is(summary.records, count);
+  t.is(summary.skipped, 0);
+
+  const [original, copied] = await Promise.all([consumeAll(kafka, source, count), consumeAll(kafka, target, count)]);
+  t.deepEqual((await topicOffsets(kafka, target)).map((o) => o.high - o.low), (await topicOffsets(kafka, source)).map((o) => o.high - o.low));
+  for (let p = 0; p < P; p++) {
+    const a = original.get(p);
+    const b = copied.get(p);
+    t.is(b.length, a.length);
+    let bad = null;
+    for (let j = 0; j < a.length; j++) {
+      const prov = provenanceOf(b[j].headers);
+      const plain = { ...b[j], headers: stripProvenance(b[j].headers) };
+      if (b[j].offset !== a[j].offset || JSON.stringify(canon(plain)) !== JSON.stringify(canon(a[j]))) bad ??= `partition ${p} #${j} differs`;
+      if (prov?.partition !== p || prov?.offset !== a[j].offset) bad ??= `partition ${p} #${j}: provenance ${JSON.stringify(prov)}`;
+    }
+    t.is(bad, null);
+  }
+});
+
+test('runMirror as a process: SIGTERM stops it gracefully (exit 0); a fatal error exits 1', async (t) => {
+  t.timeout(120_000);
+  const kafka = kafkaClient(kb.brokers, 'bridge-process');
+  const topic = uniqueTopic('bridge-proc');
+  await createTopic(kafka, topic, 2);
+  await produceRecords(kafka, topic, { to: 2000, partitions: 2 });
+  const dir = tmp('bridge-proc');
+  dirs.push(dir);
+  const options = { kafka: { brokers: kb.brokers }, dir, topic, lagIntervalMs: 100, consumer: fastConsumer };
+  let termSent = false;
+  const run = await runChild(BRIDGE_CHILD, { kind: 'mirror', options }, {
+    onLine: (o, child) => {
+      if (!termSent && o.msg === 'lag' && o.lag === 0 && o.partitions.every((p) => p.next === 1000)) {
+        termSent = true;
+        child.kill('SIGTERM');
+      }
+    },
+  });
+  t.true(termSent, run.stderr);
+  t.is(run.code, 0, run.stderr);
+  const msgs = run.lines.map((l) => l.msg);
+  for (const m of ['starting', 'running', 'lag', 'signal', 'stopped']) t.true(msgs.includes(m), m);
+  t.is(run.lines.at(-1).msg, 'stopped');
+  t.is(run.lines.at(-1).records, 2000);
+  const wal = await WriteAhead.open(dir, { readOnly: true });
+  t.deepEqual([0, 1].map((p) => wal.offsets(p).end), [1000, 1000]);
+  await wal.close();
+
+  const bad = await runChild(BRIDGE_CHILD, { kind: 'mirror', options: { ...options, topic: 'no-such-topic', dir: path.join(dir, 'other') } });
+  t.is(bad.code, 1);
+  const fatal = bad.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.level === 'fatal');
+  t.like(fatal, { msg: 'failed', code: 'INVALID_ARGUMENT' });
+});
+
+test('a record the WAL cannot store stops the mirror with its WalError', async (t) => {
+  t.timeout(60_000);
+  const kafka = kafkaClient(kb.brokers, 'mirror-refused');
+  const topic = uniqueTopic('mirror-refused');
+  await createTopic(kafka, topic, 1);
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  await producer.send({ topic, acks: -1, messages: [{ value: 'ok' }, { key: 'k', value: null }, { value: 'after' }] });
+  await producer.disconnect();
+  const dir = tmp('mirror-refused');
+  dirs.push(dir);
+  const m = await mirror({ kafka, topic, wal: dir, consumer: fastConsumer });
+  const err = await t.throwsAsync(m.done, { code: 'INVALID_RECORD' });
+  t.regex(err.message, /null value/);
+  const wal = await WriteAhead.open(dir, { readOnly: true });
+  t.is(wal.offsets(0).end, 0, 'the batch holding the tombstone was not appended');
+  await wal.close();
+});

@@ -1,0 +1,234 @@
+// replay(): WAL -> Kafka against a real broker. SIGKILL of the replay process with both
+// partitioners (no duplicates as the sole writer), start positions, at-least-once without the
+// sole-writer dedup, and bad configurations of both connectors.
+import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { useBroker, runChild } from './kafka/suite.js';
+import { kafkaClient, createTopic, uniqueTopic, makeRecord, canon, consumeAll, topicOffsets, BASE_TS } from './fixtures/kafka-records.js';
+import { mirror, replay, provenanceOf, stripProvenance, murmur2Partition } from '../dist/connectors/kafka/index.js';
+import { WriteAhead } from '../dist/src/index.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPLAY_CHILD = path.join(HERE, 'fixtures', 'kafka-replay-child.js');
+const N = Number(process.env.KAFKA_REPLAY_RECORDS) || 100_000;
+const P = 3;
+
+const kb = useBroker(test);
+const dirs = [];
+const tmp = (name) => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), `wal-${name}-`));
+  dirs.push(d);
+  return d;
+};
+test.after.always(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A WAL with records 0..n-1 (makeRecord(i) at partition i % P, offset floor(i / P)). */
+async function buildWal(dir, n) {
+  const wal = await WriteAhead.open(dir, { partitions: P });
+  for (let start = 0; start < n; start += 3000) {
+    const per = Array.from({ length: P }, () => []);
+    for (let i = start; i < Math.min(n, start + 3000); i++) per[i % P].push(makeRecord(i));
+    await Promise.all(per.map((recs, p) => wal.appendBatch(p, recs)));
+  }
+  await wal.close();
+}
+
+/** Every WAL record reached the topic exactly once, with its bytes, in order per WAL partition. */
+async function checkTarget(t, kafka, topic, n, partitioner) {
+  const got = await consumeAll(kafka, topic, n, { timeoutMs: 90_000 });
+  const offsets = await topicOffsets(kafka, topic);
+  t.is(offsets.reduce((s, o) => s + o.high - o.low, 0), n, 'no duplicates: the topic holds exactly the WAL records');
+  const seen = Array.from({ length: P }, () => new Uint8Array(Math.ceil(n / P)));
+  let bad = null;
+  for (const [q, list] of got) {
+    const last = new Map();
+    for (const m of list) {
+      const prov = provenanceOf(m.headers);
+      if (prov === null) { bad ??= `record without provenance in ${q}`; continue; }
+      const { partition: p, offset: o } = prov;
+      const i = p + o * P;
+      if (JSON.stringify(canon({ ...m, headers: stripProvenance(m.headers) })) !== JSON.stringify(canon(makeRecord(i)))) bad ??= `bytes differ for ${p}/${o}`;
+      if ((last.get(p) ?? -1) >= o) bad ??= `partition ${q}: WAL ${p}/${o} out of order or repeated`;
+      last.set(p, o);
+      if (seen[p][o]++) bad ??= `duplicate ${p}/${o}`;
+      const want = partitioner === 'same' ? p : m.key !== null ? murmur2Partition(m.key, offsets.length) : p % offsets.length;
+      if (q !== want) bad ??= `${p}/${o} went to partition ${q}, expected ${want}`;
+    }
+  }
+  t.is(bad, null);
+  let missing = 0;
+  for (let i = 0; i < n; i++) if (!seen[i % P][Math.floor(i / P)]) missing++;
+  t.is(missing, 0, 'every WAL record reached the topic');
+}
+
+for (const partitioner of ['same', 'murmur2']) {
+  test(`replay survives SIGKILL mid-way with no duplicates as the sole writer (partitioner: ${partitioner})`, async (t) => {
+    t.timeout(180_000);
+    const kafka = kafkaClient(kb.brokers, `replay-${partitioner}`);
+    const dir = tmp(`replay-${partitioner}`);
+    await buildWal(dir, N);
+    const topic = uniqueTopic(`replay-${partitioner}`);
+    await createTopic(kafka, topic, partitioner === 'same' ? P : 4);
+    const arg = { brokers: kb.brokers, topic, dir, group: 'to-kafka', partitioner, maxBatchRecords: 500 };
+    const killAt = Math.floor(N * 0.3);
+    let seen = 0;
+    const first = await runChild(REPLAY_CHILD, arg, {
+      onLine: (o, child) => {
+        if (o.total !== undefined) seen = o.total;
+        if (o.total >= killAt) child.kill('SIGKILL');
+      },
+    });
+    t.is(first.signal, 'SIGKILL', first.stderr);
+    t.true(seen >= killAt && seen < N, `killed mid-way (after ${seen} of ${N})`);
+    const second = await runChild(REPLAY_CHILD, arg);
+    t.is(second.code, 0, second.stderr);
+    const done = second.lines.at(-1);
+    t.true(done.done);
+    t.true(done.records <= N - seen);
+    await checkTarget(t, kafka, topic, N, partitioner);
+    // The cursor reached the end.
+    const wal = await WriteAhead.open(dir, { readOnly: true });
+    for (let p = 0; p < P; p++) t.is(wal.group('to-kafka').committed(p), wal.offsets(p).end);
+    await wal.close();
+  });
+}
+
+test('replay starts at an offset or a timestamp and passes over gaps', async (t) => {
+  t.timeout(60_000);
+  const kafka = kafkaClient(kb.brokers, 'replay-from');
+  const dir = tmp('replay-from');
+  const wal = await WriteAhead.open(dir, { partitions: 2 });
+  // Partition 0: offsets 0, 3, 6, ... (gaps of 2); partition 1: dense.
+  const recs = Array.from({ length: 100 }, (_, i) => makeRecord(i));
+  await wal.appendBatch(0, recs, { offsets: recs.map((_, j) => j * 3) });
+  await wal.appendBatch(1, recs);
+  const byTime = uniqueTopic('replay-ts');
+  const byOffset = uniqueTopic('replay-off');
+  await createTopic(kafka, byTime, 2);
+  await createTopic(kafka, byOffset, 2);
+
+  // makeRecord(i).timestamp = BASE_TS + 7 i: from record 60 on in both partitions.
+  const r1 = await replay({ kafka, topic: byTime, wal, from: { timestamp: BASE_TS + 7 * 60 } });
+  const s1 = await r1.done;
+  t.is(s1.records, 80);
+  t.is(s1.partitions[0].gaps, 39 * 2, 'gaps between records 60..99 of partition 0');
+  const got1 = await consumeAll(kafka, byTime, 80);
+  t.deepEqual(got1.get(0).map((m) => provenanceOf(m.headers).offset), recs.slice(60).map((_, j) => (60 + j) * 3));
+  t.deepEqual(got1.get(1).map((m) => canon({ ...m, headers: stripProvenance(m.headers) })), recs.slice(60).map(canon));
+
+  const r2 = await replay({ kafka, topic: byOffset, wal, from: { 0: 150, 1: 95 } });
+  const s2 = await r2.done;
+  t.is(s2.records, 50 + 5);
+  const got2 = await consumeAll(kafka, byOffset, 55);
+  t.is(provenanceOf(got2.get(0)[0].headers).offset, 150);
+  t.is(provenanceOf(got2.get(1)[0].headers).offset, 95);
+  await wal.close();
+});
+
+test('a rerun sends nothing twice as the sole writer; soleWriter: false is at least once', async (t) => {
+  t.timeout(60_000);
+  const kafka = kafkaClient(kb.brokers, 'replay-rerun');
+  const dir = tmp('replay-rerun');
+  await buildWal(dir, 900);
+  const topic = uniqueTopic('replay-rerun');
+  await createTopic(kafka, topic, P);
+  // No group: each run starts at 'earliest'; the target's tail tells the second run where the first stopped.
+  t.is((await (await replay({ kafka, topic, wal: dir })).done).records, 900);
+  t.is((await (await replay({ kafka, topic, wal: dir })).done).records, 0);
+  await checkTarget(t, kafka, topic, 900, 'same');
+  // At least once: everything again.
+  t.is((await (await replay({ kafka, topic, wal: dir, soleWriter: false })).done).records, 900);
+  const offsets = await topicOffsets(kafka, topic);
+  t.is(offsets.reduce((s, o) => s + o.high, 0), 1800);
+});
+
+for (const partitioner of ['same', 'murmur2']) {
+  test(`a crash between acknowledgement and cursor commit repeats nothing (partitioner: ${partitioner})`, async (t) => {
+    t.timeout(60_000);
+    const kafka = kafkaClient(kb.brokers, `replay-lost-commit-${partitioner}`);
+    const dir = tmp(`replay-lost-commit-${partitioner}`);
+    await buildWal(dir, 900);
+    const topic = uniqueTopic('replay-lost-commit');
+    await createTopic(kafka, topic, partitioner === 'same' ? P : 4);
+    t.is((await (await replay({ kafka, topic, wal: dir, group: 'g', partitioner })).done).records, 900);
+    // As if the last round's cursor commits never became durable.
+    const wal = await WriteAhead.open(dir);
+    for (let p = 0; p < P; p++) await wal.group('g').seek(p, wal.offsets(p).end - 100);
+    await wal.close();
+    const again = await (await replay({ kafka, topic, wal: dir, group: 'g', partitioner })).done;
+    t.is(again.records, 0);
+    // murmur2: the 300 records are read again and skipped by their provenance; same: the target's
+    // last record moves the start past them.
+    t.is(again.skipped, partitioner === 'murmur2' ? 300 : 0);
+    await checkTarget(t, kafka, topic, 900, partitioner);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Bad configuration: a clear error within a bounded time, the WAL untouched.
+
+async function walSnapshot(dir) {
+  const out = {};
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const f = path.join(d, e.name);
+      if (e.isDirectory()) walk(f);
+      else if (e.name !== 'LOCK') out[path.relative(dir, f)] = fs.readFileSync(f).toString('base64');
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+test('a missing topic is INVALID_ARGUMENT at once; the WAL is untouched', async (t) => {
+  t.timeout(60_000);
+  const kafka = kafkaClient(kb.brokers, 'bad-topic');
+  const dir = tmp('bad-topic');
+  await buildWal(dir, 30);
+  const before = await walSnapshot(dir);
+  const t0 = Date.now();
+  const e1 = await t.throwsAsync(replay({ kafka, topic: 'no-such-topic', wal: dir, group: 'g' }), { code: 'INVALID_ARGUMENT' });
+  t.regex(e1.message, /no-such-topic does not exist/);
+  t.is(e1.details.kafka, 'unknown-topic');
+  const e2 = await t.throwsAsync(mirror({ kafka, topic: 'no-such-topic', wal: dir }), { code: 'INVALID_ARGUMENT' });
+  t.regex(e2.message, /no-such-topic does not exist/);
+  const fresh = path.join(tmp('bad-topic-fresh'), 'wal');
+  await t.throwsAsync(mirror({ kafka, topic: 'no-such-topic', wal: fresh }), { code: 'INVALID_ARGUMENT' });
+  t.true(Date.now() - t0 < 15_000, `took ${Date.now() - t0} ms`);
+  t.false(fs.existsSync(fresh), 'no WAL directory created');
+  t.deepEqual(await walSnapshot(dir), before);
+});
+
+test('bad credentials (SASL against a plaintext listener) are INVALID_OPTION; the WAL is untouched', async (t) => {
+  t.timeout(60_000);
+  const kafka = kafkaClient(kb.brokers, 'bad-sasl', { sasl: { mechanism: 'plain', username: 'nobody', password: 'wrong' } });
+  const dir = tmp('bad-sasl');
+  await buildWal(dir, 30);
+  const before = await walSnapshot(dir);
+  const fresh = path.join(tmp('bad-sasl-fresh'), 'wal');
+  const t0 = Date.now();
+  const e1 = await t.throwsAsync(mirror({ kafka, topic: 'anything', wal: fresh, startTimeoutMs: 10_000 }), { code: 'INVALID_OPTION' });
+  t.is(e1.details.kafka, 'auth');
+  t.regex(e1.message, /SASL/);
+  const e2 = await t.throwsAsync(replay({ kafka, topic: 'anything', wal: dir, group: 'g', startTimeoutMs: 10_000 }), { code: 'INVALID_OPTION' });
+  t.is(e2.details.kafka, 'auth');
+  t.true(Date.now() - t0 < 15_000, `took ${Date.now() - t0} ms`);
+  t.false(fs.existsSync(fresh));
+  t.deepEqual(await walSnapshot(dir), before);
+});
+
+test("partitioner 'same' into a topic with too few partitions is INVALID_ARGUMENT", async (t) => {
+  const kafka = kafkaClient(kb.brokers, 'bad-parts');
+  const dir = tmp('bad-parts');
+  await buildWal(dir, 30);
+  const topic = uniqueTopic('small');
+  await createTopic(kafka, topic, 2);
+  const err = await t.throwsAsync(replay({ kafka, topic, wal: dir }), { code: 'INVALID_ARGUMENT' });
+  t.regex(err.message, /needs 3/);
+  t.is((await topicOffsets(kafka, topic)).reduce((s, o) => s + o.high, 0), 0);
+});

@@ -1,0 +1,81 @@
+// Shared setup for the Kafka test files: one broker per file (KAFKA_BROKERS if set), never skipped:
+// a broker that cannot start fails the file's tests.
+import { spawn } from 'node:child_process';
+import readline from 'node:readline';
+import kafkajs from 'kafkajs';
+import { startBroker } from './broker.js';
+
+/**
+ * A fresh broker creates __consumer_offsets on the first group request, and answers
+ * COORDINATOR_NOT_AVAILABLE meanwhile: wait for a group coordinator before the tests start, so the
+ * first consumer of a test does not spend its retries on it.
+ */
+async function warmUp(brokers, timeoutMs = 60_000) {
+  const kafka = new kafkajs.Kafka({ clientId: 'writeahead-warmup', brokers: brokers.split(','), logLevel: kafkajs.logLevel.NOTHING });
+  const admin = kafka.admin();
+  const deadline = Date.now() + timeoutMs;
+  await admin.connect();
+  try {
+    for (;;) {
+      try {
+        await admin.describeGroups(['writeahead-warmup']);
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`Kafka at ${brokers} has no group coordinator after ${timeoutMs} ms: ${err.message}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** own: always start a broker, even with KAFKA_BROKERS (for tests that stop and start it). */
+export function useBroker(test, { own = false } = {}) {
+  const state = { broker: null, brokers: own ? null : process.env.KAFKA_BROKERS || null };
+  // Serial: a file's own before hooks (declared after this) run once the broker is up.
+  test.serial.before(async () => {
+    if (!state.brokers) {
+      state.broker = await startBroker(); // throws with the tail of broker.log on failure
+      state.brokers = state.broker.brokers;
+    }
+    await warmUp(state.brokers);
+  });
+  test.after.always(async () => {
+    if (state.broker) await state.broker.stop();
+  });
+  return state;
+}
+
+/**
+ * Runs a child fixture (node script + JSON argument). `onLine(obj, child)` sees each JSON line it
+ * prints. Resolves with { code, signal, lines } when it exits.
+ */
+export function runChild(script, arg, { onLine, timeoutMs = 120_000 } = {}) {
+  const child = spawn(process.execPath, [script, JSON.stringify(arg)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines = [];
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  readline.createInterface({ input: child.stdout }).on('line', (line) => {
+    let obj;
+    try {
+      obj = JSON.parse(line);
+    } catch {
+      return;
+    }
+    lines.push(obj);
+    onLine?.(obj, child);
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${script} did not exit within ${timeoutMs} ms\n${stderr.slice(-4000)}`));
+    }, timeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, lines, stderr });
+    });
+  });
+}
