@@ -1,414 +1,288 @@
 #!/usr/bin/env node
-// Core benchmark for writeahead against the raw write+fdatasync floor of this disk.
+// writeahead against the raw write+fdatasync floor and the peers a user would pick instead
+// (better-sqlite3, classic-level), in one run on the same disk.
 //
-//   npm run bench                      full run (< 5 min on 2 cores)
-//   node bench/run.js --quick          smaller sizes, fewer/shorter runs (< 1 min)
-//   node bench/run.js serial batch     only some scenarios: floor serial batch concurrent read iterate open
+//   npm run bench                          everything (< 10 min on 2 cores)
+//   npm run bench -- --quick               smaller sizes, shorter runs (< 1.5 min)
+//   npm run bench -- serial batch          only some scenarios (prefixes work): serial batch concurrent
+//                                          payload read replay open streams
+//   npm run bench -- --systems=writeahead,floor    only some systems (floor, writeahead, sqlite, level)
+//   npm run bench -- kafka                 the Kafka bench (bench/kafka.js), if present
+//   options: --runs=N  --no-save (no results files, no charts)
 //
-// Everything runs on the disk under bench/tmp (tmpfs/ramfs is refused), which is removed at the end.
-// Each floor (raw write + fdatasync) run is measured right before the writeahead run it is compared
-// with, and "ratio" is the median of those per-run ratios, so disk drift between runs cancels out.
-// Results: a table on stdout, JSON in bench/results/core-<ISO date>.json and bench/results/latest.json.
+// Everything runs on the disk under bench/tmp/run-<pid> (tmpfs/ramfs is refused), removed at the end.
+// The systems run interleaved, round by round (see measure()), and in the write scenarios each run
+// has its own floor run right before it; ratios are medians of per-run ratios, so disk drift on
+// this shared machine hits every system alike.
+// Output: a table on stdout; bench/results/latest.json (every run); for a full run (no --quick, no
+// filter) also bench/results/run-<date>.json, the charts (bench/results/charts/*.svg) and
+// bench/results/README-table.md.
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
-import { performance } from 'node:perf_hooks'
-import { WriteAhead } from '../dist/src/index.js'
-
-const HERE = path.dirname(fileURLToPath(import.meta.url))
-const TMP = path.join(HERE, 'tmp')
-const RESULTS = path.join(HERE, 'results')
-const RECORD = 64
-const MiB = 1024 * 1024
-
-// ---------------------------------------------------------------- helpers
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-const now = () => performance.now()
-
-/** Deterministic random bytes, so every run writes the same kind of data. */
-function randomBlock (n, seed = 12345) {
-  const b = Buffer.allocUnsafe(n)
-  let x = seed >>> 0
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0
-    b[i] = x & 0xff
-  }
-  return b
-}
-const SOURCE = randomBlock(64 * 1024)
-const SOURCE_RECORDS = SOURCE.length / RECORD
-const payload = (i) => SOURCE.subarray((i % SOURCE_RECORDS) * RECORD, (i % SOURCE_RECORDS) * RECORD + RECORD)
-
-/** Growable latency sample, in microseconds. */
-class Lat {
-  constructor (cap = 1 << 16) { this.a = new Float64Array(cap); this.n = 0 }
-  push (us) {
-    if (this.n === this.a.length) { const b = new Float64Array(this.a.length * 2); b.set(this.a); this.a = b }
-    this.a[this.n++] = us
-  }
-
-  pct (p) {
-    if (this.n === 0) return NaN
-    const s = this.a.subarray(0, this.n).sort()
-    return s[Math.min(this.n - 1, Math.max(0, Math.ceil(p * this.n) - 1))]
-  }
-}
-
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)] }
-
-const FS_TYPES = { 0xef53: 'ext4', 0x01021994: 'tmpfs', 0x858458f6: 'ramfs', 0x58465342: 'xfs', 0x9123683e: 'btrfs', 0x794c7630: 'overlayfs', 0x6969: 'nfs', 0x2fc12fc1: 'zfs', 0xf2f52010: 'f2fs' }
-function fsType (dir) {
-  const t = Number(fs.statfsSync(dir).type)
-  return FS_TYPES[t] ?? `0x${t.toString(16)}`
-}
-
-function dirBytes (dir) {
-  let n = 0
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name)
-    n += e.isDirectory() ? dirBytes(p) : fs.statSync(p).size
-  }
-  return n
-}
-
-let dirSeq = 0
-function freshDir (name) {
-  const d = path.join(TMP, `${name}-${process.pid}-${dirSeq++}`)
-  fs.rmSync(d, { recursive: true, force: true })
-  fs.mkdirSync(d, { recursive: true })
-  return d
-}
-
-function segmentCount (dir) {
-  const p = path.join(dir, 'partition-0')
-  try { return fs.readdirSync(p).filter((n) => /^\d{20}\.log$/.test(n)).length } catch { return 0 }
-}
-
-/**
- * Opens a fresh WAL and warms it up: a few hundred appends, then appends every 20 ms until the
- * engine has switched to its zero-filled (prepared) segment, then a short pause.
- */
-async function openWarm (name, opts = {}) {
-  const dir = freshDir(name)
-  const wal = await WriteAhead.open(dir, { partitions: 1, ...opts })
-  for (let i = 0; i < 300; i++) await wal.append(0, payload(i))
-  const deadline = now() + 10_000
-  while (segmentCount(dir) < 2 && now() < deadline) { await sleep(20); await wal.append(0, payload(0)) }
-  const switched = segmentCount(dir) >= 2
-  await sleep(200)
-  return { wal, dir, switched }
-}
-
-async function closeAndRemove (wal, dir) {
-  await wal.close()
-  fs.rmSync(dir, { recursive: true, force: true })
-}
-
-// ---------------------------------------------------------------- crash child
-
-if (process.argv[2] === '--crash-child') {
-  // Builds a log of at least `bytes` payload bytes with appendBatch(16,384 x 64 B), says "ready <end>"
-  // once there, and keeps appending until the parent SIGKILLs it.
-  const dir = process.argv[3]
-  const bytes = Number(process.argv[4])
-  const wal = await WriteAhead.open(dir, { partitions: 1 })
-  const N = 16384
-  let written = 0
-  let told = false
-  for (let k = 0; ; k++) {
-    const batch = new Array(N)
-    for (let i = 0; i < N; i++) batch[i] = payload(k + i)
-    await wal.appendBatch(0, batch)
-    written += N * RECORD
-    if (!told && written >= bytes) { told = true; process.stdout.write(`ready ${wal.offsets(0).end}\n`) }
-  }
-}
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import {
+  BENCH, KiB, Lat, MiB, RECORD, RESULTS, TMP, checkDisk, cleanupWork, dirBytes, freshDir, median, now, payload,
+  payloads, progress, removeDir, sleep
+} from './lib/common.js'
+import { floorInfo, floorSerial, floorBatch, buildFramed, floorPointRead, floorReplay, closeFloor } from './floor.js'
+import { WAL, PEERS } from './peers/index.js'
+import { finishRow, consoleTable, summary } from './lib/results.js'
 
 // ---------------------------------------------------------------- options
 
 const argv = process.argv.slice(2)
+
+if (argv.includes('kafka')) {
+  // Delegated: the Kafka bench has its own runner; it gets the other arguments (--quick, ...).
+  const file = path.join(BENCH, 'kafka.js')
+  if (!fs.existsSync(file)) {
+    console.log('bench/kafka.js does not exist yet: skipping the Kafka bench')
+    process.exit(0)
+  }
+  const child = spawn(process.execPath, [file, ...argv.filter((a) => a !== 'kafka')], { stdio: 'inherit' })
+  child.on('exit', (code, signal) => process.exit(code ?? (signal === null ? 1 : 128)))
+  await new Promise(() => {})
+}
+
 const QUICK = argv.includes('--quick')
-const SCENARIOS = ['floor', 'serial', 'batch', 'concurrent', 'read', 'iterate', 'open']
+const SAVE = !argv.includes('--no-save')
+const opt = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1]
+const SCENARIOS = ['serial', 'batch', 'concurrent', 'payload', 'read', 'replay', 'streams', 'open']
 const filter = argv.filter((a) => !a.startsWith('--'))
 for (const f of filter) {
   if (!SCENARIOS.some((s) => s.startsWith(f))) {
-    console.error(`unknown scenario "${f}"; choose from: ${SCENARIOS.join(' ')}`)
+    console.error(`unknown scenario "${f}"; choose from: ${SCENARIOS.join(' ')} (or kafka)`)
     process.exit(2)
   }
 }
 const selected = (name) => filter.length === 0 || filter.some((f) => name.startsWith(f))
+const systemFilter = opt('systems')?.split(',')
+const ALL = ['floor', WAL.key, ...PEERS.map((p) => p.key)]
+for (const s of systemFilter ?? []) if (!ALL.includes(s)) { console.error(`unknown system "${s}"; choose from: ${ALL.join(' ')}`); process.exit(2) }
+const useSystem = (key) => systemFilter === undefined || systemFilter.includes(key)
+const FLOOR = useSystem('floor')
+const peers = PEERS.filter((p) => useSystem(p.key) && p.available)
 
 const CFG = QUICK
-  ? { runs: 3, floorMs: 250, walMs: 400, logRecords: 500_000, readRecords: 200_000, readMs: 300, crashBytes: 128 * MiB, crashRuns: 3 }
-  : { runs: 5, floorMs: 1000, walMs: 1500, logRecords: 2_000_000, readRecords: 200_000, readMs: 1000, crashBytes: 1024 * MiB, crashRuns: 3 }
+  ? { runs: 3, readRuns: 3, ms: 200, serialMs: 400, floorMs: 120, records: 200_000, readMs: 200, crashBytes: 64 * MiB, rekillBytes: 4 * MiB }
+  : { runs: 5, readRuns: 3, ms: 800, serialMs: 1500, floorMs: 300, records: 2_000_000, readMs: 800, crashBytes: 1024 * MiB, rekillBytes: 32 * MiB }
+if (opt('runs') !== undefined) CFG.runs = CFG.readRuns = Math.max(1, Number(opt('runs')))
 const BATCHES = [1000, 16384]
 const WRITERS = [8, 64, 512, 2048]
+const PAYLOADS = [KiB, 64 * KiB]
+const PAYLOAD_BATCH = 100
+const PIPE_BATCH = 1000
+const COMMITTERS = 64
 
-// ---------------------------------------------------------------- results
+const systems = Object.fromEntries([floorInfo, WAL, ...PEERS].map((s) => [s.key, {
+  label: s.label, short: s.short, version: s.version, durable: s.durable, note: s.note,
+  available: s.available !== false, unavailable: s.unavailable ?? null
+}]))
 
-const rows = [] // { scenario, metric, unit, runs, min, median, max, better, floorKey, target }
-const floorRuns = new Map() // floor key -> per-run values, paired run by run with the scenario that measured them
+// ---------------------------------------------------------------- measuring
 
-function record (scenario, metric, unit, runs, extra = {}) {
-  const row = { scenario, metric, unit, runs, min: Math.min(...runs), median: median(runs), max: Math.max(...runs), better: 'higher', ...extra }
-  rows.push(row)
-  return row
-}
+const rows = []
+const row = (r) => { rows.push(r); return r }
 
-/** A floor row; floor rows are printed first, whichever scenario measured them. */
-function recordFloor (key, scenario, metric, unit, runs, better = 'higher') {
-  if (floorRuns.has(key)) return
-  floorRuns.set(key, runs)
-  record(scenario, metric, unit, runs, { better, floorOf: key })
-}
-
-async function repeat (n, fn) {
-  const out = []
-  for (let i = 0; i < n; i++) out.push(await fn(i))
+/**
+ * Runs every system `runs` times, interleaved: round i runs each system once (the order rotates
+ * from round to round), each right after its own floor run when `floor` is given. All systems are
+ * set up before the first round and torn down after the last, so every system sees the same
+ * stretch of time on this shared, noisy disk. -> { [key]: { res[], flo[] } }
+ */
+async function measure (label, list, { floor, runs = CFG.runs }) {
+  const out = {}
+  const state = new Map()
+  try {
+    for (const s of list) {
+      out[s.key] = { res: [], flo: [] }
+      state.set(s.key, s.setup === undefined ? undefined : await s.setup())
+    }
+    for (let i = 0; i < runs; i++) {
+      progress(`${label}: round ${i + 1}/${runs}`)
+      for (let j = 0; j < list.length; j++) {
+        const s = list[(i + j) % list.length]
+        if (floor !== undefined && FLOOR) out[s.key].flo.push(floor())
+        out[s.key].res.push(await s.run(state.get(s.key), i))
+      }
+    }
+  } finally {
+    for (const s of list) if (s.teardown !== undefined && state.has(s.key)) await s.teardown(state.get(s.key))
+  }
   return out
 }
 
-function progress (msg) { process.stderr.write(`  ${msg}\n`) }
-
-// ---------------------------------------------------------------- 1. floor
-
-const FLOOR_FILE_BYTES = 64 * MiB
-
-function floorFile () {
-  const file = path.join(freshDir('floor'), 'floor.dat')
-  const fd = fs.openSync(file, 'w+')
-  const z = Buffer.alloc(MiB)
-  for (let pos = 0; pos < FLOOR_FILE_BYTES; pos += MiB) fs.writeSync(fd, z, 0, MiB, pos)
-  fs.fsyncSync(fd)
-  return { fd, file }
+/** A row from measure()'s output: metric `m` of each system, paired with floor metric `fm`. */
+function values (m, got, fm = m) {
+  const v = {}
+  const pooled = []
+  for (const [k, { res, flo }] of Object.entries(got)) {
+    if (k === 'floor') { v.floor = { runs: res.map((r) => r[m]) }; continue }
+    v[k] = { runs: res.map((r) => r[m]) }
+    if (flo.length === res.length) { v[k].floorRuns = flo.map((f) => f[fm]); pooled.push(...v[k].floorRuns) }
+  }
+  if (pooled.length > 0 && v.floor === undefined) v.floor = { runs: pooled }
+  return v
 }
 
-/** One record per write+fdatasync, overwriting in place. */
-function floorSerial (fd, ms) {
+/** Opens a fresh store per system for a write scenario; `fn(handle)` is one timed run. */
+function writers (fn, { warm = true, concurrent = false } = {}) {
+  const list = []
+  for (const s of [WAL, ...peers]) {
+    if (!useSystem(s.key)) continue
+    let dir
+    list.push({
+      key: s.key,
+      async setup () { dir = freshDir(s.key); return s.open(dir, { warm }) },
+      run: (h) => fn(concurrent && h.appendQueued !== undefined ? { ...h, append: h.appendQueued } : h),
+      async teardown (h) { await h.close(); removeDir(dir) }
+    })
+  }
+  return list
+}
+
+async function serialRun (h, ms) {
   const lat = new Lat()
-  let pos = 0
   let n = 0
   const start = now()
   const end = start + ms
   let t = start
   while (t < end) {
-    const rec = payload(n)
-    fs.writeSync(fd, rec, 0, RECORD, pos)
-    fs.fdatasyncSync(fd)
+    await h.append(payload(n))
     const t2 = now()
     lat.push((t2 - t) * 1000)
     t = t2
     n++
-    pos += RECORD
-    if (pos + RECORD > FLOOR_FILE_BYTES) pos = 0
   }
-  const secs = (t - start) / 1000
-  return { rate: n / secs, p50: lat.pct(0.5), p99: lat.pct(0.99) }
+  return { rate: n / ((t - start) / 1000), p50: lat.pct(0.5), p99: lat.pct(0.99), p999: lat.pct(0.999) }
 }
 
-/** `count` records per write+fdatasync; each iteration frames (length + payload) and copies every record. */
-function floorBatch (fd, count, ms) {
-  const frame = RECORD + 4
-  const buf = Buffer.allocUnsafe(count * frame)
-  const lat = new Lat()
-  let pos = 0
+/** Four distinct batches of `count` records, built once: commits cycle through them (no per-commit allocation in the bench). */
+const batchCache = new Map()
+function batchesOf (count, size) {
+  const key = `${count}x${size}`
+  if (!batchCache.has(key)) { batchCache.clear(); batchCache.set(key, [0, 1, 2, 3].map((j) => payloads(j * count, count, size))) }
+  return batchCache.get(key)
+}
+
+async function batchRun (h, count, size, ms) {
+  const bs = batchesOf(count, size)
   let n = 0
   let k = 0
   const start = now()
   const end = start + ms
   let t = start
   while (t < end) {
-    let off = 0
-    for (let i = 0; i < count; i++) {
-      buf.writeUInt32LE(RECORD, off)
-      payload(k++).copy(buf, off + 4)
-      off += frame
-    }
-    if (pos + off > FLOOR_FILE_BYTES) pos = 0
-    fs.writeSync(fd, buf, 0, off, pos)
-    fs.fdatasyncSync(fd)
-    pos += off
+    await h.appendBatch(bs[k++ & 3])
     n += count
-    const t2 = now()
-    lat.push((t2 - t) * 1000)
-    t = t2
+    t = now()
   }
   const secs = (t - start) / 1000
-  return { rate: n / secs, p50: lat.pct(0.5), p99: lat.pct(0.99) }
+  return { rate: n / secs, mbs: n * size / 1e6 / secs }
 }
 
-let floorFd = -1
-function getFloorFd () {
-  if (floorFd < 0) floorFd = floorFile().fd
-  return floorFd
-}
-function closeFloor () {
-  if (floorFd >= 0) { try { fs.closeSync(floorFd) } catch {} ; floorFd = -1 }
-}
-
-const floorSerialRows = (r) => {
-  recordFloor('serial.rate', 'floor serial (1 rec/sync)', 'acks/s', 'ops/s', r.map((x) => x.rate))
-  recordFloor('serial.p50', 'floor serial (1 rec/sync)', 'p50', 'µs', r.map((x) => x.p50), 'lower')
-  recordFloor('serial.p99', 'floor serial (1 rec/sync)', 'p99', 'µs', r.map((x) => x.p99), 'lower')
-}
-const floorBatchRows = (b, r) => {
-  recordFloor(`batch${b}.rate`, `floor batch ${b} rec/sync`, 'records/s', 'rec/s', r.map((x) => x.rate))
-  recordFloor(`batch${b}.p50`, `floor batch ${b} rec/sync`, 'p50 per sync', 'µs', r.map((x) => x.p50), 'lower')
-}
-
-/** Only when asked for alone: scenarios measure their floor themselves, run by run, right before their own run. */
-async function runFloor () {
-  if (!selected('floor')) return
-  const sizes = [...new Set([...BATCHES, ...WRITERS])].sort((x, y) => x - y)
-  const left = (key) => !floorRuns.has(key)
-  if (left('serial.rate') && !selected('serial')) {
-    progress('floor: serial write + fdatasync')
-    floorSerialRows(await repeat(CFG.runs, () => floorSerial(getFloorFd(), CFG.floorMs)))
+async function concurrentRun (h, writerCount, ms) {
+  const lat = new Lat(1 << 18)
+  let n = 0
+  const start = now()
+  const end = start + ms
+  const writer = async (w) => {
+    let i = w
+    for (;;) {
+      const t = now()
+      if (t >= end) return
+      await h.append(payload(i))
+      i += writerCount
+      lat.push((now() - t) * 1000)
+      n++
+    }
   }
-  for (const b of sizes) {
-    if (!left(`batch${b}.rate`) || (BATCHES.includes(b) && selected('batch')) || (WRITERS.includes(b) && selected('concurrent'))) continue
-    progress(`floor: ${b} records per write + fdatasync`)
-    floorBatchRows(b, await repeat(CFG.runs, () => floorBatch(getFloorFd(), b, CFG.floorMs)))
-  }
+  await Promise.all(Array.from({ length: writerCount }, (_, w) => writer(w)))
+  return { rate: n / ((now() - start) / 1000), p50: lat.pct(0.5), p99: lat.pct(0.99) }
 }
 
-// ---------------------------------------------------------------- 2. serial append
+// ---------------------------------------------------------------- write scenarios
 
 async function runSerial () {
   if (!selected('serial')) return
-  progress('serial append')
-  const { wal, dir, switched } = await openWarm('serial')
-  if (!switched) progress('warning: the WAL did not switch to a prepared segment during warm-up')
-  const floor = []
-  const r = await repeat(CFG.runs, async () => {
-    floor.push(floorSerial(getFloorFd(), CFG.floorMs))
-    const lat = new Lat()
-    let n = 0
-    const start = now()
-    const end = start + CFG.walMs
-    let t = start
-    while (t < end) {
-      await wal.append(0, payload(n))
-      const t2 = now()
-      lat.push((t2 - t) * 1000)
-      t = t2
-      n++
-    }
-    return { rate: n / ((t - start) / 1000), p50: lat.pct(0.5), p99: lat.pct(0.99) }
-  })
-  await closeAndRemove(wal, dir)
-  floorSerialRows(floor)
-  record('writeahead serial append', 'acks/s', 'ops/s', r.map((x) => x.rate), { floorKey: 'serial.rate' })
-  record('writeahead serial append', 'p50', 'µs', r.map((x) => x.p50), { better: 'lower', floorKey: 'serial.p50', target: { max: 1.25, of: 'ratio' } })
-  record('writeahead serial append', 'p99', 'µs', r.map((x) => x.p99), { better: 'lower', floorKey: 'serial.p99' })
+  const got = await measure('serial durable acks', writers((h) => serialRun(h, CFG.serialMs)), { floor: () => floorSerial(CFG.floorMs) })
+  const base = { section: 'Serial durable acks (1 record per commit, awaited one by one)', title: 'serial append' }
+  row({ ...base, id: 'serial.rate', metric: 'acks/s', unit: 'ops/s', better: 'higher', values: values('rate', got) })
+  row({ ...base, id: 'serial.p50', metric: 'p50', unit: 'µs', better: 'lower', values: values('p50', got), target: { of: 'floor', max: 1.25 } })
+  row({ ...base, id: 'serial.p99', metric: 'p99', unit: 'µs', better: 'lower', values: values('p99', got) })
+  row({ ...base, id: 'serial.p999', metric: 'p99.9', unit: 'µs', better: 'lower', values: values('p999', got) })
 }
-
-// ---------------------------------------------------------------- 3. appendBatch
 
 async function runBatch () {
   if (!selected('batch')) return
   for (const size of BATCHES) {
-    progress(`appendBatch ${size}`)
-    const { wal, dir } = await openWarm(`batch${size}`)
-    let k = 0
-    const floor = []
-    const r = await repeat(CFG.runs, async () => {
-      floor.push(floorBatch(getFloorFd(), size, CFG.floorMs))
-      let n = 0
-      const start = now()
-      const end = start + CFG.walMs
-      let t = start
-      while (t < end) {
-        const batch = new Array(size)
-        for (let i = 0; i < size; i++) batch[i] = payload(k++)
-        await wal.appendBatch(0, batch)
-        n += size
-        t = now()
-      }
-      return n / ((t - start) / 1000)
-    })
-    await closeAndRemove(wal, dir)
-    floorBatchRows(size, floor)
-    const target = size === 1000 ? { min: 0.7, of: 'ratio' } : size === 16384 ? { min: 0.9, of: 'ratio' } : undefined
-    record(`writeahead appendBatch ${size}`, 'records/s', 'rec/s', r, { floorKey: `batch${size}.rate`, target })
+    const got = await measure(`batch ${size}`, writers((h) => batchRun(h, size, RECORD, CFG.ms)), { floor: () => floorBatch(size, RECORD, CFG.floorMs) })
+    row({ section: 'Batches (records per commit)', id: `batch.${size}.rate`, title: `appendBatch ${size}`, metric: 'records/s', unit: 'rec/s', better: 'higher', values: values('rate', got), target: { of: 'floor', min: 0.7 } })
   }
 }
-
-// ---------------------------------------------------------------- 4. concurrent writers
 
 async function runConcurrent () {
   if (!selected('concurrent')) return
-  for (const writers of WRITERS) {
-    progress(`${writers} concurrent writers`)
-    const { wal, dir } = await openWarm(`conc${writers}`)
-    const floor = []
-    const r = await repeat(CFG.runs, async () => {
-      floor.push(floorBatch(getFloorFd(), writers, CFG.floorMs))
-      const lat = new Lat(1 << 20)
-      let n = 0
-      const start = now()
-      const end = start + CFG.walMs
-      const writer = async (w) => {
-        let i = w
-        for (;;) {
-          const t = now()
-          if (t >= end) return
-          await wal.append(0, payload(i++))
-          lat.push((now() - t) * 1000)
-          n++
-        }
-      }
-      await Promise.all(Array.from({ length: writers }, (_, w) => writer(w)))
-      const secs = (now() - start) / 1000
-      return { rate: n / secs, p50: lat.pct(0.5), p99: lat.pct(0.99) }
-    })
-    await closeAndRemove(wal, dir)
-    floorBatchRows(writers, floor)
-    const target = writers === 2048 ? { min: 750_000, of: 'value' } : undefined
-    record(`writeahead ${writers} concurrent append`, 'records/s', 'rec/s', r.map((x) => x.rate), { floorKey: `batch${writers}.rate`, target })
-    record(`writeahead ${writers} concurrent append`, 'p50', 'µs', r.map((x) => x.p50), { better: 'lower', floorKey: `batch${writers}.p50` })
-    record(`writeahead ${writers} concurrent append`, 'p99', 'µs', r.map((x) => x.p99), { better: 'lower' })
+  for (const w of WRITERS) {
+    const got = await measure(`${w} concurrent writers`, writers((h) => concurrentRun(h, w, CFG.ms), { concurrent: true }), { floor: () => floorBatch(w, RECORD, CFG.floorMs) })
+    const base = { section: 'Concurrent single-record writers (floor: that many records per sync)', title: `${w} writers` }
+    row({ ...base, id: `concurrent.${w}.rate`, metric: 'records/s', unit: 'rec/s', better: 'higher', values: values('rate', got), target: w === 2048 ? { of: 'value', min: 750_000 } : undefined })
+    row({ ...base, id: `concurrent.${w}.p50`, metric: 'p50', unit: 'µs', better: 'lower', values: values('p50', got) })
+    row({ ...base, id: `concurrent.${w}.p99`, metric: 'p99', unit: 'µs', better: 'lower', values: values('p99', got) })
   }
 }
 
-// ---------------------------------------------------------------- 5 + 6. read and replay
-
-/** A closed log of `records` records written with appendBatch(`batch`), for the read scenarios. */
-async function buildLog (records, batch) {
-  const dir = freshDir(`log${batch}`)
-  const wal = await WriteAhead.open(dir, { partitions: 1 })
-  // One call at a time: calls queued in the same tick are merged by group commit into one batch.
-  for (let done = 0; done < records;) {
-    const size = Math.min(batch, records - done)
-    const recs = new Array(size)
-    for (let i = 0; i < size; i++) recs[i] = payload(done + i)
-    await wal.appendBatch(0, recs)
-    done += size
+async function runPayload () {
+  if (!selected('payload')) return
+  for (const size of PAYLOADS) {
+    const label = `${size / KiB} KiB`
+    const got = await measure(`${label} payloads, batch ${PAYLOAD_BATCH}`, writers((h) => batchRun(h, PAYLOAD_BATCH, size, CFG.ms)), { floor: () => floorBatch(PAYLOAD_BATCH, size, CFG.floorMs) })
+    row({ section: `Payload sizes (batch ${PAYLOAD_BATCH})`, id: `payload.${size}.mbs`, title: `${label} × ${PAYLOAD_BATCH}`, metric: 'MB/s', unit: 'MB/s', better: 'higher', values: values('mbs', got) })
   }
-  await wal.close()
-  return dir
 }
 
-async function openLog (records, batch) {
-  const dir = await buildLog(records, batch)
-  const wal = await WriteAhead.open(dir, { partitions: 1 })
-  const { start, end } = wal.offsets(0)
-  if (end - start !== records) throw new Error(`log holds ${end - start} records, expected ${records}`)
-  return { wal, dir, start }
+// ---------------------------------------------------------------- reads
+
+/** Builds each system's store of `records` records (appendBatch of 1,000), closes it. */
+async function buildStores (records) {
+  const stores = {}
+  for (const s of [WAL, ...peers]) {
+    if (!useSystem(s.key)) continue
+    progress(`building a ${records.toLocaleString('en-US')}-record store: ${s.key}`)
+    const dir = freshDir(`store-${s.key}`)
+    const h = await s.open(dir)
+    for (let done = 0; done < records; done += 1000) await h.appendBatch(payloads(done, Math.min(1000, records - done)))
+    await h.close()
+    stores[s.key] = { sys: s, dir }
+  }
+  if (FLOOR) stores.floor = buildFramed(records)
+  return stores
 }
 
-async function runRead () {
-  if (!selected('read')) return
-  const total = CFG.readRecords
-  for (const batch of [100, 16384]) {
-    progress(`read by random offset: ${total.toLocaleString('en-US')}-record log written in ${batch}-record batches`)
-    const { wal, dir, start } = await openLog(total, batch)
-    let x = 987654321
-    try {
-      const r = await repeat(CFG.runs, async () => {
+function readers (stores, fn, floorFn) {
+  const list = []
+  if (stores.floor !== undefined && floorFn !== undefined) list.push({ key: 'floor', run: () => floorFn(stores.floor) })
+  for (const [key, st] of Object.entries(stores)) {
+    if (key === 'floor') continue
+    list.push({ key, setup: () => st.sys.open(st.dir), run: (h) => fn(h, key), teardown: (h) => h.close() })
+  }
+  return list
+}
+
+async function runReads () {
+  const wantRead = selected('read')
+  const wantReplay = selected('replay')
+  if (!wantRead && !wantReplay) return
+  const total = CFG.records
+  const stores = await buildStores(total)
+  const label = `${(total / 1e6).toFixed(total >= 1e6 ? 0 : 1)}M records`
+  try {
+    if (wantRead) {
+      let x = 987654321
+      const got = await measure('point reads', readers(stores, async (h) => {
         let n = 0
         const t0 = now()
         const stop = t0 + CFG.readMs
@@ -416,62 +290,171 @@ async function runRead () {
         while (t < stop) {
           for (let j = 0; j < 64; j++) {
             x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0
-            const off = start + (x % total)
-            const rec = await wal.read(0, off)
-            if (rec.offset !== off || rec.value.length !== RECORD) throw new Error(`read(${off}) returned offset ${rec.offset}`)
+            const v = await h.read(x % total)
+            if (v.length !== RECORD) throw new Error(`read returned ${v.length} bytes`)
           }
           n += 64
           t = now()
         }
-        return n / ((t - t0) / 1000)
-      })
-      record(`writeahead read (random; ${total / 1000}k recs, ${batch}-rec batches)`, 'records/s', 'rec/s', r, { target: { min: 400_000, of: 'value' } })
-    } finally {
-      await closeAndRemove(wal, dir)
+        return { rate: n / ((t - t0) / 1000) }
+      }, (fr) => floorPointRead(fr, CFG.readMs)), { runs: CFG.readRuns })
+      row({ section: 'Reads', id: 'read.point', title: `point reads, random (${label})`, metric: 'records/s', unit: 'rec/s', better: 'higher', values: values('rate', got), target: { of: 'value', min: 400_000 }, note: 'writeahead: read(p, offset); sqlite: SELECT by rowid; level: getSync(key); floor: one pread per record' })
     }
-  }
-}
-
-async function runIterate () {
-  if (!selected('iterate')) return
-  const total = CFG.logRecords
-  progress(`replay: building a ${total.toLocaleString('en-US')}-record log (16,384-record batches)`)
-  const { wal, dir } = await openLog(total, 16384)
-  const label = `${total / 1000}k recs`
-  try {
-    progress('replay via iterate / iterateBatches')
-    const it = await repeat(CFG.runs, async () => {
-      let n = 0
-      let bytes = 0
-      const t0 = now()
-      for await (const rec of wal.iterate(0)) { n++; bytes += rec.value.length }
-      const secs = (now() - t0) / 1000
-      if (n !== total) throw new Error(`iterate returned ${n} records, expected ${total}`)
-      return { rate: n / secs, mbs: bytes / 1e6 / secs }
-    })
-    record(`writeahead iterate (${label})`, 'records/s', 'rec/s', it.map((x) => x.rate), { target: { min: 3_000_000, of: 'value' } })
-    record(`writeahead iterate (${label})`, 'payload MB/s', 'MB/s', it.map((x) => x.mbs))
-    const ib = await repeat(CFG.runs, async () => {
-      let n = 0
-      let bytes = 0
-      const t0 = now()
-      for await (const recs of wal.iterateBatches(0)) { n += recs.length; for (const rec of recs) bytes += rec.value.length }
-      const secs = (now() - t0) / 1000
-      if (n !== total) throw new Error(`iterateBatches returned ${n} records, expected ${total}`)
-      return { rate: n / secs, mbs: bytes / 1e6 / secs }
-    })
-    record(`writeahead iterateBatches (${label})`, 'records/s', 'rec/s', ib.map((x) => x.rate))
-    record(`writeahead iterateBatches (${label})`, 'payload MB/s', 'MB/s', ib.map((x) => x.mbs))
+    if (wantReplay) {
+      const check = (r) => { if (r.n !== total) throw new Error(`replay returned ${r.n} records, expected ${total}`); return r }
+      const timedReplay = async (fn) => { const t0 = now(); const r = check(await fn()); const secs = (now() - t0) / 1000; return { rate: r.n / secs, mbs: r.bytes / 1e6 / secs } }
+      const one = await measure('replay, record by record', readers(stores, (h) => timedReplay(() => h.replay()), (fr) => floorReplay(fr)), { runs: CFG.readRuns })
+      const many = await measure('replay, batched', readers(stores, (h) => timedReplay(() => h.replayBatched()), (fr) => floorReplay(fr)), { runs: CFG.readRuns })
+      const sec = 'Reads'
+      const noteOne = 'writeahead: for await of iterate(); sqlite: stmt.iterate(); level: for await of iterator(); floor: 1 MiB reads, walking length-framed records'
+      const noteMany = 'writeahead: iterateBatches(); sqlite: pages of 16,384 rows by rowid; level: iterator().nextv(1000)'
+      row({ section: sec, id: 'replay.record.rate', title: `replay, record by record (${label})`, metric: 'records/s', unit: 'rec/s', better: 'higher', values: values('rate', one), target: { of: 'value', min: 3_000_000 }, note: noteOne })
+      row({ section: sec, id: 'replay.record.mbs', title: `replay, record by record (${label})`, metric: 'payload MB/s', unit: 'MB/s', better: 'higher', values: values('mbs', one) })
+      row({ section: sec, id: 'replay.batch.rate', title: `replay, batched (${label})`, metric: 'records/s', unit: 'rec/s', better: 'higher', values: values('rate', many), note: noteMany })
+      row({ section: sec, id: 'replay.batch.mbs', title: `replay, batched (${label})`, metric: 'payload MB/s', unit: 'MB/s', better: 'higher', values: values('mbs', many) })
+      if (stores.writeahead !== undefined) {
+        const st = stores.writeahead
+        const wal = [{ key: 'writeahead', setup: () => st.sys.open(st.dir), teardown: (h) => h.close(), run: (h) => timedReplay(() => h.replayStream()) }]
+        const rs = await measure('readable(), non-live', wal, { runs: CFG.readRuns })
+        const live = [{
+          key: 'writeahead',
+          setup: () => st.sys.open(st.dir),
+          teardown: (h) => h.close(),
+          run: (h) => timedReplay(async () => {
+            let n = 0; let bytes = 0
+            const last = h.wal.offsets(0).end - 1
+            for await (const rec of h.wal.readable(0, { from: 'earliest', live: true })) { n++; bytes += rec.value.length; if (rec.offset === last) break }
+            return { n, bytes }
+          })
+        }]
+        const rl = await measure('readable(), live', live, { runs: CFG.readRuns })
+        const s2 = 'Streams'
+        row({ section: s2, id: 'readable.rate', title: `readable() replay, non-live (${label})`, metric: 'records/s', unit: 'rec/s', better: 'higher', values: values('rate', rs), target: { of: 'value', min: 2_000_000 } })
+        row({ section: s2, id: 'readable.live.rate', title: `readable() replay, live (${label})`, metric: 'records/s', unit: 'rec/s', better: 'higher', values: values('rate', rl), target: { of: 'value', min: 2_000_000 } })
+      }
+    }
   } finally {
-    await closeAndRemove(wal, dir)
+    for (const st of Object.values(stores)) removeDir(st.dir)
   }
 }
 
-// ---------------------------------------------------------------- 7. open after crash
+// ---------------------------------------------------------------- streams: pipeline, live latency, groups
 
-function buildAndKill (dir, bytes) {
+/** A fast object-mode source: pushes records until its buffer is full, for `ms`. */
+function source (ms) {
+  let i = 0
+  const end = now() + ms
+  const src = new Readable({
+    objectMode: true,
+    highWaterMark: 4096,
+    read () {
+      if (now() >= end) { this.push(null); return }
+      while (this.push(payload(i++)));
+    }
+  })
+  return { src, count: () => i }
+}
+
+async function runStreams () {
+  if (!selected('streams') || !useSystem(WAL.key)) return
+  const sec = 'Streams'
+  // writable() through pipeline() against appendBatch at the same batch size.
+  {
+    const ab = []
+    const batches = []
+    const got = await measure(`writable() pipeline vs appendBatch ${PIPE_BATCH}`, [{
+      key: 'writeahead',
+      async setup () { const dir = freshDir('pipe'); return { dir, h: await WAL.open(dir, { warm: true }) } },
+      async teardown ({ dir, h }) { await h.close(); removeDir(dir) },
+      async run ({ h }) {
+        ab.push((await batchRun(h, PIPE_BATCH, RECORD, CFG.ms)).rate)
+        const wal = h.wal
+        let commits = 0
+        let recs = 0
+        wal.appendBatch = function (p, inputs, o) { commits++; recs += inputs.length; return Object.getPrototypeOf(wal).appendBatch.call(wal, p, inputs, o) }
+        const { src } = source(CFG.ms)
+        const t0 = now()
+        // highWaterMark counts bytes per record (a 64-byte Buffer counts 88): about PIPE_BATCH records per commit.
+        await pipeline(src, wal.writable(0, { highWaterMark: PIPE_BATCH * (RECORD + 24) }))
+        const secs = (now() - t0) / 1000
+        delete wal.appendBatch
+        batches.push(recs / commits)
+        return { rate: recs / secs }
+      }
+    }], { floor: () => floorBatch(PIPE_BATCH, RECORD, CFG.floorMs) })
+    const v = values('rate', got)
+    row({
+      section: sec,
+      id: 'pipeline.rate',
+      title: `writable() pipeline (≈${PIPE_BATCH}/commit)`,
+      metric: 'records/s',
+      unit: 'rec/s',
+      better: 'higher',
+      values: v,
+      ref: { label: `appendBatch ${PIPE_BATCH}`, runs: ab },
+      target: { of: 'ref', min: 0.8 },
+      note: `measured ${median(batches).toFixed(0)} records per commit on average; the floor is ${PIPE_BATCH} records per sync`
+    })
+  }
+  // From append() to a live reader.
+  {
+    const got = await measure('append → live reader latency', [{
+      key: 'writeahead',
+      async setup () { const dir = freshDir('live'); return { dir, h: await WAL.open(dir, { warm: true }) } },
+      async teardown ({ dir, h }) { await h.close(); removeDir(dir) },
+      async run ({ h }) {
+        const wal = h.wal
+        const rs = wal.readable(0, { from: 'latest', live: true })
+        let want = -1
+        let arrived = null
+        rs.on('data', (rec) => { if (rec.offset === want && arrived !== null) { const a = arrived; arrived = null; a(now()) } })
+        await sleep(20)
+        const lat = new Lat()
+        const end = now() + CFG.serialMs
+        let n = 0
+        while (now() < end) {
+          want = wal.offsets(0).end
+          const seen = new Promise((resolve) => { arrived = resolve })
+          const t0 = now()
+          const [, t1] = await Promise.all([wal.append(0, payload(n++)), seen])
+          lat.push((t1 - t0) * 1000)
+        }
+        rs.destroy()
+        return { p50: lat.pct(0.5), p99: lat.pct(0.99), rate: n }
+      }
+    }], { floor: () => floorSerial(CFG.floorMs) })
+    const base = { section: sec, title: 'append() → live reader' }
+    row({ ...base, id: 'live.p50', metric: 'p50', unit: 'µs', better: 'lower', values: values('p50', got), target: { of: 'floor', max: 2 }, note: 'from the append() call to the record arriving at a live readable(); floor: one write + fdatasync' })
+    row({ ...base, id: 'live.p99', metric: 'p99', unit: 'µs', better: 'lower', values: values('p99', got) })
+  }
+  // Consumer-group commits: wal.group(g).commit(p, n); concurrent commits share one meta commit.
+  for (const committers of [1, COMMITTERS]) {
+    const got = await measure(`group commit, ${committers} committer(s)`, [{
+      key: 'writeahead',
+      async setup () { const dir = freshDir('group'); return { dir, h: await WAL.open(dir, { warm: true }) } },
+      async teardown ({ dir, h }) { await h.close(); removeDir(dir) },
+      async run ({ h }) {
+        const wal = h.wal
+        const end = wal.offsets(0).end
+        const stop = now() + CFG.ms
+        let n = 0
+        const t0 = now()
+        await Promise.all(Array.from({ length: committers }, async (_, c) => {
+          const g = wal.group(`g${c}`)
+          for (let k = 1; now() < stop; k++) { await g.commit(0, 1 + (k % (end - 1))); n++ }
+        }))
+        return { rate: n / ((now() - t0) / 1000) }
+      }
+    }], { floor: () => floorSerial(CFG.floorMs) })
+    row({ section: sec, id: `group.${committers}.rate`, title: `group(g).commit(), ${committers} concurrent`, metric: 'commits/s', unit: 'ops/s', better: 'higher', values: values('rate', got), note: 'floor: one write + fdatasync per commit' })
+  }
+}
+
+// ---------------------------------------------------------------- open after crash
+
+function buildAndKill (system, dir, bytes) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--crash-child', dir, String(bytes)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, [path.join(BENCH, 'lib', 'crash-child.js'), system, dir, String(bytes)], { stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
     let acked = -1
     child.stdout.on('data', (d) => {
@@ -483,7 +466,7 @@ function buildAndKill (dir, bytes) {
     // Wait for exit: until the child is reaped its pid is alive and its lock is not stale.
     child.on('exit', (code, signal) => {
       if (signal === 'SIGKILL' && acked >= 0) resolve(acked)
-      else reject(new Error(`crash child exited with ${code ?? signal} before reaching ${bytes} bytes`))
+      else reject(new Error(`${system} crash child exited with ${code ?? signal} before writing ${bytes} bytes`))
     })
   })
 }
@@ -491,76 +474,47 @@ function buildAndKill (dir, bytes) {
 async function runOpen () {
   if (!selected('open')) return
   const label = `${Math.round(CFG.crashBytes / MiB)} MiB`
-  const r = await repeat(CFG.crashRuns, async (i) => {
-    progress(`open after crash: building ${label} in a child (${i + 1}/${CFG.crashRuns})`)
-    const dir = freshDir('crash')
-    const acked = await buildAndKill(dir, CFG.crashBytes)
-    const size = dirBytes(dir)
-    const t0 = now()
-    const wal = await WriteAhead.open(dir)
-    const ms = now() - t0
-    const { end } = wal.offsets(0)
-    if (end < acked) throw new Error(`recovered end ${end} is below the acknowledged ${acked}`)
-    await closeAndRemove(wal, dir)
-    return { ms, size, end }
+  const sizes = {}
+  const list = [WAL, ...peers].filter((s) => useSystem(s.key)).map((s) => ({
+    key: s.key,
+    async setup () {
+      const dir = freshDir(`crash-${s.key}`)
+      progress(`open after crash: ${s.key} builds ${label} in a child, SIGKILLed`)
+      return { dir, acked: await buildAndKill(s.key, dir, CFG.crashBytes) }
+    },
+    async run (st, i) {
+      // Runs after the first: the child reopens the log, appends a little more, and is killed again.
+      if (i > 0) st.acked = await buildAndKill(s.key, st.dir, CFG.rekillBytes)
+      sizes[s.key] = dirBytes(st.dir)
+      const t0 = now()
+      const r = await s.recover(st.dir)
+      const ms = now() - t0
+      await r.close()
+      if (r.end < st.acked) throw new Error(`${s.key}: recovered end ${r.end} is below the acknowledged ${st.acked}`)
+      return { ms }
+    },
+    teardown: (st) => removeDir(st.dir)
+  }))
+  const got = await measure('open after SIGKILL', list, { runs: CFG.readRuns })
+  const gib = (k) => sizes[k] === undefined ? '' : `${k} ${(sizes[k] / 1024 / MiB).toFixed(2)}`
+  row({
+    section: 'Open after crash',
+    id: 'open.ms',
+    title: `open after SIGKILL (${label} of 64 B records)`,
+    metric: 'open time',
+    unit: 'ms',
+    better: 'lower',
+    values: values('ms', got),
+    target: { of: 'value', max: 1000 },
+    note: `open plus finding the last record, after SIGKILL during a 16,384-record batch append; GiB on disk: ${Object.keys(sizes).map(gib).join(', ')}`
   })
-  const gib = median(r.map((x) => x.size)) / 1024 / MiB
-  record(`open after SIGKILL (${label} payload, ${gib.toFixed(2)} GiB on disk)`, 'open time', 'ms', r.map((x) => x.ms), { better: 'lower', target: { max: 1000, of: 'value' } })
-}
-
-// ---------------------------------------------------------------- table and JSON
-
-function fmt (v, unit) {
-  if (!Number.isFinite(v)) return '—'
-  if (unit === 'µs' || unit === 'ms' || unit === 'MB/s') return v >= 100 ? v.toFixed(0) : v.toFixed(1)
-  if (v >= 1e6) return `${(v / 1e6).toFixed(2)}M`
-  if (v >= 1e4) return `${(v / 1e3).toFixed(1)}k`
-  return v.toFixed(0)
-}
-
-function finish (row) {
-  const fr = row.floorKey !== undefined ? floorRuns.get(row.floorKey) : undefined
-  row.floor = fr !== undefined ? median(fr) : null
-  // Ratio: the median of per-run ratios, each WAL run against the floor measured just before it.
-  row.ratio = fr !== undefined && fr.length === row.runs.length ? median(row.runs.map((v, i) => v / fr[i])) : null
-  if (row.target !== undefined) {
-    const v = row.target.of === 'ratio' ? row.ratio : row.median
-    if (v === null) row.status = 'n/a (no floor)'
-    else row.status = (row.target.min !== undefined ? v >= row.target.min : v <= row.target.max) ? 'PASS' : 'MISS'
-    const t = row.target
-    const bound = t.of === 'ratio' ? `${t.min ?? t.max}× floor` : `${fmt(t.min ?? t.max, row.unit)} ${row.unit}`
-    row.targetText = `${t.min !== undefined ? '≥' : '≤'} ${bound}`
-  }
-}
-
-const floorRank = (r) => r.floorOf.startsWith('serial') ? -1 : parseInt(r.floorOf.slice(5), 10)
-/** Floor rows first (serial, then by batch size), then the rest in the order they ran. */
-const ordered = () => [...rows.filter((r) => r.floorOf !== undefined).sort((a, b) => floorRank(a) - floorRank(b)), ...rows.filter((r) => r.floorOf === undefined)]
-
-function printTable () {
-  const head = ['scenario', 'metric', 'min', 'median', 'max', 'floor', 'ratio', 'target', 'status']
-  const lines = ordered().map((r) => [
-    r.scenario, `${r.metric} (${r.unit})`, fmt(r.min, r.unit), fmt(r.median, r.unit), fmt(r.max, r.unit),
-    r.floor === null ? '' : fmt(r.floor, r.unit), r.ratio === null ? '' : `${r.ratio.toFixed(2)}×`, r.targetText ?? '', r.status ?? ''
-  ])
-  const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)))
-  const right = new Set([2, 3, 4, 5, 6])
-  const line = (cells) => cells.map((c, i) => right.has(i) ? c.padStart(w[i]) : c.padEnd(w[i])).join('  ').trimEnd()
-  console.log(line(head))
-  console.log(w.map((n) => '-'.repeat(n)).join('  '))
-  for (const l of lines) console.log(line(l))
 }
 
 // ---------------------------------------------------------------- main
 
-fs.mkdirSync(TMP, { recursive: true })
-const fsKind = fsType(TMP)
-if (fsKind === 'tmpfs' || fsKind === 'ramfs') {
-  console.error(`refusing to benchmark on ${fsKind} (${TMP}): fdatasync would be free`)
-  process.exit(1)
-}
-const cleanup = () => { try { fs.rmSync(TMP, { recursive: true, force: true }) } catch {} }
-process.on('SIGINT', () => { cleanup(); process.exit(130) })
+const fsKind = checkDisk(TMP)
+const cleanup = cleanupWork
+process.on('SIGINT', () => { closeFloor(); cleanup(); process.exit(130) })
 
 const machine = {
   cpu: os.cpus()[0]?.model ?? 'unknown',
@@ -571,17 +525,18 @@ const machine = {
   fs: fsKind,
   dir: path.relative(process.cwd(), TMP) || TMP
 }
-console.log(`writeahead core bench${QUICK ? ' (--quick)' : ''}: ${machine.cpu} x${machine.cpus}, node ${machine.node}, ${machine.fs} at ${machine.dir}; ${RECORD}-byte records, ${CFG.runs} runs each`)
+console.log(`writeahead bench${QUICK ? ' (--quick)' : ''}: ${machine.cpu} x${machine.cpus}, node ${machine.node}, ${machine.fs} at ${machine.dir}; ${RECORD}-byte records unless noted, ${CFG.runs} runs each`)
+for (const p of PEERS) if (!p.available) console.log(`  ${p.label}: NOT MEASURED: ${p.unavailable}`)
 
 const t0 = now()
 let failed = null
 try {
-  await runFloor()
   await runSerial()
   await runBatch()
   await runConcurrent()
-  await runRead()
-  await runIterate()
+  await runPayload()
+  await runReads()
+  await runStreams()
   await runOpen()
 } catch (err) {
   failed = err
@@ -590,24 +545,47 @@ try {
   cleanup()
 }
 const seconds = (now() - t0) / 1000
-for (const r of rows) finish(r)
+for (const r of rows) {
+  for (const p of PEERS) if (!p.available && r.values.writeahead !== undefined && r.id !== undefined && !r.id.startsWith('readable') && !r.id.startsWith('pipeline') && !r.id.startsWith('live') && !r.id.startsWith('group')) r.values[p.key] = { na: p.unavailable }
+  finishRow(r, systems)
+}
 console.log()
-printTable()
-console.log(`\n${rows.filter((r) => r.status === 'PASS').length} PASS, ${rows.filter((r) => r.status === 'MISS').length} MISS; ${seconds.toFixed(1)} s`)
+console.log(consoleTable(rows, systems))
+const sum = summary(rows)
+console.log(`\ntargets: ${sum.targetsPassed} PASS, ${sum.targetsMissed.length} MISS${sum.targetsMissed.length > 0 ? ` (${sum.targetsMissed.join('; ')})` : ''}`)
+console.log(`peers: ahead in ${sum.aheadOfPeers}, behind in ${sum.behindPeers.length}${sum.behindPeers.length > 0 ? ` (${sum.behindPeers.join('; ')})` : ''}`)
+console.log(`${seconds.toFixed(1)} s`)
 
 const date = new Date().toISOString()
+const full = !QUICK && filter.length === 0 && systemFilter === undefined && opt('runs') === undefined && failed === null
 const json = {
   date,
   quick: QUICK,
+  full,
   filter,
+  systemFilter: systemFilter ?? null,
   seconds: +seconds.toFixed(1),
-  config: { ...CFG, recordBytes: RECORD, batches: BATCHES, writers: WRITERS },
+  config: { ...CFG, recordBytes: RECORD, batches: BATCHES, writers: WRITERS, payloads: PAYLOADS, payloadBatch: PAYLOAD_BATCH, pipelineBatch: PIPE_BATCH, committers: COMMITTERS },
   machine,
+  systems,
   error: failed === null ? null : String(failed?.stack ?? failed),
-  results: ordered().map(({ floorKey, floorOf, target, targetText, ...r }) => ({ ...r, floorKey: floorKey ?? floorOf ?? null, target: targetText ?? null }))
+  summary: sum,
+  rows
 }
-fs.mkdirSync(RESULTS, { recursive: true })
-const text = JSON.stringify(json, null, 2) + '\n'
-fs.writeFileSync(path.join(RESULTS, `core-${date.replace(/:/g, '-')}.json`), text)
-fs.writeFileSync(path.join(RESULTS, 'latest.json'), text)
+if (SAVE) {
+  fs.mkdirSync(RESULTS, { recursive: true })
+  const text = JSON.stringify(json, null, 2) + '\n'
+  fs.writeFileSync(path.join(RESULTS, 'latest.json'), text)
+  if (full) {
+    const file = path.join(RESULTS, `run-${date.replace(/:/g, '-')}.json`)
+    fs.writeFileSync(file, text)
+    const { renderCharts } = await import('./charts.js')
+    const charts = await renderCharts(json)
+    const { writeTable } = await import('./readme-table.js')
+    writeTable(json, path.relative(path.dirname(BENCH), file))
+    console.log(`results: ${path.relative(process.cwd(), file)}, charts: ${charts.map((c) => path.relative(process.cwd(), c)).join(', ')}, table: bench/results/README-table.md`)
+  } else {
+    console.log('results: bench/results/latest.json (not a full run: no dated file, charts or README table)')
+  }
+}
 if (failed !== null) { console.error(failed); process.exit(1) }
