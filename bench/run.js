@@ -91,26 +91,38 @@ const row = (r) => { rows.push(r); return r }
  * Runs every system `runs` times, interleaved: round i runs each system once (the order rotates
  * from round to round), each right after its own floor run when `floor` is given. All systems are
  * set up before the first round and torn down after the last, so every system sees the same
- * stretch of time on this shared, noisy disk. -> { [key]: { res[], flo[] } }
+ * stretch of time on this shared, noisy disk; with `perRun` (the write scenarios) each run gets
+ * a fresh store, opened right before it and closed right after. -> { [key]: { res[], flo[] } }
  */
-async function measure (label, list, { floor, runs = CFG.runs }) {
+async function measure (label, list, { floor, runs = CFG.runs, perRun = false }) {
   const out = {}
   const state = new Map()
+  const up = async (s) => { state.set(s.key, s.setup === undefined ? undefined : await s.setup()) }
+  const down = async (s) => {
+    if (!state.has(s.key)) return
+    const h = state.get(s.key)
+    state.delete(s.key)
+    if (s.teardown !== undefined) await s.teardown(h)
+  }
   try {
     for (const s of list) {
       out[s.key] = { res: [], flo: [] }
-      state.set(s.key, s.setup === undefined ? undefined : await s.setup())
+      if (!perRun) await up(s)
     }
     for (let i = 0; i < runs; i++) {
       progress(`${label}: round ${i + 1}/${runs}`)
       for (let j = 0; j < list.length; j++) {
         const s = list[(i + j) % list.length]
+        if (perRun) await up(s)
         if (floor !== undefined && FLOOR) out[s.key].flo.push(floor())
         out[s.key].res.push(await s.run(state.get(s.key), i))
+        // Closing ends a store's background work (LevelDB compacts on its own threads until
+        // closed), so it cannot slow down the next system's run on the same disk.
+        if (perRun) await down(s)
       }
     }
   } finally {
-    for (const s of list) if (s.teardown !== undefined && state.has(s.key)) await s.teardown(state.get(s.key))
+    for (const s of list) await down(s)
   }
   return out
 }
@@ -208,7 +220,7 @@ async function concurrentRun (h, writerCount, ms) {
 
 async function runSerial () {
   if (!selected('serial')) return
-  const got = await measure('serial durable acks', writers((h) => serialRun(h, CFG.serialMs)), { floor: () => floorSerial(CFG.floorMs) })
+  const got = await measure('serial durable acks', writers((h) => serialRun(h, CFG.serialMs)), { floor: () => floorSerial(CFG.floorMs), perRun: true })
   const base = { section: 'Serial durable acks (1 record per commit, awaited one by one)', title: 'serial append' }
   row({ ...base, id: 'serial.rate', metric: 'acks/s', unit: 'ops/s', better: 'higher', values: values('rate', got) })
   row({ ...base, id: 'serial.p50', metric: 'p50', unit: 'µs', better: 'lower', values: values('p50', got), target: { of: 'floor', max: 1.25 } })
@@ -219,7 +231,7 @@ async function runSerial () {
 async function runBatch () {
   if (!selected('batch')) return
   for (const size of BATCHES) {
-    const got = await measure(`batch ${size}`, writers((h) => batchRun(h, size, RECORD, CFG.ms)), { floor: () => floorBatch(size, RECORD, CFG.floorMs) })
+    const got = await measure(`batch ${size}`, writers((h) => batchRun(h, size, RECORD, CFG.ms)), { floor: () => floorBatch(size, RECORD, CFG.floorMs), perRun: true })
     row({ section: 'Batches (records per commit)', id: `batch.${size}.rate`, title: `appendBatch ${size}`, metric: 'records/s', unit: 'rec/s', better: 'higher', values: values('rate', got), target: { of: 'floor', min: 0.7 } })
   }
 }
@@ -227,7 +239,7 @@ async function runBatch () {
 async function runConcurrent () {
   if (!selected('concurrent')) return
   for (const w of WRITERS) {
-    const got = await measure(`${w} concurrent writers`, writers((h) => concurrentRun(h, w, CFG.ms), { concurrent: true }), { floor: () => floorBatch(w, RECORD, CFG.floorMs) })
+    const got = await measure(`${w} concurrent writers`, writers((h) => concurrentRun(h, w, CFG.ms), { concurrent: true }), { floor: () => floorBatch(w, RECORD, CFG.floorMs), perRun: true })
     const base = { section: 'Concurrent single-record writers (floor: that many records per sync)', title: `${w} writers` }
     row({ ...base, id: `concurrent.${w}.rate`, metric: 'records/s', unit: 'rec/s', better: 'higher', values: values('rate', got), target: w === 2048 ? { of: 'value', min: 750_000 } : undefined })
     row({ ...base, id: `concurrent.${w}.p50`, metric: 'p50', unit: 'µs', better: 'lower', values: values('p50', got) })
@@ -239,7 +251,7 @@ async function runPayload () {
   if (!selected('payload')) return
   for (const size of PAYLOADS) {
     const label = `${size / KiB} KiB`
-    const got = await measure(`${label} payloads, batch ${PAYLOAD_BATCH}`, writers((h) => batchRun(h, PAYLOAD_BATCH, size, CFG.ms)), { floor: () => floorBatch(PAYLOAD_BATCH, size, CFG.floorMs) })
+    const got = await measure(`${label} payloads, batch ${PAYLOAD_BATCH}`, writers((h) => batchRun(h, PAYLOAD_BATCH, size, CFG.ms)), { floor: () => floorBatch(PAYLOAD_BATCH, size, CFG.floorMs), perRun: true })
     row({ section: `Payload sizes (batch ${PAYLOAD_BATCH})`, id: `payload.${size}.mbs`, title: `${label} × ${PAYLOAD_BATCH}`, metric: 'MB/s', unit: 'MB/s', better: 'higher', values: values('mbs', got) })
   }
 }

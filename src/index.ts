@@ -1,4 +1,4 @@
-export { WriteAhead, retentionChannel, commitChannel, rotateChannel, type SegmentInfo } from './write-ahead.js'
+export { WriteAhead, retentionChannel, commitChannel, rotateChannel, prepareChannel, type SegmentInfo } from './write-ahead.js'
 export { WalError, ErrorCodes, type ErrorCode, type WalErrorDetails } from './errors.js'
 export type { WriteAheadOptions } from './options.js'
 export type { FileIO } from './io/file-io.js'

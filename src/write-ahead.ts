@@ -19,7 +19,7 @@ import { WalReadable, type ReadableHost, type ReadableOptions } from './streams/
 import { WalWritable, type WritableOptions } from './streams/writable.js'
 import type { AppendBatchOptions, AppendInput, IterateOptions, Offsets, WalRecord } from './types.js'
 
-export { retentionChannel, commitChannel, rotateChannel } from './channels.js'
+export { retentionChannel, commitChannel, rotateChannel, prepareChannel } from './channels.js'
 
 const kLogs = Symbol('logs')
 const kMeta = Symbol('meta')

@@ -1,4 +1,5 @@
 import test from 'ava'
+import fs from 'node:fs'
 import { WriteAhead, WalError } from '../dist/src/index.js'
 import { tmpDir, collect } from './helpers/tmp.js'
 import { faultyIO } from './helpers/faulty-io.js'
@@ -146,4 +147,38 @@ test('commits and rotations are published on diagnostics channels', async (t) =>
   t.is(data.length, 30)
   t.true(data.every((m) => m.synced && m.batches === 1 && m.bytes > 500))
   t.true(rotations.filter((m) => m.partition === 0).length >= 2)
+})
+
+test('background preparation of the next segment is published; a failed one only costs speed', async (t) => {
+  const { prepareChannel, rotateChannel } = await import('../dist/src/index.js')
+  const dir = tmpDir(t)
+  const io = faultyIO()
+  const events = []
+  const waiting = []
+  const onPrepare = (m) => { if (m.dir === dir && m.partition === 0) { events.push(m); waiting.splice(0).forEach((f) => f()) } }
+  const rotations = []
+  const onRotate = (m) => { if (m.dir === dir && m.partition === 0) rotations.push(m) }
+  const nextPrepare = (n) => new Promise((resolve) => { const check = () => events.length >= n ? resolve(events[n - 1]) : waiting.push(check); check() })
+  prepareChannel.subscribe(onPrepare)
+  rotateChannel.subscribe(onRotate)
+  t.teardown(() => { prepareChannel.unsubscribe(onPrepare); rotateChannel.unsubscribe(onRotate) })
+
+  io.arm('writeAsync', 'ENOSPC')
+  const wal = await WriteAhead.open(dir, { io, segmentBytes: 16384 })
+  await wal.append(0, 'first')
+  const failed = await nextPrepare(1)
+  t.like(failed, { partition: 0, bytes: 16384, ok: false })
+  t.deepEqual(fs.readdirSync(`${dir}/partition-0`).filter((n) => n.endsWith('.tmp')), [], 'the failed file is removed')
+
+  const before = rotations.length
+  let n = 1
+  while (rotations.length === before) { await wal.append(0, 'x'.repeat(200)); n++ }
+  t.false(rotations[before].prepared, 'the rotation after a failed preparation creates a plain file')
+  const ok = await nextPrepare(2)
+  t.like(ok, { partition: 0, bytes: 16384, ok: true })
+  t.true(ok.ms >= 0)
+  await wal.append(0, 'y')
+  t.true(rotations.at(-1).prepared, 'the next rotation takes the prepared file')
+  t.deepEqual((await collect(wal.iterate(0))).map((r) => r.value.toString()), ['first', ...Array(n - 1).fill('x'.repeat(200)), 'y'])
+  await wal.close()
 })

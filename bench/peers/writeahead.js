@@ -1,11 +1,28 @@
 // writeahead itself, behind the same small interface as the peers (see peers/index.js).
 import fs from 'node:fs'
-import path from 'node:path'
-import { WriteAhead } from '../../dist/src/index.js'
-import { RECORD, now, payload, payloads, sleep } from '../lib/common.js'
+import { WriteAhead, prepareChannel } from '../../dist/src/index.js'
+import { RECORD, payload, payloads } from '../lib/common.js'
 
-function segmentCount (dir) {
-  try { return fs.readdirSync(path.join(dir, 'partition-0')).filter((n) => /^\d{20}\.log$/.test(n)).length } catch { return 0 }
+/** Successive writeahead:prepare events of partition 0 of the log in `dir`; a failed one throws. */
+function preparedIn (dir) {
+  const seen = []
+  let wake = null
+  const on = (m) => { if (m.dir === dir && m.partition === 0) { seen.push(m); wake?.() } }
+  prepareChannel.subscribe(on)
+  return {
+    async next () {
+      if (seen.length === 0) {
+        let timer
+        await new Promise((resolve) => { wake = resolve; timer = setTimeout(resolve, 30_000) })
+        clearTimeout(timer)
+        wake = null
+      }
+      const m = seen.shift()
+      if (m === undefined) throw new Error('writeahead: no segment was prepared within 30 s')
+      if (!m.ok) throw new Error('writeahead: preparing the next segment failed')
+    },
+    stop: () => prepareChannel.unsubscribe(on)
+  }
 }
 
 export default {
@@ -17,17 +34,21 @@ export default {
   note: "sync: 'always' (default): one write + fdatasync per group commit",
 
   /**
-   * Opens a log. With `warm`, a few hundred appends, then appends every 20 ms until the engine has
-   * switched to its zero-filled (prepared) segment, then a short pause: the steady state.
+   * Opens a log. With `warm`, the steady state: a few hundred appends, then wait (on the
+   * writeahead:prepare channel) until the zero-filled next segment is ready, append once so the
+   * log moves into it, and wait until the one after it is ready too. No background zero-fill is
+   * then left to compete with the timed run.
    */
   async open (dir, { warm = false } = {}) {
     const wal = await WriteAhead.open(dir, { partitions: 1 })
     if (warm) {
-      for (let i = 0; i < 300; i++) await wal.append(0, payload(i))
-      const deadline = now() + 10_000
-      while (segmentCount(dir) < 2 && now() < deadline) { await sleep(20); await wal.append(0, payload(0)) }
-      if (segmentCount(dir) < 2) process.stderr.write('  warning: the WAL did not switch to a prepared segment during warm-up\n')
-      await sleep(200)
+      const prepared = preparedIn(dir)
+      try {
+        for (let i = 0; i < 300; i++) await wal.append(0, payload(i))
+        await prepared.next()
+        await wal.append(0, payload(0))
+        await prepared.next()
+      } finally { prepared.stop() }
     }
     const first = wal.offsets(0).start
     return {

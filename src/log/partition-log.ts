@@ -130,7 +130,7 @@ export class PartitionLog implements Committable {
 
   private constructor (o: LogOptions) {
     this.o = o
-    this.preparer = o.preallocate && !o.readOnly ? new SegmentPreparer(o.io, o.dir, o.segmentBytes) : null
+    this.preparer = o.preallocate && !o.readOnly ? new SegmentPreparer(o.io, o.dir, o.segmentBytes, o.id) : null
   }
 
   static open (o: LogOptions): PartitionLog {

@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { prepareChannel } from '../channels.js'
 import type { FileIO } from '../io/file-io.js'
 
 const CHUNK = 1024 * 1024
@@ -18,15 +19,17 @@ export class SegmentPreparer {
   private stopped = false
   private idle: Promise<void> = Promise.resolve()
   private settle: () => void = () => {}
+  private started = 0
   file = ''
 
-  constructor (private readonly io: FileIO, private readonly dir: string, private readonly size: number) {}
+  constructor (private readonly io: FileIO, private readonly dir: string, private readonly size: number, private readonly partition: number) {}
 
   get ready (): boolean { return this.state === 'ready' }
 
   start (): void {
     if (this.state !== 'idle' || this.stopped) return
     this.state = 'filling'
+    this.started = performance.now()
     this.idle = new Promise((resolve) => { this.settle = resolve })
     // A unique name: a closed log's late callbacks must never touch a reopened log's file.
     this.file = path.join(this.dir, `${process.pid}-${Math.random().toString(36).slice(2)}${PREPARED_SUFFIX}`)
@@ -46,6 +49,7 @@ export class SegmentPreparer {
       this.io.datasyncAsync(this.fd, (err) => {
         if (err !== null || this.stopped) return this.fail()
         this.state = 'ready'
+        this.published(true)
         this.settle()
       })
       return
@@ -59,15 +63,22 @@ export class SegmentPreparer {
 
   private fail (): void {
     // A failed preparation (for example ENOSPC) only costs speed: rotation then creates a plain file.
+    const wasFilling = this.state === 'filling'
     this.state = 'failed'
     this.release()
     try { if (this.io.exists(this.file)) this.io.unlink(this.file) } catch {}
+    if (wasFilling && !this.stopped) this.published(false)
     this.settle()
   }
 
   private release (): void {
     if (this.fd >= 0) { try { this.io.close(this.fd) } catch {} }
     this.fd = -1
+  }
+
+  private published (ok: boolean): void {
+    if (!prepareChannel.hasSubscribers) return
+    prepareChannel.publish({ dir: path.dirname(this.dir), partition: this.partition, bytes: this.size, ms: performance.now() - this.started, ok })
   }
 
   /** Hands the prepared file's descriptor over; the preparer may then prepare the next one. */

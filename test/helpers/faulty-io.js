@@ -5,7 +5,7 @@ const errno = (code, syscall) => Object.assign(new Error(`${code}: injected faul
 /**
  * The real file system behind the FileIO interface, with faults armed by the test:
  * `io.arm('datasync', 'EIO')` makes the next sync fail, `io.arm('write', 'ENOSPC', n)` the next n
- * writes. `io.log` records operations, and `io.holdSyncs()` queues async syncs until released.
+ * writes (`'writeAsync'`: the background ones). `io.log` records operations, and `io.holdSyncs()` queues async syncs until released.
  */
 export function faultyIO () {
   const armed = new Map()
@@ -30,6 +30,11 @@ export function faultyIO () {
     const err = fault('write', { fd, len, pos })
     if (err) throw err
     return nodeFileIO.write(fd, buf, off, len, pos)
+  }
+  io.writeAsync = (fd, buf, off, len, pos, cb) => {
+    const err = fault('writeAsync', { fd, len, pos })
+    if (err) return setImmediate(() => cb(err, 0))
+    nodeFileIO.writeAsync(fd, buf, off, len, pos, cb)
   }
   io.open = (path, mode) => {
     const err = fault('open', { path, mode })
