@@ -1,3 +1,6 @@
+import { LRUCache } from 'lru-cache'
+import type { Segment } from './segment.js'
+
 /**
  * Recently read index blocks (the batches between two sparse index entries), checksums already
  * verified, with the offset, position and batch of every record inside. A point read then costs
@@ -6,6 +9,9 @@
  * 16,384-record batch at random at all.
  */
 export interface CachedBlock {
+  seg: Segment
+  /** File position where the block ends. */
+  to: number
   buf: Buffer
   offsets: number[]
   positions: number[]
@@ -13,26 +19,24 @@ export interface CachedBlock {
   bytes: number
 }
 
+/**
+ * Least recently used first out, by bytes, through lru-cache: an LRU made of a Map (delete and
+ * re-insert on every hit) leaves deleted slots at the front that each eviction walks over, which
+ * cost more than the read itself once the log outgrew the cache.
+ */
 export class BatchCache {
-  private readonly map = new Map<string, CachedBlock>()
-  private used = 0
+  private readonly lru: LRUCache<number, CachedBlock> | null
 
-  constructor (private readonly capacity: number) {}
-
-  get (key: string): CachedBlock | undefined {
-    const e = this.map.get(key)
-    if (e !== undefined) { this.map.delete(key); this.map.set(key, e) }
-    return e
+  constructor (capacity: number) {
+    this.lru = capacity > 0 ? new LRUCache({ maxSize: capacity, sizeCalculation: (e) => e.bytes }) : null
   }
 
-  set (key: string, e: CachedBlock): void {
-    if (e.bytes > this.capacity) return
-    this.map.set(key, e)
-    this.used += e.bytes
-    while (this.used > this.capacity) {
-      const [k, old] = this.map.entries().next().value as [string, CachedBlock]
-      this.map.delete(k)
-      this.used -= old.bytes
-    }
+  get (key: number): CachedBlock | undefined {
+    return this.lru?.get(key)
+  }
+
+  set (key: number, e: CachedBlock): void {
+    // lru-cache refuses entries larger than maxSize itself (and drops the old value of the key).
+    this.lru?.set(key, e)
   }
 }

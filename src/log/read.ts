@@ -17,7 +17,7 @@ import type { Segment } from './segment.js'
 
 /** Position of the batch to start reading from to find `offset` in `seg`. */
 export function seekPosition (log: PartitionLog, seg: Segment, offset: number): number {
-  const idx = seg.index(log.o.io, log.readFd(seg), log.o.indexInterval, log.o.maxBatchBytes)
+  const idx = seg.index(log.o.io, () => log.readFd(seg), log.o.indexInterval, log.o.maxBatchBytes)
   const i = floorIndex(idx.offsets, offset - seg.base)
   return i < 0 ? SEGMENT_HEADER_BYTES : idx.positions[i]
 }
@@ -72,7 +72,7 @@ export function offsetForTimestamp (log: PartitionLog, ts: number): number {
   const si = log.segments.findIndex((s) => s.nextOffset > s.base && s.maxTimestamp >= ts)
   if (si < 0) return log.end
   const seg = log.segments[si]
-  const idx = seg.index(log.o.io, log.readFd(seg), log.o.indexInterval, log.o.maxBatchBytes)
+  const idx = seg.index(log.o.io, () => log.readFd(seg), log.o.indexInterval, log.o.maxBatchBytes)
   let i = 0
   while (i < idx.times.length && idx.times[i] < ts) i++
   const fromRel = i === 0 ? 0 : idx.timeOffsets[i - 1]
@@ -107,13 +107,16 @@ export function readRecord (log: PartitionLog, offset: number): WalRecord {
   const si = log.segmentFor(offset)
   if (si < 0) throw range()
   const seg = log.segments[si]
-  const idx = seg.index(log.o.io, log.readFd(seg), log.o.indexInterval, log.o.maxBatchBytes)
+  const idx = seg.index(log.o.io, () => log.readFd(seg), log.o.indexInterval, log.o.maxBatchBytes)
   const i = floorIndex(idx.offsets, offset - seg.base)
   const from = i < 0 ? SEGMENT_HEADER_BYTES : idx.positions[i]
   const to = i + 1 < idx.positions.length ? idx.positions[i + 1] : seg.dataEnd
-  const key = `${seg.path}:${from}:${to}`
+  // A number, not a string: building and hashing a path string per read cost more than the rest
+  // of a cached read. The block's segment and end are checked, since the open segment's last
+  // block grows and uids wrap.
+  const key = seg.uid * 2 ** 31 + from
   let block = log.o.batchCache.get(key)
-  if (block === undefined) {
+  if (block === undefined || block.seg !== seg || block.to !== to) {
     block = loadBlock(log, seg, from, to)
     log.o.batchCache.set(key, block)
   }
@@ -147,5 +150,5 @@ export function loadBlock (log: PartitionLog, seg: Segment, from: number, to: nu
     }
     at += length
   }
-  return { buf, offsets, positions, batchAt, bytes: buf.length + 24 * offsets.length + 64 }
+  return { seg, to, buf, offsets, positions, batchAt, bytes: buf.length + 24 * offsets.length + 64 }
 }

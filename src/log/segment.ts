@@ -5,9 +5,13 @@ import { readFully } from '../io/full-io.js'
 import { IndexBuilder } from './index-builder.js'
 import { scanSegment } from './scan.js'
 
+let uids = 0
+
 /** What the log knows about one segment file, in memory. */
 export class Segment {
   readonly path: string
+  /** Names this object in numeric cache keys (see BatchCache); wraps, so keys are checked on hit. */
+  readonly uid = uids++ % 2 ** 21
   /** One past the last record's offset; equals base while empty. */
   nextOffset: number
   /** Where batch data ends: the write position while open, the seal's position once sealed. */
@@ -35,7 +39,7 @@ export class Segment {
   get bytes (): number { return this.sealed ? this.fileSize : this.dataEnd }
 
   /** The index, loading it from its files or rebuilding it by a scan when they do not match. */
-  index (io: FileIO, fd: number, interval: number, maxBatchBytes: number): SegmentIndex {
+  index (io: FileIO, fd: () => number, interval: number, maxBatchBytes: number): SegmentIndex {
     if (this.indexer !== null) return this.indexer.index
     const idx = emptyIndex()
     if (decodeIndexFiles(readWhole(io, this.indexPath), readWhole(io, this.timeIndexPath), this.dataEnd, this.nextOffset, idx)) {
@@ -43,7 +47,7 @@ export class Segment {
       return idx
     }
     const builder = new IndexBuilder(this.base, interval)
-    scanSegment(io, fd, this.dataEnd, { base: this.base, maxBatchBytes, index: builder })
+    scanSegment(io, fd(), this.dataEnd, { base: this.base, maxBatchBytes, index: builder })
     this.indexer = builder
     if (this.sealed) writeIndexFiles(io, this)
     return builder.index
