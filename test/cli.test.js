@@ -1,5 +1,6 @@
 import test from 'ava'
 import fs from 'node:fs'
+import net from 'node:net'
 import { WriteAhead } from '../dist/src/index.js'
 import { tmpDir } from './helpers/tmp.js'
 import { run, start } from './fixtures/cli-run.js'
@@ -20,9 +21,9 @@ test('--help of the program and of every command shows usage, an example and the
     t.regex(r.stdout, /Exit codes:\n {2}0 {2}success/, c)
   }))
   const mirror = await run(['mirror', '--help'])
-  for (const flag of ['--brokers', '--topic', '--dir', '--group', '--from', '--offset-preserving', '--partitioner', '--metrics-port', '--sasl-mechanism', '--tls']) t.true(mirror.stdout.includes(flag), flag)
+  for (const flag of ['--brokers', '--topic', '--dir', '--group-id', '--from', '--offsets', '--null-values', '--stop-at-end', '--http-port', '--lag-interval', '--sasl-mechanism', '--tls']) t.true(mirror.stdout.includes(flag), flag)
   const replay = await run(['replay', '--help'])
-  for (const flag of ['--brokers', '--topic', '--dir', '--group', '--from', '--partitioner', '--metrics-port', '--sasl-username', '--tls-ca']) t.true(replay.stdout.includes(flag), flag)
+  for (const flag of ['--brokers', '--topic', '--dir', '--group', '--from', '--partitioner', '--partitions', '--shared-topic', '--stop-at-end', '--create-topic', '--http-port', '--sasl-username', '--tls-ca']) t.true(replay.stdout.includes(flag), flag)
 })
 
 test('append prints one offset per line; tail prints the lines back', async (t) => {
@@ -207,12 +208,24 @@ test('errors are one line "error: <message> (<CODE>)" with exit 2 and no stack; 
   t.deepEqual(fs.readdirSync(other), ['notes.txt'])
 })
 
-test('mirror and replay explain that the Kafka connector is missing when it is', async (t) => {
-  const bridge = new URL('../dist/connectors/kafka/bridge.js', import.meta.url)
-  if (fs.existsSync(bridge)) return t.pass('the connector is built: nothing to check here')
+test('mirror and replay check their flags, and an unreachable broker is a one-line IO_ERROR that leaves the log untouched', async (t) => {
+  const dir = tmpDir(t, 'kafka')
+  const missing = await run(['mirror', '--brokers', '127.0.0.1:1', '--dir', dir], { env: { WRITEAHEAD_TOPIC: '' } })
+  t.is(missing.code, 2)
+  t.regex(missing.stderr, /^error: --topic \(or WRITEAHEAD_TOPIC\) is required \(INVALID_ARGUMENT\)\n$/)
+  const badFrom = await run(['replay', '--brokers', '127.0.0.1:1', '--topic', 't', '--dir', dir, '--from', 'yesterday'])
+  t.is(badFrom.code, 2)
+  t.regex(badFrom.stderr, /--from must be earliest, latest, an offset/)
+  const badChoice = await run(['replay', '--brokers', '127.0.0.1:1', '--topic', 't', '--dir', dir, '--partitioner', 'random'])
+  t.is(badChoice.code, 2)
+  t.regex(badChoice.stderr, /partitioner/)
+
+  // A loopback port nobody listens on: refused at once, so only startTimeout bounds the wait.
+  const port = await new Promise((resolve) => { const srv = net.createServer().listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)) }) })
   for (const cmd of ['mirror', 'replay']) {
-    const r = await run([cmd, '--brokers', '127.0.0.1:1', '--topic', 't', '--dir', tmpDir(t, cmd)])
-    t.is(r.code, 2)
-    t.regex(r.stderr, /^error: the Kafka connector is not available.*\(UNAVAILABLE\)\n$/)
+    const r = await run([cmd, '--brokers', `127.0.0.1:${port}`, '--topic', 't', '--dir', dir, '--start-timeout', '1500'])
+    t.is(r.code, 2, r.stderr)
+    t.regex(r.stderr.trim().split('\n').at(-1), /^error: .*\(IO_ERROR\)$/)
   }
+  t.false(fs.existsSync(dir), 'nothing was created')
 })

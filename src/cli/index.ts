@@ -58,4 +58,8 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   process.exit(err.code === 'EPIPE' ? EXIT.OK : reportError(err, process.argv.includes('--debug')))
 })
 
-process.exitCode = await main()
+const code = await main()
+// After an error, exit now: a client library may still hold timers or retries (kafkajs keeps
+// reconnecting for seconds), which would delay the exit and log after the error line.
+if (code === EXIT.ERROR) process.exit(code)
+process.exitCode = code

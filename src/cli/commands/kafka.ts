@@ -1,25 +1,24 @@
-import type { Command } from 'commander'
+import fs from 'node:fs'
+import { Option, type Command } from 'commander'
 import { CliError, EXIT_CODES_HELP, usageError } from '../errors.js'
 import { parseNonNegative, parsePositive } from '../common.js'
 
-/** What connectors/kafka/bridge.ts exports (being written); only the shape the CLI relies on. */
+/** The part of connectors/kafka/bridge.ts the CLI uses. Options are the bridge's own (RunMirrorOptions, RunReplayOptions). */
 interface Bridge {
   runMirror (opts: Record<string, unknown>): Promise<unknown>
   runReplay (opts: Record<string, unknown>): Promise<unknown>
   optionsFromEnv (env: NodeJS.ProcessEnv): Record<string, unknown>
 }
 
-interface KafkaOptions {
+interface Flags {
   brokers?: string
   topic?: string
   dir?: string
-  group?: string
-  from?: string
-  offsetPreserving?: boolean
-  partitioner?: string
-  partitions?: number
-  metricsPort?: number
   clientId?: string
+  httpPort?: number
+  httpHost?: string
+  lagInterval?: number
+  startTimeout?: number
   saslMechanism?: string
   saslUsername?: string
   saslPassword?: string
@@ -28,11 +27,26 @@ interface KafkaOptions {
   tlsCert?: string
   tlsKey?: string
   tlsInsecure?: boolean
+  // mirror
+  groupId?: string
+  offsets?: string
+  nullValues?: string
+  stopAtEnd?: boolean
+  // replay
+  group?: string
+  partitioner?: string
+  partitions?: number[]
+  source?: string
+  sharedTopic?: boolean
+  createTopic?: boolean
+  maxBatchRecords?: number
+  maxBatchBytes?: number
+  // both
+  from?: string
 }
 
 async function loadBridge (): Promise<Bridge> {
-  // dist/src/cli/commands/kafka.js -> dist/connectors/kafka/bridge.js; a variable specifier, so the
-  // CLI builds whether or not the connector exists yet.
+  // A variable specifier: the CLI is built and installed with or without the connector.
   const url = new URL('../../../connectors/kafka/bridge.js', import.meta.url).href
   try {
     return await import(url) as Bridge
@@ -45,92 +59,157 @@ async function loadBridge (): Promise<Bridge> {
   }
 }
 
-function addCommon (cmd: Command): Command {
-  return cmd
-    .option('--brokers <list>', 'comma-separated Kafka brokers, host:port (env KAFKA_BROKERS)')
-    .option('--topic <name>', 'Kafka topic')
-    .option('--dir <dir>', 'log directory')
-    .option('--client-id <id>', 'Kafka client id')
-    .option('--metrics-port <port>', 'serve Prometheus metrics on this port (/metrics)', parseNonNegative)
-    .option('--sasl-mechanism <mechanism>', 'plain, scram-sha-256 or scram-sha-512')
-    .option('--sasl-username <user>', 'SASL user name')
-    .option('--sasl-password <password>', 'SASL password (prefer the environment, see the connector docs)')
-    .option('--tls', 'connect with TLS')
-    .option('--tls-ca <file>', 'CA certificate(s), PEM')
-    .option('--tls-cert <file>', 'client certificate, PEM')
-    .option('--tls-key <file>', 'client key, PEM')
-    .option('--tls-insecure', 'do not verify the broker certificate (testing only)')
+function pem (file: string, flag: string): Buffer {
+  try {
+    return fs.readFileSync(file)
+  } catch (err) {
+    throw usageError(`${flag}: cannot read ${file}: ${(err as Error).message}`)
+  }
 }
 
-/** CLI flags as bridge options; flags win over the environment (optionsFromEnv), defaults are the bridge's. */
-function bridgeOptions (o: KafkaOptions): Record<string, unknown> {
-  const opts: Record<string, unknown> = {}
-  if (o.brokers !== undefined) opts.brokers = o.brokers.split(',').map((b) => b.trim()).filter(Boolean)
-  for (const k of ['topic', 'dir', 'group', 'from', 'partitioner', 'partitions', 'metricsPort', 'clientId'] as const) {
-    if (o[k] !== undefined) opts[k] = o[k]
-  }
-  if (o.offsetPreserving === true) opts.offsetPreserving = true
+function parsePartitions (value: string): number[] {
+  return value.split(',').map((s) => parseNonNegative(s.trim()))
+}
+
+/** Replay's --from: earliest, latest, an offset, @<ms since epoch> or an ISO time. */
+function replayFrom (value: string): unknown {
+  if (value === 'earliest' || value === 'latest') return value
+  if (/^\d+$/.test(value)) return Number(value)
+  if (/^@\d+$/.test(value)) return { timestamp: Number(value.slice(1)) }
+  const ts = Date.parse(value)
+  if (!Number.isNaN(ts)) return { timestamp: ts }
+  throw usageError(`--from must be earliest, latest, an offset, @<ms> or an ISO time, got '${value}'`)
+}
+
+/** Connection flags as the bridge's `kafka` options, on top of what the environment gave. */
+function kafkaOptions (o: Flags, env: Record<string, unknown> | undefined): Record<string, unknown> {
+  const k: Record<string, unknown> = { ...env }
+  if (o.brokers !== undefined) k.brokers = o.brokers.split(',').map((b) => b.trim()).filter(Boolean)
+  if (o.clientId !== undefined) k.clientId = o.clientId
   if (o.saslMechanism !== undefined || o.saslUsername !== undefined || o.saslPassword !== undefined) {
-    opts.sasl = { mechanism: o.saslMechanism, username: o.saslUsername, password: o.saslPassword }
+    const password = o.saslPassword ?? process.env.KAFKA_SASL_PASSWORD
+    if (o.saslMechanism === undefined || o.saslUsername === undefined || password === undefined) {
+      throw usageError('SASL needs --sasl-mechanism, --sasl-username and a password (--sasl-password or KAFKA_SASL_PASSWORD)')
+    }
+    k.sasl = { mechanism: o.saslMechanism, username: o.saslUsername, password }
   }
   if (o.tls === true || o.tlsCa !== undefined || o.tlsCert !== undefined || o.tlsKey !== undefined || o.tlsInsecure === true) {
-    opts.ssl = { ca: o.tlsCa, cert: o.tlsCert, key: o.tlsKey, rejectUnauthorized: o.tlsInsecure !== true }
+    const ssl: Record<string, unknown> = typeof k.ssl === 'object' && k.ssl !== null ? { ...k.ssl } : {}
+    if (o.tlsCa !== undefined) ssl.ca = [pem(o.tlsCa, '--tls-ca')]
+    if (o.tlsCert !== undefined) ssl.cert = pem(o.tlsCert, '--tls-cert')
+    if (o.tlsKey !== undefined) ssl.key = pem(o.tlsKey, '--tls-key')
+    if (o.tlsInsecure === true) ssl.rejectUnauthorized = false
+    k.ssl = Object.keys(ssl).length === 0 ? true : ssl
   }
+  return k
+}
+
+/** Flags over the environment (optionsFromEnv) over the bridge's defaults. */
+function bridgeOptions (kind: 'mirror' | 'replay', o: Flags, env: Record<string, unknown>): Record<string, unknown> {
+  const opts: Record<string, unknown> = { ...env, kafka: kafkaOptions(o, env.kafka as Record<string, unknown> | undefined) }
+  const set = (key: string, v: unknown): void => { if (v !== undefined) opts[key] = v }
+  set('topic', o.topic)
+  set('dir', o.dir)
+  set('httpPort', o.httpPort)
+  set('httpHost', o.httpHost)
+  set('lagIntervalMs', o.lagInterval)
+  set('startTimeoutMs', o.startTimeout)
+  if (kind === 'mirror') {
+    set('groupId', o.groupId)
+    set('offsets', o.offsets)
+    set('nullValues', o.nullValues)
+    set('stopAtEnd', o.stopAtEnd)
+    if (o.from !== undefined) {
+      if (o.from !== 'earliest' && o.from !== 'latest') throw usageError(`--from must be earliest or latest for mirror, got '${o.from}'`)
+      opts.from = o.from
+    }
+  } else {
+    set('group', o.group)
+    set('partitioner', o.partitioner)
+    set('partitions', o.partitions)
+    set('source', o.source)
+    if (o.sharedTopic === true) opts.soleWriter = false
+    if (o.stopAtEnd === true) opts.live = false
+    set('createTopic', o.createTopic)
+    set('maxBatchRecords', o.maxBatchRecords)
+    set('maxBatchBytes', o.maxBatchBytes)
+    if (o.from !== undefined) opts.from = replayFrom(o.from)
+  }
+  if (opts.topic === undefined) throw usageError('--topic (or WRITEAHEAD_TOPIC) is required')
+  if (opts.dir === undefined) throw usageError('--dir (or WRITEAHEAD_DIR) is required')
+  if ((opts.kafka as Record<string, unknown>).brokers === undefined) throw usageError('--brokers (or KAFKA_BROKERS) is required')
   return opts
 }
 
-async function run (kind: 'mirror' | 'replay', o: KafkaOptions): Promise<void> {
-  if (o.partitioner !== undefined && o.partitioner !== 'same' && o.partitioner !== 'murmur2') throw usageError(`--partitioner must be same or murmur2, got '${o.partitioner}'`)
+async function run (kind: 'mirror' | 'replay', o: Flags): Promise<void> {
   const bridge = await loadBridge()
-  // SIGINT/SIGTERM abort `signal`; a bridge that returns a handle instead gets close() or stop().
-  const abort = new AbortController()
-  const opts = { ...bridge.optionsFromEnv(process.env), ...bridgeOptions(o), signal: abort.signal }
-  const stopped = new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }))
-  const onSignal = (): void => abort.abort()
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
-  try {
-    const result = await (kind === 'mirror' ? bridge.runMirror(opts) : bridge.runReplay(opts)) as { close?: () => unknown, stop?: () => unknown } | undefined
-    const stop = result?.close ?? result?.stop
-    if (typeof stop === 'function') {
-      await stopped
-      await stop.call(result)
-    }
-  } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
-  }
+  const opts = bridgeOptions(kind, o, bridge.optionsFromEnv(process.env))
+  // The bridge stops gracefully on SIGTERM/SIGINT, logs JSON lines and rejects with a WalError on a
+  // fatal error, which the CLI reports on one line with exit code 2.
+  await (kind === 'mirror' ? bridge.runMirror(opts) : bridge.runReplay(opts))
 }
+
+function addCommon (cmd: Command): Command {
+  return cmd
+    .option('--brokers <list>', 'comma-separated Kafka brokers, host:port (env KAFKA_BROKERS)')
+    .option('--topic <name>', 'Kafka topic (env WRITEAHEAD_TOPIC)')
+    .option('--dir <dir>', 'log directory (env WRITEAHEAD_DIR)')
+    .option('--client-id <id>', 'Kafka client id (env KAFKA_CLIENT_ID)')
+    .option('--http-port <port>', 'serve /healthz and Prometheus /metrics on this port, 0 for any (env WRITEAHEAD_HTTP_PORT)', parseNonNegative)
+    .option('--http-host <host>', 'address for --http-port (default 127.0.0.1)')
+    .option('--lag-interval <ms>', 'log a lag line this often, 0 for never (default 10000)', parseNonNegative)
+    .option('--start-timeout <ms>', 'fail if Kafka cannot be reached at start within this time (default 30000)', parsePositive)
+    .addOption(new Option('--sasl-mechanism <mechanism>', 'SASL mechanism (env KAFKA_SASL_MECHANISM)').choices(['plain', 'scram-sha-256', 'scram-sha-512']))
+    .option('--sasl-username <user>', 'SASL user name (env KAFKA_SASL_USERNAME)')
+    .option('--sasl-password <password>', 'SASL password; prefer the environment, KAFKA_SASL_PASSWORD, which stays out of `ps`')
+    .option('--tls', 'connect with TLS (env KAFKA_SSL)')
+    .option('--tls-ca <file>', 'CA certificate(s), PEM (env KAFKA_SSL_CA_FILE)')
+    .option('--tls-cert <file>', 'client certificate, PEM (env KAFKA_SSL_CERT_FILE)')
+    .option('--tls-key <file>', 'client key, PEM (env KAFKA_SSL_KEY_FILE)')
+    .option('--tls-insecure', 'do not verify the broker certificate (testing only)')
+}
+
+const PROCESS_HELP = `
+Runs until SIGTERM or SIGINT, then finishes the work in flight, checkpoints, commits and exits 0.
+Reconnects with backoff when the brokers go away. Logs one JSON line per event on stdout, and a
+lag line every --lag-interval. Connection settings, topic, dir, group and position can also come
+from the environment (named beside each flag; the full list is in connectors/kafka/README.md);
+flags win. The delivery guarantees are in the README's Kafka bridge section.`
 
 export function register (program: Command): void {
   addCommon(program.command('mirror')
-    .description('mirror a Kafka topic into the log (one WAL partition per Kafka partition)'))
-    .option('--group <id>', 'Kafka consumer group id of the mirror')
-    .option('--from <position>', 'where to start when the log has no checkpoint: earliest (default) or latest')
-    .option('--offset-preserving', 'store each record at its Kafka offset (explicit offsets; gaps allowed)')
-    .option('--partitioner <name>', 'same (default): Kafka partition n goes to WAL partition n; murmur2: by key, as the Java client')
-    .option('--partitions <n>', 'number of WAL partitions (murmur2)', parsePositive)
-    .addHelpText('after', `
-The source position is stored as a checkpoint in the same commit as the records, so a restart
-resumes exactly after the last durable record. Stops cleanly on SIGINT/SIGTERM. Options may also
-come from the environment (KAFKA_BROKERS, ...); flags win.
+    .description('mirror a Kafka topic into the log, exactly once (topic partition n -> WAL partition n)'))
+    .option('--group-id <id>', 'Kafka consumer group, committed only so Kafka tools show lag (default writeahead-mirror.<topic>)')
+    .addOption(new Option('--offsets <mode>', 'preserve: WAL offset = Kafka offset (default); dense: the WAL numbers records itself').choices(['preserve', 'dense']))
+    .addOption(new Option('--from <position>', 'where to start when the log holds no checkpoint of this topic (default earliest)').choices(['earliest', 'latest']))
+    .addOption(new Option('--null-values <policy>', 'tombstones (null values): error (default), skip, or store empty').choices(['error', 'skip', 'empty']))
+    .option('--stop-at-end', 'stop once every partition reached the end seen at start')
+    .addHelpText('after', `${PROCESS_HELP}
 
 Examples:
-  $ writeahead mirror --brokers localhost:9092 --topic orders --dir ./data --offset-preserving
-  $ writeahead mirror --brokers b1:9093,b2:9093 --topic orders --dir ./data --tls --sasl-mechanism scram-sha-512 --sasl-username app
+  $ writeahead mirror --brokers 127.0.0.1:9092 --topic orders --dir ./data
+  $ KAFKA_SASL_PASSWORD=... writeahead mirror --brokers b1:9093,b2:9093 --tls --sasl-mechanism scram-sha-512 --sasl-username app --topic orders --dir ./data --http-port 9464
 ${EXIT_CODES_HELP}`)
-    .action(async (o: KafkaOptions) => { await run('mirror', o) })
+    .action(async (o: Flags) => { await run('mirror', o) })
 
   addCommon(program.command('replay')
-    .description('replay the log into a Kafka topic'))
-    .option('--group <name>', 'WAL consumer group that records replay progress')
-    .option('--from <position>', "earliest, latest, committed (default: the group's committed offset) or an offset")
-    .option('--partitioner <name>', 'same (default): WAL partition n goes to Kafka partition n; murmur2: by key, as the Java client')
-    .option('--partitions <n>', 'number of Kafka partitions (murmur2)', parsePositive)
-    .addHelpText('after', `
+    .description('replay the log into a Kafka topic (idempotent producer, acks -1)'))
+    .option('--group <name>', 'WAL consumer group: start at its cursor, advance it after each acknowledgement')
+    .option('--from <position>', 'without a committed cursor: earliest (default), latest, an offset, @<ms> or an ISO time')
+    .addOption(new Option('--partitioner <name>', 'same: WAL partition n -> topic partition n (default); murmur2: by key, as Kafka does').choices(['same', 'murmur2']))
+    .option('--partitions <list>', 'only these WAL partitions, comma-separated', parsePartitions)
+    .option('--source <name>', 'also add a writeahead.source header with this value')
+    .option('--shared-topic', 'other producers write the topic too: at least once, no tail check (soleWriter: false)')
+    .option('--stop-at-end', 'stop at the end of the log seen at start instead of tailing it')
+    .option('--create-topic', 'create the topic if missing (as many partitions as the log)')
+    .option('--max-batch-records <n>', 'records per round (default 1000)', parsePositive)
+    .option('--max-batch-bytes <n>', 'bytes per round (default 524288)', parsePositive)
+    .addHelpText('after', `${PROCESS_HELP}
+
 Examples:
-  $ writeahead replay --dir ./data --brokers localhost:9092 --topic orders-copy --group replay
-  $ writeahead replay --dir ./data --brokers localhost:9092 --topic orders-copy --partitioner murmur2
+  $ writeahead replay --brokers 127.0.0.1:9092 --dir ./data --topic orders-copy --group to-kafka --create-topic
+  $ writeahead replay --brokers 127.0.0.1:9092 --dir ./data --topic orders-rebuilt --from 0 --stop-at-end
+  $ writeahead replay --brokers 127.0.0.1:9092 --dir ./data --topic orders --partitioner murmur2 --from 2026-11-24T10:00:00Z
 ${EXIT_CODES_HELP}`)
-    .action(async (o: KafkaOptions) => { await run('replay', o) })
+    .action(async (o: Flags) => { await run('replay', o) })
 }
