@@ -35,7 +35,7 @@ export function markdown (json, source) {
   }
   lines.push('')
   lines.push('**× floor** is writeahead ÷ floor, **× best peer** is writeahead ÷ the best durable peer of the row (✓: writeahead is ahead). ' +
-    'For ↑ rows higher is better, for ↓ rows (latency, time) lower is better. The systems run interleaved, round by round, so each sees the same stretch of time on this shared disk; in the write scenarios every run has its own floor run right before it. × floor is the median of writeahead\'s per-run ratios to its floor runs, × best peer the median of per-round ratios, so a ratio can differ a little from the ratio of the medians shown.')
+    'For ↑ rows higher is better, for ↓ rows (latency, time) lower is better. The systems run interleaved, round by round, so each sees the same stretch of time on this shared disk. In the write scenarios every run gets a fresh store, warmed up, opened right before the run and closed right after (so no system's background work, such as LevelDB compaction, lands in another's run), and has its own floor run right before it. × floor is the median of writeahead\'s per-run ratios to its floor runs, × best peer the median of per-round ratios, so a ratio can differ a little from the ratio of the medians shown.')
   lines.push('')
   lines.push(markdownTable(json.rows, s))
   lines.push('')
