@@ -2,6 +2,7 @@
 // The README's benchmark section, generated from a results file.
 //
 //   node bench/readme-table.js [results.json]           print it and write bench/results/README-table.md
+//                                                       (npm run bench does this, and the README, after a full run)
 //   node bench/readme-table.js --write-readme [file]    also replace what is between
 //                                                       <!-- bench:start --> and <!-- bench:end --> in README.md
 //                                                       (--readme=<path> for another file)
@@ -35,7 +36,7 @@ export function markdown (json, source) {
   }
   lines.push('')
   lines.push('**× floor** is writeahead ÷ floor, **× best peer** is writeahead ÷ the best durable peer of the row (✓: writeahead is ahead). ' +
-    'For ↑ rows higher is better, for ↓ rows (latency, time) lower is better. The systems run interleaved, round by round, so each sees the same stretch of time on this shared disk. In the write scenarios every run gets a fresh store, warmed up, opened right before the run and closed right after (so no system's background work, such as LevelDB compaction, lands in another's run), and has its own floor run right before it. × floor is the median of writeahead\'s per-run ratios to its floor runs, × best peer the median of per-round ratios, so a ratio can differ a little from the ratio of the medians shown.')
+    'For ↑ rows higher is better, for ↓ rows (latency, time) lower is better. The systems run interleaved, round by round, so each sees the same stretch of time on this shared disk. In the write scenarios every run gets a fresh store, warmed up, opened right before the run and closed right after (so no system\'s background work, such as LevelDB compaction, lands in another\'s run), and has its own floor run right before it. × floor is the median of writeahead\'s per-run ratios to its floor runs, × best peer the median of per-round ratios, so a ratio can differ a little from the ratio of the medians shown.')
   lines.push('')
   lines.push(markdownTable(json.rows, s))
   lines.push('')
@@ -66,6 +67,21 @@ export function writeTable (json, source) {
   return md
 }
 
+/** Replaces the section between the markers of README.md (or `readme`); -> false if the markers are not there once each. */
+export function writeReadme (md, readme = path.join(ROOT, 'README.md')) {
+  const text = fs.readFileSync(readme, 'utf8')
+  const a = text.indexOf(START)
+  const b = text.indexOf(END)
+  if (a < 0 || b < 0 || b < a || text.indexOf(START, a + 1) >= 0 || text.indexOf(END, b + 1) >= 0) {
+    console.error(`${path.basename(readme)} needs exactly one ${START} followed by one ${END}: not changed`)
+    return false
+  }
+  const next = text.slice(0, a + START.length) + '\n' + md + text.slice(b)
+  if (next !== text) fs.writeFileSync(readme, next)
+  console.error(`${path.basename(readme)}: benchmark section ${next === text ? 'already up to date' : 'replaced'}`)
+  return true
+}
+
 function newestFull () {
   const latest = path.join(RESULTS, 'latest.json')
   try {
@@ -88,16 +104,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const md = writeTable(json, path.relative(ROOT, path.resolve(file)))
   process.stdout.write(md)
   if (args.includes('--write-readme')) {
-    const readme = args.find((a) => a.startsWith('--readme='))?.slice('--readme='.length) ?? path.join(ROOT, 'README.md')
-    const text = fs.readFileSync(readme, 'utf8')
-    const a = text.indexOf(START)
-    const b = text.indexOf(END)
-    if (a < 0 || b < 0 || b < a || text.indexOf(START, a + 1) >= 0 || text.indexOf(END, b + 1) >= 0) {
-      console.error(`README.md needs exactly one ${START} followed by one ${END}: not changed`)
-      process.exit(1)
-    }
-    const next = text.slice(0, a + START.length) + '\n' + md + text.slice(b)
-    if (next !== text) fs.writeFileSync(readme, next)
-    console.error(`README.md: benchmark section ${next === text ? 'already up to date' : 'replaced'}`)
+    const readme = args.find((a) => a.startsWith('--readme='))?.slice('--readme='.length)
+    if (!writeReadme(md, readme)) process.exit(1)
   }
 }

@@ -15,8 +15,8 @@
 // has its own floor run right before it; ratios are medians of per-run ratios, so disk drift on
 // this shared machine hits every system alike.
 // Output: a table on stdout; bench/results/latest.json (every run); for a full run (no --quick, no
-// filter) also bench/results/run-<date>.json, the charts (bench/results/charts/*.svg) and
-// bench/results/README-table.md.
+// filter) also bench/results/run-<date>.json, the charts (bench/results/charts/*.svg),
+// bench/results/README-table.md and the README's benchmark section.
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -68,7 +68,7 @@ const peers = PEERS.filter((p) => useSystem(p.key) && p.available)
 
 const CFG = QUICK
   ? { runs: 3, readRuns: 3, ms: 200, serialMs: 400, floorMs: 120, records: 200_000, readMs: 200, crashBytes: 64 * MiB, rekillBytes: 4 * MiB }
-  : { runs: 5, readRuns: 3, ms: 800, serialMs: 1500, floorMs: 300, records: 2_000_000, readMs: 800, crashBytes: 1024 * MiB, rekillBytes: 32 * MiB }
+  : { runs: 3, readRuns: 3, ms: 800, serialMs: 1500, floorMs: 300, records: 2_000_000, readMs: 800, crashBytes: 1024 * MiB, rekillBytes: 32 * MiB }
 if (opt('runs') !== undefined) CFG.runs = CFG.readRuns = Math.max(1, Number(opt('runs')))
 const BATCHES = [1000, 16384]
 const WRITERS = [8, 64, 512, 2048]
@@ -593,9 +593,9 @@ if (SAVE) {
     fs.writeFileSync(file, text)
     const { renderCharts } = await import('./charts.js')
     const charts = await renderCharts(json)
-    const { writeTable } = await import('./readme-table.js')
-    writeTable(json, path.relative(path.dirname(BENCH), file))
-    console.log(`results: ${path.relative(process.cwd(), file)}, charts: ${charts.map((c) => path.relative(process.cwd(), c)).join(', ')}, table: bench/results/README-table.md`)
+    const { writeTable, writeReadme } = await import('./readme-table.js')
+    writeReadme(writeTable(json, path.relative(path.dirname(BENCH), file)))
+    console.log(`results: ${path.relative(process.cwd(), file)}, charts: ${charts.map((c) => path.relative(process.cwd(), c)).join(', ')}, table: bench/results/README-table.md and README.md`)
   } else {
     console.log('results: bench/results/latest.json (not a full run: no dated file, charts or README table)')
   }

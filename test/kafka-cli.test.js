@@ -1,20 +1,14 @@
 // The bridge as people run it: `writeahead mirror` and `writeahead replay` against the real broker,
 // with flags, the HTTP endpoints, SIGTERM, and the records compared at the far end.
 import test from 'ava';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { useBroker } from './kafka/suite.js';
+import { tempDirs, useBroker } from './kafka/suite.js';
 import { kafkaClient, createTopic, uniqueTopic, produceRecords, canon, consumeAll } from './fixtures/kafka-records.js';
 import { start, run } from './fixtures/cli-run.js';
 import { stripProvenance } from '../dist/connectors/kafka/index.js';
 import { WriteAhead } from '../dist/src/index.js';
 
 const kb = useBroker(test);
-const dirs = [];
-test.after.always(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs(test);
 
 /** Next JSON log line of a started CLI that satisfies `match` (null if the process ended first). */
 async function lineWhere(proc, match) {
@@ -35,8 +29,7 @@ test('writeahead mirror, then writeahead replay: the second topic holds the orig
   const count = 3000;
   await createTopic(kafka, source, P);
   await produceRecords(kafka, source, { to: count, partitions: P });
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wal-cli-'));
-  dirs.push(dir);
+  const dir = tmp('cli');
 
   // Mirror until the lag line says every partition is caught up, then SIGTERM: a graceful stop.
   const mirror = start(['mirror', '--brokers', kb.brokers, '--topic', source, '--dir', dir, '--http-port', '0', '--lag-interval', '100']);

@@ -1,22 +1,17 @@
 // examples/bridge.ts and examples/replay-recovery.ts, run as the README says, against the broker.
 import test from 'ava';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { useBroker } from './kafka/suite.js';
+import { tempDirs, useBroker } from './kafka/suite.js';
 import { kafkaClient, createTopic, uniqueTopic, produceRecords, canon, consumeAll } from './fixtures/kafka-records.js';
 import { stripProvenance } from '../dist/connectors/kafka/index.js';
 import { WriteAhead } from '../dist/src/index.js';
 
 const EXAMPLES = fileURLToPath(new URL('../dist/examples/', import.meta.url));
 const kb = useBroker(test);
-const dirs = [];
-test.after.always(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs(test);
 
 function example(file, args, env) {
   const child = spawn(process.execPath, [path.join(EXAMPLES, file), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -38,8 +33,7 @@ test('bridge.js mirrors until SIGTERM; replay-recovery.js rebuilds the topic fro
   const count = 2000;
   await createTopic(kafka, source, P);
   await produceRecords(kafka, source, { to: count, partitions: P });
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wal-examples-'));
-  dirs.push(dir);
+  const dir = tmp('examples');
 
   const bridge = example('bridge.js', ['mirror'], { KAFKA_BROKERS: kb.brokers, WRITEAHEAD_DIR: dir, WRITEAHEAD_TOPIC: source, WRITEAHEAD_LAG_INTERVAL_MS: '100' });
   bridge.lines.on('line', (l) => {

@@ -1,11 +1,9 @@
 // mirror(): Kafka -> WAL against a real broker. SIGKILL of the mirror process in both offset modes,
 // transaction markers and aborted records as gaps, and the full loop Kafka -> WAL -> Kafka.
 import test from 'ava';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { useBroker, runChild } from './kafka/suite.js';
+import { tempDirs, useBroker, runChild } from './kafka/suite.js';
 import {
   kafkaClient, createTopic, uniqueTopic, produceRecords, makeRecord, canon, consumeAll, fastConsumer, topicOffsets,
 } from './fixtures/kafka-records.js';
@@ -21,11 +19,7 @@ const P = 3;
 const kb = useBroker(test);
 let bigTopic;
 
-const tmp = (name) => fs.mkdtempSync(path.join(os.tmpdir(), `wal-${name}-`));
-const dirs = [];
-test.after.always(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs(test);
 
 test.serial.before(async () => {
   const kafka = kafkaClient(kb.brokers, 'mirror-setup');
@@ -70,7 +64,6 @@ for (const mode of ['preserve', 'dense']) {
   test(`mirror survives SIGKILL mid-way and restarts exactly once (offsets: ${mode})`, async (t) => {
     t.timeout(180_000);
     const dir = tmp(`mirror-${mode}`);
-    dirs.push(dir);
     const arg = { brokers: kb.brokers, topic: bigTopic, dir, offsets: mode, groupId: `mirror-${mode}-${bigTopic}`, maxBytesPerPartition: 32 * 1024 };
     const killAt = Math.floor(N * 0.3);
     let seen = 0;
@@ -132,7 +125,6 @@ test('transaction markers and aborted records are gaps; Kafka offsets are WAL of
   const runs = {};
   for (const mode of ['preserve', 'dense']) {
     const dir = tmp(`mirror-txn-${mode}`);
-    dirs.push(dir);
     const m = await mirror({ kafka, topic, wal: dir, offsets: mode, stopAtEnd: true, nullValues: 'skip', consumer: fastConsumer, groupId: `txn-${mode}` });
     runs[mode] = await m.done;
     const wal = await WriteAhead.open(dir);
@@ -178,7 +170,6 @@ test('full loop: produce -> mirror -> WAL -> replay -> topic sees exactly the or
   await createTopic(kafka, source, P);
   await produceRecords(kafka, source, { to: count, partitions: P });
   const dir = tmp('loop');
-  dirs.push(dir);
   const m = await mirror({ kafka, topic: source, wal: dir, stopAtEnd: true, consumer: fastConsumer });
   t.is((await m.done).records, count);
   const r = await replay({ kafka, topic: target, wal: dir, group: 'loop', createTopic: { configs: { 'retention.ms': '-1' } } });
@@ -210,7 +201,6 @@ test('runMirror as a process: SIGTERM stops it gracefully (exit 0); a fatal erro
   await createTopic(kafka, topic, 2);
   await produceRecords(kafka, topic, { to: 2000, partitions: 2 });
   const dir = tmp('bridge-proc');
-  dirs.push(dir);
   const options = { kafka: { brokers: kb.brokers }, dir, topic, lagIntervalMs: 100, consumer: fastConsumer };
   let termSent = false;
   const run = await runChild(BRIDGE_CHILD, { kind: 'mirror', options }, {
@@ -247,7 +237,6 @@ test('a record the WAL cannot store stops the mirror with its WalError', async (
   await producer.send({ topic, acks: -1, messages: [{ value: 'ok' }, { key: 'k', value: null }, { value: 'after' }] });
   await producer.disconnect();
   const dir = tmp('mirror-refused');
-  dirs.push(dir);
   const m = await mirror({ kafka, topic, wal: dir, consumer: fastConsumer });
   const err = await t.throwsAsync(m.done, { code: 'INVALID_RECORD' });
   t.regex(err.message, /null value/);

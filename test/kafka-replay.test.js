@@ -3,10 +3,9 @@
 // sole-writer dedup, and bad configurations of both connectors.
 import test from 'ava';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { useBroker, runChild } from './kafka/suite.js';
+import { tempDirs, useBroker, runChild } from './kafka/suite.js';
 import { kafkaClient, createTopic, uniqueTopic, makeRecord, canon, consumeAll, topicOffsets, BASE_TS } from './fixtures/kafka-records.js';
 import { mirror, replay, provenanceOf, stripProvenance, murmur2Partition } from '../dist/connectors/kafka/index.js';
 import { WriteAhead } from '../dist/src/index.js';
@@ -17,15 +16,7 @@ const N = Number(process.env.KAFKA_REPLAY_RECORDS) || 100_000;
 const P = 3;
 
 const kb = useBroker(test);
-const dirs = [];
-const tmp = (name) => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), `wal-${name}-`));
-  dirs.push(d);
-  return d;
-};
-test.after.always(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs(test);
 
 /** A WAL with records 0..n-1 (makeRecord(i) at partition i % P, offset floor(i / P)). */
 async function buildWal(dir, n) {

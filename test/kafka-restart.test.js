@@ -2,25 +2,14 @@
 // again (harness restart()) while records flow; the bridge reconnects by itself, nothing is lost and
 // nothing is repeated. Also covers /healthz, /metrics and the structured lag lines.
 import test from 'ava';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { useBroker } from './kafka/suite.js';
+import { tempDirs, useBroker } from './kafka/suite.js';
 import { kafkaClient, createTopic, uniqueTopic, makeRecord, canon, consumeAll, topicOffsets, fastConsumer, waitFor } from './fixtures/kafka-records.js';
 import { runMirror, runReplay, kafkajsHeaders, provenanceOf, stripProvenance } from '../dist/connectors/kafka/index.js';
 import { WriteAhead } from '../dist/src/index.js';
 
 const P = 3;
 const kb = useBroker(test, { own: true }); // it is restarted: never a shared KAFKA_BROKERS broker
-const dirs = [];
-const tmp = (name) => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), `wal-${name}-`));
-  dirs.push(d);
-  return d;
-};
-test.after.always(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs(test);
 
 async function restartBroker(t) {
   const t0 = Date.now();

@@ -1,6 +1,9 @@
 // Shared setup for the Kafka test files: one broker per file (KAFKA_BROKERS if set), never skipped:
 // a broker that cannot start fails the file's tests.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import readline from 'node:readline';
 import kafkajs from 'kafkajs';
 import { startBroker } from './broker.js';
@@ -78,4 +81,17 @@ export function runChild(script, arg, { onLine, timeoutMs = 120_000 } = {}) {
       resolve({ code, signal, lines, stderr });
     });
   });
+}
+
+/** `tmp(name)` makes a fresh directory under the OS temp dir; all are removed after the file's tests. */
+export function tempDirs(test) {
+  const dirs = [];
+  test.after.always(() => {
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+  return (name) => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), `wal-${name}-`));
+    dirs.push(d);
+    return d;
+  };
 }
