@@ -114,6 +114,19 @@ async function runReplay (dir) {
   return performance.now() - t0
 }
 
+/** Mean payload bytes of a record as produced (key + value + header keys and values), for MB/s. */
+function meanBytes () {
+  let total = 0
+  for (let i = 0; i < RECORDS; i++) {
+    const m = message(i)
+    total += m.key.length + m.value.length
+    for (const [k, v] of Object.entries(m.headers)) for (const x of [v].flat()) total += Buffer.byteLength(k) + Buffer.byteLength(x)
+  }
+  return total / RECORDS
+}
+const BYTES = meanBytes()
+const mbs = (rate) => (rate * BYTES / 1e6).toFixed(1)
+
 const rows = { produce: [], consume: [], mirror: [], replay: [] }
 try {
   for (let run = 0; run < RUNS; run++) {
@@ -134,15 +147,17 @@ try {
     valueBytes: VALUE,
     runs: RUNS,
     recordsPerSecond: med,
+    meanRecordBytes: BYTES,
+    megabytesPerSecond: Object.fromEntries(Object.entries(med).map(([k, v]) => [k, v * BYTES / 1e6])),
     ratios: { mirrorVsRawConsume: med.mirror / med.consume, replayVsRawProduce: med.replay / med.produce }
   }
   console.log(`\nKafka connectors: ${fmt(RECORDS)} records x ${VALUE} B, ${PARTITIONS} partitions, median of ${RUNS} run(s)\n`)
-  console.log('| path | records/s | vs kafkajs alone |')
-  console.log('|---|---:|---:|')
-  console.log(`| kafkajs consume (count only) | ${fmt(med.consume)} | 1.00 |`)
-  console.log(`| mirror: Kafka -> WAL (fdatasync, checkpoint) | ${fmt(med.mirror)} | ${result.ratios.mirrorVsRawConsume.toFixed(2)} |`)
-  console.log(`| kafkajs produce (idempotent, acks -1) | ${fmt(med.produce)} | 1.00 |`)
-  console.log(`| replay: WAL -> Kafka (acks -1, cursor commit) | ${fmt(med.replay)} | ${result.ratios.replayVsRawProduce.toFixed(2)} |`)
+  console.log(`| path | records/s | MB/s (${BYTES.toFixed(0)} B of key, value and headers a record) | vs kafkajs alone |`)
+  console.log('|---|---:|---:|---:|')
+  console.log(`| kafkajs consume (count only) | ${fmt(med.consume)} | ${mbs(med.consume)} | 1.00 |`)
+  console.log(`| mirror: Kafka -> WAL (fdatasync, checkpoint) | ${fmt(med.mirror)} | ${mbs(med.mirror)} | ${result.ratios.mirrorVsRawConsume.toFixed(2)} |`)
+  console.log(`| kafkajs produce (idempotent, acks -1) | ${fmt(med.produce)} | ${mbs(med.produce)} | 1.00 |`)
+  console.log(`| replay: WAL -> Kafka (acks -1, cursor commit) | ${fmt(med.replay)} | ${mbs(med.replay)} | ${result.ratios.replayVsRawProduce.toFixed(2)} |`)
   if (argv.includes('--save')) {
     const out = path.join(HERE, 'results', 'kafka-latest.json')
     fs.mkdirSync(path.dirname(out), { recursive: true })

@@ -8,6 +8,7 @@ import { tempDirs, useBroker } from './kafka/suite.js';
 import { kafkaClient, createTopic, uniqueTopic, produceRecords, canon, consumeAll } from './fixtures/kafka-records.js';
 import { stripProvenance } from '../dist/connectors/kafka/index.js';
 import { WriteAhead } from '../dist/src/index.js';
+import { readmeBlock, runSnippet } from './helpers/readme.js';
 
 const EXAMPLES = fileURLToPath(new URL('../dist/examples/', import.meta.url));
 const kb = useBroker(test);
@@ -70,4 +71,25 @@ test('bridge.js mirrors until SIGTERM; replay-recovery.js rebuilds the topic fro
     const from = expectedBy[p][0]?.offset ?? Infinity;
     t.deepEqual(copied.get(p).map((r) => form(r, stripProvenance(r.headers))), original.get(p).filter((r) => r.offset >= from).map((r) => form(r, r.headers)), `partition ${p}`);
   }
+});
+
+test("the README's Kafka snippet runs as written against the broker", async (t) => {
+  t.timeout(120_000);
+  const kafka = kafkaClient(kb.brokers, 'readme');
+  const source = uniqueTopic('orders');
+  const target = uniqueTopic('orders-copy');
+  await createTopic(kafka, source, 2);
+  await produceRecords(kafka, source, { to: 500, partitions: 2 });
+  const cwd = tmp('readme');
+  // Only the broker address and the topic names change (to this broker and this test's topics).
+  const code = readmeBlock("from 'writeahead/kafka'").code
+    .replace("['127.0.0.1:9092']", JSON.stringify(kb.brokers.split(',')))
+    .replace("topic: 'orders-copy'", `topic: '${target}'`)
+    .replace("topic: 'orders'", `topic: '${source}'`);
+  const r = await runSnippet(code, { cwd, timeoutMs: 100_000 });
+  t.is(r.code, 0, r.stderr);
+  // kafkajs's own logger writes JSON lines to stdout too.
+  t.deepEqual(r.stdout.split('\n').filter((l) => l !== '' && !l.startsWith('{"level"')), ['500 records mirrored', '500 records replayed']);
+  const copied = await consumeAll(kafka, target, 500);
+  t.is(copied.get(0).length + copied.get(1).length, 500);
 });
