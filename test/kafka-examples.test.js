@@ -2,13 +2,14 @@
 import test from 'ava';
 import path from 'node:path';
 import readline from 'node:readline';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { tempDirs, useBroker } from './kafka/suite.js';
 import { kafkaClient, createTopic, uniqueTopic, produceRecords, canon, consumeAll } from './fixtures/kafka-records.js';
 import { stripProvenance } from '../dist/connectors/kafka/index.js';
 import { WriteAhead } from '../dist/src/index.js';
 import { readmeBlock, runSnippet } from './helpers/readme.js';
+import { CLI } from './fixtures/cli-run.js';
 
 const EXAMPLES = fileURLToPath(new URL('../dist/examples/', import.meta.url));
 const kb = useBroker(test);
@@ -92,4 +93,28 @@ test("the README's Kafka snippet runs as written against the broker", async (t) 
   t.deepEqual(r.stdout.split('\n').filter((l) => l !== '' && !l.startsWith('{"level"')), ['500 records mirrored', '500 records replayed']);
   const copied = await consumeAll(kafka, target, 500);
   t.is(copied.get(0).length + copied.get(1).length, 500);
+});
+
+test("the README's Kafka shell walk-through runs line by line", async (t) => {
+  t.timeout(180_000);
+  const kafka = kafkaClient(kb.brokers, 'readme-sh');
+  const orders = uniqueTopic('orders');
+  const copy = uniqueTopic('orders-copy');
+  const cwd = tmp('readme-sh');
+  const block = readmeBlock('npx writeahead mirror --brokers HOST:PORT').code.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('npm run kafka:'));
+  t.true(block.length >= 4);
+  for (const line of block) {
+    // Only the broker, the topic names and the command path change (npx runs the installed bin).
+    const cmd = line
+      .replace(/#.*$/, '')
+      .replaceAll('HOST:PORT', kb.brokers)
+      .replaceAll('--topic orders-copy', `--topic ${copy}`)
+      .replaceAll('--topic orders ', `--topic ${orders} `)
+      .replaceAll('npx writeahead', `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)}`)
+      .replace('--http-port 9464', '--http-port 0');
+    const r = spawnSync('bash', ['-c', cmd], { cwd, encoding: 'utf8', timeout: 120_000 });
+    t.is(r.status, 0, `${line}\n${r.stderr}`);
+  }
+  const copied = await consumeAll(kafka, copy, 1000);
+  t.deepEqual(copied.get(0).map((r) => Buffer.from(r.value).toString()), Array.from({ length: 1000 }, (_, i) => String(i + 1)));
 });
