@@ -8,6 +8,7 @@ import { WalError, fromIoError } from './errors.js'
 import { nodeFileIO, type FileIO } from './io/file-io.js'
 import { readFully, writeFully } from './io/full-io.js'
 import { SEGMENT_HEADER_BYTES, decodeSegmentHeader, parseSegmentFileName } from './format/segment-file.js'
+import { BATCH_READ_LIMIT } from './format/batch.js'
 import { scanSegment } from './log/scan.js'
 import { HeadFile, readHead } from './log/head-file.js'
 import { HEAD_FILE } from './log/recovery.js'
@@ -97,7 +98,7 @@ export function verifyLog (dir: string, o: VerifyOptions = {}): VerifyReport {
   o.onProgress?.(0, total)
   files.forEach((f, i) => {
     const last = i === files.length - 1 || files[i + 1].partition !== f.partition
-    const c = checkFile(io, f, last, o.maxBatchBytes ?? 2 ** 31 - 1)
+    const c = checkFile(io, f, last, o.maxBatchBytes ?? BATCH_READ_LIMIT)
     report.records += Math.max(0, c.records)
     if (c.problem !== null) {
       const same = files.filter((g) => g.partition === f.partition)
@@ -142,7 +143,7 @@ export function salvageLog (dir: string, o: VerifyOptions = {}): SalvageAction[]
     const stamp = new Date().toISOString().replace(/[:.]/g, '-')
     for (const [partition, segs] of byPartition) {
       for (let i = 0; i < segs.length; i++) {
-        const c = checkFile(io, segs[i], i === segs.length - 1, o.maxBatchBytes ?? 2 ** 31 - 1)
+        const c = checkFile(io, segs[i], i === segs.length - 1, o.maxBatchBytes ?? BATCH_READ_LIMIT)
         if (c.problem === null) continue
         const qdir = path.join(dir, 'quarantine', `${partition === 'meta' ? 'meta' : `partition-${partition}`}-${stamp}`)
         io.mkdir(qdir)

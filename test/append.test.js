@@ -147,3 +147,38 @@ test('a checkpoint written early in a commit that spans segments survives reopen
   t.is(wal.checkpoint(0, 'source')?.toString(), '17')
   await wal.close()
 })
+
+test('maxBatchBytes counts the checkpoint: a batch is never written larger than the limit', async (t) => {
+  const dir = tmpDir(t)
+  let wal = await WriteAhead.open(dir, { segmentBytes: 16384 })
+  const max = wal.options.maxBatchBytes
+  const big = Buffer.alloc(wal.options.maxRecordBytes - 16, 7)
+  const checkpoint = { name: 'mirror', value: 'c'.repeat(200) }
+  await t.throwsAsync(wal.appendBatch(0, [big], { checkpoint }), { code: 'BATCH_TOO_LARGE' })
+  t.is(await wal.appendBatch(0, [big]), 0, 'without the checkpoint it fits')
+  // Merged into one batch with earlier appends of the same commit, the checkpoint counts too.
+  const small1 = Buffer.alloc(Math.floor(max / 2), 1)
+  const results = await Promise.allSettled([wal.append(0, small1), wal.appendBatch(0, [Buffer.alloc(max - small1.length - 300, 2)], { checkpoint })])
+  t.is(results[0].status, 'fulfilled')
+  await wal.close()
+  wal = await WriteAhead.open(dir, { segmentBytes: 16384 })
+  const acknowledged = results.filter((r) => r.status === 'fulfilled').length
+  t.is(wal.offsets(0).end, 1 + acknowledged, 'everything acknowledged is there after reopen')
+  await wal.close()
+})
+
+test('reopening with a smaller maxBatchBytes reads batches written under a larger one', async (t) => {
+  const dir = tmpDir(t)
+  let wal = await WriteAhead.open(dir, { maxBatchBytes: 256 * 1024 })
+  const values = Array.from({ length: 1000 }, (_, i) => `record ${i} `.padEnd(100, '.'))
+  await wal.appendBatch(0, values, { checkpoint: { name: 'c', value: 'v' } })
+  await wal.close()
+  wal = await WriteAhead.open(dir, { maxBatchBytes: 4096 })
+  t.is(wal.offsets(0).end, 1000)
+  t.is((await wal.read(0, 777)).value.toString(), values[777])
+  t.deepEqual((await collect(wal.iterate(0))).map((r) => r.value.toString()), values)
+  t.is(wal.checkpoint(0, 'c').toString(), 'v')
+  await wal.close()
+  const report = await WriteAhead.verify(dir)
+  t.true(report.ok)
+})

@@ -1,7 +1,7 @@
 import path from 'node:path'
 import type { FileIO } from '../io/file-io.js'
 import { writeFully } from '../io/full-io.js'
-import { BatchEncoder, BATCH_HEADER_BYTES } from '../format/batch.js'
+import { BatchEncoder, BATCH_HEADER_BYTES, checkpointSectionBytes } from '../format/batch.js'
 import { SEAL_BYTES, SEGMENT_HEADER_BYTES, encodeSeal, encodeSegmentHeader, segmentFileName } from '../format/segment-file.js'
 import { crc32c } from '../format/crc.js'
 import { commitChannel, rotateChannel } from '../channels.js'
@@ -206,7 +206,8 @@ export class PartitionLog implements Committable {
     if (!enc.inBatch) enc.beginBatch(first, ts0)
     let mark = enc.mark()
     encodeAll()
-    if (enc.currentBatchBytes > this.o.maxBatchBytes) {
+    // The checkpoint section is written at the end of the batch: it counts toward the limit too.
+    if (enc.currentBatchBytes + checkpointSectionBytes(this.openBatchCheckpoints, checkpoints) > this.o.maxBatchBytes) {
       enc.rollback(mark)
       const alone = enc.recordCount === 0 && this.openBatchCheckpoints === null
       if (alone) { enc.abandonBatch(); throw tooLarge() }
@@ -214,7 +215,7 @@ export class PartitionLog implements Committable {
       enc.beginBatch(first, ts0)
       mark = enc.mark()
       encodeAll()
-      if (enc.currentBatchBytes > this.o.maxBatchBytes) { enc.rollback(mark); enc.abandonBatch(); throw tooLarge() }
+      if (enc.currentBatchBytes + checkpointSectionBytes(checkpoints) > this.o.maxBatchBytes) { enc.rollback(mark); enc.abandonBatch(); throw tooLarge() }
     }
     if (this.commitFirstOffset < 0) this.commitFirstOffset = this.nextOffset
     if (plain) {

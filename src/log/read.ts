@@ -5,7 +5,7 @@
  */
 import path from 'node:path'
 import { readFully } from '../io/full-io.js'
-import { BATCH_HEADER_BYTES, batchCrcValid, checkHeader, readHeader } from '../format/batch.js'
+import { BATCH_HEADER_BYTES, BATCH_READ_LIMIT, batchCrcValid, checkHeader, readHeader } from '../format/batch.js'
 import { RecordCursor, MalformedBatch } from '../format/decode.js'
 import { SEAL_BYTES, SEGMENT_HEADER_BYTES } from '../format/segment-file.js'
 import { WalError, corrupted, outOfRange } from '../errors.js'
@@ -17,7 +17,7 @@ import type { Segment } from './segment.js'
 
 /** Position of the batch to start reading from to find `offset` in `seg`. */
 export function seekPosition (log: PartitionLog, seg: Segment, offset: number): number {
-  const idx = seg.index(log.o.io, () => log.readFd(seg), log.o.indexInterval, log.o.maxBatchBytes)
+  const idx = seg.index(log.o.io, () => log.readFd(seg), log.o.indexInterval)
   const i = floorIndex(idx.offsets, offset - seg.base)
   return i < 0 ? SEGMENT_HEADER_BYTES : idx.positions[i]
 }
@@ -39,7 +39,7 @@ export function readBatches (log: PartitionLog, seg: Segment, pos: number, want:
   for (;;) {
     const avail = got - at
     if (avail <= 0) break
-    const check = checkHeader(buf, at, avail, Math.max(log.o.maxBatchBytes, SEAL_BYTES))
+    const check = checkHeader(buf, at, avail, BATCH_READ_LIMIT)
     if (check === 'short' && starts.length > 0) break
     if (check === 'zero' || check === 'bad' || (check === 'short' && pos + got >= limit)) {
       throw corrupted(check === 'zero' ? 'unexpected zeros inside written data' : 'invalid batch header', { partition: log.o.id, segment: path.basename(seg.path), position: pos + at })
@@ -72,7 +72,7 @@ export function offsetForTimestamp (log: PartitionLog, ts: number): number {
   const si = log.segments.findIndex((s) => s.nextOffset > s.base && s.maxTimestamp >= ts)
   if (si < 0) return log.end
   const seg = log.segments[si]
-  const idx = seg.index(log.o.io, () => log.readFd(seg), log.o.indexInterval, log.o.maxBatchBytes)
+  const idx = seg.index(log.o.io, () => log.readFd(seg), log.o.indexInterval)
   let i = 0
   while (i < idx.times.length && idx.times[i] < ts) i++
   const fromRel = i === 0 ? 0 : idx.timeOffsets[i - 1]
@@ -107,7 +107,7 @@ export function readRecord (log: PartitionLog, offset: number): WalRecord {
   const si = log.segmentFor(offset)
   if (si < 0) throw range()
   const seg = log.segments[si]
-  const idx = seg.index(log.o.io, () => log.readFd(seg), log.o.indexInterval, log.o.maxBatchBytes)
+  const idx = seg.index(log.o.io, () => log.readFd(seg), log.o.indexInterval)
   const i = floorIndex(idx.offsets, offset - seg.base)
   const from = i < 0 ? SEGMENT_HEADER_BYTES : idx.positions[i]
   const to = i + 1 < idx.positions.length ? idx.positions[i + 1] : seg.dataEnd
@@ -137,7 +137,7 @@ export function loadBlock (log: PartitionLog, seg: Segment, from: number, to: nu
   const batchAt: number[] = []
   for (let at = 0; at < buf.length;) {
     const where = { partition: log.o.id, segment: name, position: from + at }
-    if (checkHeader(buf, at, buf.length - at, Math.max(log.o.maxBatchBytes, SEAL_BYTES)) !== 'ok') throw corrupted('invalid batch header', where)
+    if (checkHeader(buf, at, buf.length - at, BATCH_READ_LIMIT) !== 'ok') throw corrupted('invalid batch header', where)
     const length = buf.readUInt32BE(at)
     if (at + length > buf.length) throw corrupted('batch runs past the end of written data', where)
     if (!batchCrcValid(buf, at, length)) throw corrupted('checksum mismatch', { ...where, offset: readHeader(buf, at).baseOffset })

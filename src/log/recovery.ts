@@ -13,7 +13,7 @@
 import path from 'node:path'
 import { corrupted, fromIoError, WalError } from '../errors.js'
 import { readFully, writeFully } from '../io/full-io.js'
-import { batchCrcValid, checkHeader } from '../format/batch.js'
+import { BATCH_READ_LIMIT, batchCrcValid, checkHeader } from '../format/batch.js'
 import { SEAL_BYTES, SEGMENT_HEADER_BYTES, decodeSeal, decodeSegmentHeader, encodeSeal, parseSegmentFileName } from '../format/segment-file.js'
 import { IndexBuilder } from './index-builder.js'
 import { readHead, type HeadMark } from './head-file.js'
@@ -127,7 +127,7 @@ export function recoverLog (o: LogOptions): Recovered {
         seg.chain = seal.chainCrc
         seg.minTimestamp = seal.minTimestamp
         seg.maxTimestamp = seal.maxTimestamp
-        if (last) scanSegment(io, fd, seal.dataEnd, { base, maxBatchBytes: o.maxBatchBytes, checkpoints })
+        if (last) scanSegment(io, fd, seal.dataEnd, { base, maxBatchBytes: BATCH_READ_LIMIT, checkpoints })
         segments.push(seg)
         continue
       }
@@ -135,7 +135,7 @@ export function recoverLog (o: LogOptions): Recovered {
         // Never write: an unsealed segment is read up to the writer's mark or its valid end.
         const indexer = new IndexBuilder(base, o.indexInterval)
         const limit = visible !== null && visible.segmentBase === base ? Math.min(visible.position, size) : size
-        const r = scanSegment(io, fd, limit, { base, maxBatchBytes: o.maxBatchBytes, checkpoints: last ? checkpoints : undefined, index: indexer })
+        const r = scanSegment(io, fd, limit, { base, maxBatchBytes: BATCH_READ_LIMIT, checkpoints: last ? checkpoints : undefined, index: indexer })
         seg.nextOffset = r.nextOffset; seg.dataEnd = r.end; seg.batchCount = r.batchCount; seg.chain = r.chain
         seg.minTimestamp = r.minTimestamp; seg.maxTimestamp = r.maxTimestamp
         seg.indexer = indexer
@@ -143,7 +143,7 @@ export function recoverLog (o: LogOptions): Recovered {
         continue
       }
       const indexer = new IndexBuilder(base, o.indexInterval)
-      const r = scanSegment(io, fd, size, { base, maxBatchBytes: o.maxBatchBytes, checkpoints: last ? checkpoints : undefined, index: indexer })
+      const r = scanSegment(io, fd, size, { base, maxBatchBytes: BATCH_READ_LIMIT, checkpoints: last ? checkpoints : undefined, index: indexer })
       const markPos = synced !== null && synced.segmentBase === base ? synced.position : (synced !== null && synced.segmentBase > base ? Infinity : 0)
       // An older segment's data was synced before the next segment was started, so bad bytes in
       // it are damage, unless they are only a seal torn by the crash: nothing but zeros after it.
@@ -235,7 +235,7 @@ export function refreshReadOnly (log: PartitionLog, o: LogOptions): number {
     try { fd = log.readFd(seg) } catch { continue }
     const size = io.size(fd)
     const r = scanSegment(io, fd, Math.min(size, limit), {
-      base, maxBatchBytes: o.maxBatchBytes, index: seg.indexer ?? undefined,
+      base, maxBatchBytes: BATCH_READ_LIMIT, index: seg.indexer ?? undefined,
       resume: { end: seg.dataEnd, nextOffset: seg.nextOffset, chain: seg.chain, batchCount: seg.batchCount }
     })
     seg.dataEnd = r.end

@@ -2,6 +2,7 @@ import path from 'node:path'
 import type { FileIO } from '../io/file-io.js'
 import { decodeIndexFiles, emptyIndex, encodeOffsetIndex, encodeTimeIndex, segmentFileName, type SegmentIndex } from '../format/segment-file.js'
 import { readFully } from '../io/full-io.js'
+import { BATCH_READ_LIMIT } from '../format/batch.js'
 import { IndexBuilder } from './index-builder.js'
 import { scanSegment } from './scan.js'
 
@@ -39,7 +40,7 @@ export class Segment {
   get bytes (): number { return this.sealed ? this.fileSize : this.dataEnd }
 
   /** The index, loading it from its files or rebuilding it by a scan when they do not match. */
-  index (io: FileIO, fd: () => number, interval: number, maxBatchBytes: number): SegmentIndex {
+  index (io: FileIO, fd: () => number, interval: number): SegmentIndex {
     if (this.indexer !== null) return this.indexer.index
     const idx = emptyIndex()
     if (decodeIndexFiles(readWhole(io, this.indexPath), readWhole(io, this.timeIndexPath), this.dataEnd, this.nextOffset, idx)) {
@@ -47,7 +48,7 @@ export class Segment {
       return idx
     }
     const builder = new IndexBuilder(this.base, interval)
-    scanSegment(io, fd(), this.dataEnd, { base: this.base, maxBatchBytes, index: builder })
+    scanSegment(io, fd(), this.dataEnd, { base: this.base, maxBatchBytes: BATCH_READ_LIMIT, index: builder })
     this.indexer = builder
     if (this.sealed) writeIndexFiles(io, this)
     return builder.index
