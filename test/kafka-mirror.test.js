@@ -244,3 +244,31 @@ test('a record the WAL cannot store stops the mirror with its WalError', async (
   t.is(wal.offsets(0).end, 0, 'the batch holding the tombstone was not appended');
   await wal.close();
 });
+
+test('large records mirror whole: each batch leaves room for its checkpoint', async (t) => {
+  t.timeout(120_000);
+  const kafka = kafkaClient(kb.brokers, 'mirror-big-records');
+  const topic = uniqueTopic('mirror-big-rec');
+  await createTopic(kafka, topic, 1);
+  const walOptions = { segmentBytes: 64 * 1024 }; // maxBatchBytes 16 KiB, maxRecordBytes 16 KiB - 128
+  // A record this size fits in a batch with the checkpoint, but not together with the next small
+  // one, although their estimated sizes alone would (the checkpoint is what tips it over).
+  const near = 16142;
+  const values = [near, 100, near, 5000, 100, near].map((n, i) => Buffer.alloc(n, i + 1));
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  await producer.send({ topic, acks: -1, messages: values.map((value, i) => ({ key: `k${i}`, value })) });
+  await producer.disconnect();
+  for (const offsets of ['preserve', 'dense']) {
+    const dir = tmp(`mirror-big-rec-${offsets}`);
+    const m = await mirror({ kafka, topic, wal: dir, walOptions, offsets, stopAtEnd: true, consumer: fastConsumer });
+    t.is((await m.done).records, values.length, offsets);
+    const wal = await WriteAhead.open(dir, { readOnly: true, ...walOptions });
+    const got = [];
+    for await (const r of wal.iterate(0)) got.push(r.value);
+    t.deepEqual(got.map((v) => v.length), values.map((v) => v.length), offsets);
+    t.true(got.every((v, i) => v.equals(values[i])), offsets);
+    t.like(mirrorCheckpoint(wal, topic, 0), { next: values.length }, offsets);
+    await wal.close();
+  }
+});

@@ -434,7 +434,12 @@ class MirrorImpl extends EventEmitter implements Mirror {
     s.high = Math.max(s.high, b.highWatermark)
     const msgs = s.next < 0 ? b.messages : b.messages.filter((m) => m.offset >= s.next)
     if (msgs.length === 0 && b.nextOffset <= s.next) return
-    const maxBatch = wal.options.maxBatchBytes
+    // The checkpoint is stored in the same batch and counts toward maxBatchBytes: leave room for it
+    // (runs added within this batch fit in the per-record overestimate of BATCH_OVERHEAD).
+    const cpNow: MirrorCheckpoint = { v: 1, topic: this.topic, partition: p, mode: this.mode, next: Number.MAX_SAFE_INTEGER }
+    if (this.mode === 'dense') cpNow.runs = s.runs
+    const cpBytes = 10 + Buffer.byteLength(checkpointName(this.topic)) + Buffer.byteLength(JSON.stringify(cpNow))
+    const maxBatch = wal.options.maxBatchBytes - cpBytes - BATCH_OVERHEAD
     let chunk: RecordInput[] = []
     let chunkOffsets: number[] = []
     let chunkBytes = 0
