@@ -223,3 +223,56 @@ test("partitioner 'same' into a topic with too few partitions is INVALID_ARGUMEN
   t.regex(err.message, /needs 3/);
   t.is((await topicOffsets(kafka, topic)).reduce((s, o) => s + o.high, 0), 0);
 });
+
+test('murmur2: records in doubt after a partial send are resolved in the first round, so a second failure repeats nothing', async (t) => {
+  t.timeout(120_000);
+  const { murmur2Partition } = await import('../dist/connectors/kafka/murmur2.js');
+  const { provenanceHeaders } = await import('../dist/connectors/kafka/provenance.js');
+  const kafka = kafkaClient(kb.brokers, 'replay-doubt');
+  const dir = tmp('replay-doubt');
+  const W = 8; // WAL partitions
+  const N = 1000; // records per WAL partition
+  const wal = await WriteAhead.open(dir, { partitions: W });
+  for (let p = 0; p < W; p++) await wal.appendBatch(p, Array.from({ length: N }, (_, i) => ({ key: `k${p}-${i}`, value: `v${p}-${i}` })));
+  const recs0 = [];
+  for await (const r of wal.iterate(0)) recs0.push(r);
+  await wal.close();
+  const topic = uniqueTopic('replay-doubt');
+  await createTopic(kafka, topic, 2);
+
+  // As if a round holding partition 0's first 1,000 records failed half-way: target 0 acknowledged
+  // its records, target 1 did not, and no cursor moved.
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const landedInQ0 = recs0.filter((r) => murmur2Partition(r.key, 2) === 0);
+  await producer.send({
+    topic,
+    acks: -1,
+    messages: landedInQ0.map((r) => ({
+      partition: 0, key: r.key, value: r.value, timestamp: String(r.timestamp),
+      headers: Object.fromEntries(provenanceHeaders(0, r.offset).map((h) => [h.key, h.value])),
+    })),
+  });
+  await producer.disconnect();
+
+  // The next session runs two rounds of all eight partitions, then stops (the second failure).
+  const second = await replay({ kafka, topic, wal: dir, group: 'g', partitioner: 'murmur2', maxBatchRecords: 1000 });
+  let rounds = 0;
+  second.on('batch', () => { if (++rounds === 3) second.stop(); });
+  await second.done;
+  // The third session finishes. Every record must be in the topic exactly once.
+  const third = await (await replay({ kafka, topic, wal: dir, group: 'g', partitioner: 'murmur2', maxBatchRecords: 1000 })).done;
+  t.true(third.records > 0);
+  const got = await consumeAll(kafka, topic, W * N, { timeoutMs: 90_000 });
+  const seen = new Map();
+  for (const list of got.values()) {
+    for (const m of list) {
+      const prov = provenanceOf(m.headers);
+      const k = `${prov.partition}/${prov.offset}`;
+      seen.set(k, (seen.get(k) ?? 0) + 1);
+    }
+  }
+  const dup = [...seen].filter(([, c]) => c > 1);
+  t.deepEqual(dup.slice(0, 5), [], `${dup.length} records sent twice`);
+  t.is(seen.size, W * N, 'every record once');
+});

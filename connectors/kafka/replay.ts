@@ -342,6 +342,21 @@ class ReplayImpl extends EventEmitter implements Replay {
       }
     }
     const producer = await withDeadline(this.port.producer(), budgetMs, `replay to ${this.topic}: connecting the producer`)
+    if (this.partitioner === 'murmur2' && landed.size > 0) {
+      // Records in doubt (up to the highest offset any target shows as landed) go first, in one
+      // round. Later rounds take each partition only at its share, and other partitions' traffic
+      // could push these records out of the target tails before a second failure: they would then
+      // look unsent and be sent again.
+      const first: Array<[number, WalRecord]> = []
+      for (const [p, s] of this.state) {
+        const row = landed.get(p)
+        if (row === undefined) continue
+        const upTo = Math.min(Math.max(...row.values()) + 1, s.end)
+        if (upTo <= s.pos) continue
+        for await (const rec of wal.iterate(p, { from: s.pos, to: upTo })) first.push([p, rec])
+      }
+      if (first.length > 0) await this.send(producer, first, landed, n)
+    }
     this.everStarted = true
     this.started.resolve()
     this.emit('connected')
