@@ -182,3 +182,41 @@ test('background preparation of the next segment is published; a failed one only
   t.deepEqual((await collect(wal.iterate(0))).map((r) => r.value.toString()), ['first', ...Array(n - 1).fill('x'.repeat(200)), 'y'])
   await wal.close()
 })
+
+test('a segment that a commit leaves behind is sealed only after that commit is published', async (t) => {
+  // The commit spans a rotation and ends with a piece written normally into the new segment, so
+  // it is acknowledged only after an fdatasync on the thread pool (two partitions commit at once).
+  // The old segment's seal must include the commit's first piece, not land on top of it.
+  const dir = tmpDir(t)
+  const io = faultyIO()
+  const o = { io, partitions: 2, segmentBytes: 4096, maxBatchBytes: 2048, maxRecordBytes: 1984, preallocate: false }
+  let wal = await WriteAhead.open(dir, o)
+  const values = ['a'.repeat(1500), 'b'.repeat(1400)]
+  for (const v of values) await wal.appendBatch(0, [v])
+  const more = ['c'.repeat(100), 'd'.repeat(1960), 'e'.repeat(1855)]
+  io.holdSyncs()
+  const acked = Promise.all([...more.map((v) => wal.appendBatch(0, [v])), wal.appendBatch(1, ['x'])])
+  // Let every turn of the event loop that the commit scheduled run while its sync is held.
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
+  t.true(io.heldSyncs > 0, 'the commit waits for its fdatasync')
+  io.releaseSyncs()
+  await acked
+  values.push(...more)
+  const read = async (w) => (await collect(w.iterate(0))).map((r) => r.value.toString())
+  t.deepEqual(await read(wal), values)
+  await wal.close()
+  wal = await WriteAhead.open(dir, o)
+  t.deepEqual(await read(wal), values, 'every acknowledged record is there after reopen')
+  await wal.close()
+})
+
+test('a segment cut short under a running log is CORRUPTED on read, never a hang', async (t) => {
+  const dir = tmpDir(t)
+  const wal = await WriteAhead.open(dir, { segmentBytes: 8192, preallocate: false })
+  for (let i = 0; i < 40; i++) await wal.append(0, `${i}.`.padEnd(300, 'x'))
+  const first = fs.readdirSync(`${dir}/partition-0`).filter((n) => n.endsWith('.log')).sort()[0]
+  fs.truncateSync(`${dir}/partition-0/${first}`, 2000)
+  await t.throwsAsync(collect(wal.iterate(0)), { code: 'CORRUPTED' })
+  await t.throwsAsync(wal.read(0, 20), { code: 'CORRUPTED' })
+  await wal.close()
+})

@@ -103,6 +103,8 @@ export class PartitionLog implements Committable {
   private pendingBatches: PendingBatch[] = []
   private waiters: Waiter[] = []
   private commitFirstOffset = -1
+  /** Segments this commit rotated away from, sealed when it is published (see rotate). */
+  private leftBehind: Array<{ seg: Segment, fd: number }> = []
   syncing = false
   private unsynced = false
   private failure: WalError | null = null
@@ -377,6 +379,7 @@ export class PartitionLog implements Committable {
       }
     }
     if (seg.nextOffset > this.visibleEnd) this.visibleEnd = seg.nextOffset
+    for (const { seg: old, fd } of this.leftBehind.splice(0)) this.sealLater(old, fd)
     const mark: HeadMark = { segmentBase: seg.base, position: seg.dataEnd, nextOffset: seg.nextOffset }
     try {
       this.head?.write(mark, synced ? mark : null)
@@ -451,7 +454,9 @@ export class PartitionLog implements Committable {
     this.active = seg
     this.writeFd = fd
     this.activePreallocated = usePrepared
-    if (old !== null) this.sealLater(old, oldFd)
+    // Sealed only once this commit is published: until then `old` does not yet know the piece of
+    // this commit written into it, and a seal at its current end would overwrite that piece.
+    if (old !== null) this.leftBehind.push({ seg: old, fd: oldFd })
     if (rotateChannel.hasSubscribers) rotateChannel.publish({ dir: path.dirname(this.o.dir), partition: this.o.id, segment: path.basename(finalPath), prepared: usePrepared })
     this.preparer?.reset()
     if (this.o.compactOnRotate) this.dropSegmentsBelow(this.segments.length - 1)
@@ -532,6 +537,8 @@ export class PartitionLog implements Committable {
   }
 
   private rejectAll (e: WalError): void {
+    // A failed commit's segments left behind stay unsealed (recovery seals them on open).
+    for (const { fd } of this.leftBehind.splice(0)) { try { this.o.io.close(fd) } catch {} }
     const waiters = this.waiters
     this.waiters = []
     this.pendingBatches = []

@@ -50,6 +50,7 @@ export function readBatches (log: PartitionLog, seg: Segment, pos: number, want:
       if (pos + need > limit) throw corrupted('batch runs past the end of written data', { partition: log.o.id, segment: path.basename(seg.path), position: pos })
       const bigger = Buffer.allocUnsafe(need)
       got = readFully(log.o.io, fd, bigger, 0, need, pos)
+      if (got < need) throw corrupted('segment shorter than its data', { partition: log.o.id, segment: path.basename(seg.path), position: pos + got })
       buf = bigger
       continue
     }
@@ -60,6 +61,8 @@ export function readBatches (log: PartitionLog, seg: Segment, pos: number, want:
     starts.push(at)
     at += length
   }
+  // Visible data that yields no batch (the file ends before it): never report "no progress".
+  if (starts.length === 0) throw corrupted('segment shorter than its data', { partition: log.o.id, segment: path.basename(seg.path), position: pos + got })
   return { buf, starts, end: pos + at }
 }
 
