@@ -220,3 +220,23 @@ test('a segment cut short under a running log is CORRUPTED on read, never a hang
   await t.throwsAsync(wal.read(0, 20), { code: 'CORRUPTED' })
   await wal.close()
 })
+
+test('a checkpoint-only first commit does not fence the partition once the prepared segment is ready', async (t) => {
+  const { prepareChannel } = await import('../dist/src/index.js')
+  const dir = tmpDir(t)
+  let onReady
+  const ready = new Promise((resolve) => { onReady = (m) => { if (m.dir === dir && m.partition === 0 && m.ok) resolve() } })
+  prepareChannel.subscribe(onReady)
+  t.teardown(() => prepareChannel.unsubscribe(onReady))
+  let wal = await WriteAhead.open(dir, { segmentBytes: 64 * 1024 })
+  await wal.appendBatch(0, [], { checkpoint: { name: 'mirror', value: '1' } })
+  await ready
+  // The open segment (base 0) has no records: moving to the prepared file would need base 0 again.
+  t.is(await wal.append(0, 'x'), 0)
+  t.is(await wal.append(0, 'y'), 1)
+  await wal.close()
+  wal = await WriteAhead.open(dir, { segmentBytes: 64 * 1024 })
+  t.deepEqual((await collect(wal.iterate(0))).map((r) => r.value.toString()), ['x', 'y'])
+  t.is(wal.checkpoint(0, 'mirror').toString(), '1')
+  await wal.close()
+})

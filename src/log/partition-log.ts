@@ -312,7 +312,9 @@ export class PartitionLog implements Committable {
     const n = batches.length
     let i = 0
     let lastSynced = false
-    const switchToPrepared = this.preparer?.ready === true && !this.activePreallocated
+    // Not while the open segment holds no records yet: the new segment would get the same base
+    // offset, that is the same file name (checkpoint-only commits do not advance offsets).
+    const switchToPrepared = this.preparer?.ready === true && !this.activePreallocated && (this.active === null || n === 0 || batches[0].base > this.active.base)
     while (i < n) {
       let j = i
       if (this.active !== null && !(switchToPrepared && i === 0)) {
