@@ -276,3 +276,30 @@ test('a torn seal on an older segment (power lost while sealing) heals on open',
   t.deepEqual(r.values, values)
   t.true((await WriteAhead.verify(dir)).ok)
 })
+
+test('damage inside acknowledged data is CORRUPTED whatever sync mode the log is reopened with', async (t) => {
+  for (const sync of ['interval', 'never']) {
+    const dir = tmpDir(t, `reopen-${sync}`)
+    await fill(dir, 3)
+    const file = partitionPath(dir, 0, segmentFiles(dir).at(-1))
+    const before = fs.readFileSync(file)
+    const buf = Buffer.from(before)
+    buf[150] ^= 0x01
+    fs.writeFileSync(file, buf)
+    await t.throwsAsync(WriteAhead.open(dir, { ...small, sync }), { code: 'CORRUPTED' }, sync)
+    t.is(fs.statSync(file).size, before.length, `${sync}: nothing was cut away`)
+  }
+})
+
+test('zeros inside acknowledged data are CORRUPTED on open, not a shorter log', async (t) => {
+  const dir = tmpDir(t)
+  await fill(dir, 3)
+  const file = partitionPath(dir, 0, segmentFiles(dir).at(-1))
+  const before = fs.readFileSync(file)
+  const buf = Buffer.from(before)
+  buf.fill(0, 64, 64 + 512) // a lost sector right after the segment header
+  fs.writeFileSync(file, buf)
+  const err = await t.throwsAsync(WriteAhead.open(dir, small), { code: 'CORRUPTED' })
+  t.regex(err.message, /inside acknowledged data/)
+  t.is(fs.statSync(file).size, before.length, 'nothing was cut away')
+})

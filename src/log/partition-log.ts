@@ -410,6 +410,11 @@ export class PartitionLog implements Committable {
     if (lastSeg !== undefined && base <= lastSeg.base) {
       throw new WalError('BATCH_TOO_LARGE', `segment ${path.basename(lastSeg.path)} is full of checkpoint-only commits; append records to rotate`, { partition: this.o.id })
     }
+    // With sync 'interval' the old segment may hold data no timer sync has covered yet (or one is
+    // still in flight). The new segment is synced below; were the old one's tail then lost to a
+    // power cut, the log would have a hole in its offsets, and the `durable` mark (which moves to
+    // the new segment) would call the tail damage. So sync the old one first: rotations are rare.
+    if (this.o.sync === 'interval' && this.active !== null && this.writeFd >= 0) io.datasync(this.writeFd)
     const header = encodeSegmentHeader(this.o.id, base, Date.now())
     // Every checkpoint is carried into the first batch of the new segment, so the newest segment
     // alone holds them all: recovery never reads sealed segments for them, and the meta log is

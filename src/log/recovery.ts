@@ -148,8 +148,13 @@ export function recoverLog (o: LogOptions): Recovered {
       // An older segment's data was synced before the next segment was started, so bad bytes in
       // it are damage, unless they are only a seal torn by the crash: nothing but zeros after it.
       const tornSeal = !last && r.stop === 'bad' && (r.end + SEAL_BYTES >= size || allZero(io, fd, r.end + SEAL_BYTES, size))
-      if (r.stop === 'bad' && r.end < markPos && o.sync === 'always' && !tornSeal) {
+      // The mark's synced slot is only ever written after an fdatasync covered it, whatever the
+      // sync mode (now or when the data was written), so it alone decides what was acknowledged.
+      if (r.stop === 'bad' && r.end < markPos && !tornSeal) {
         throw corrupted(`${r.reason ?? 'invalid data'} inside acknowledged data`, where(name, r.end, { offset: r.nextOffset }))
+      }
+      if (r.stop === 'end' && synced !== null && synced.segmentBase === base && r.end < synced.position) {
+        throw corrupted('zeros or the end of the file inside acknowledged data', where(name, r.end, { offset: r.nextOffset }))
       }
       const wfd = last ? fd : io.open(seg.path, 'rw')
       try {
@@ -192,7 +197,7 @@ export function recoverLog (o: LogOptions): Recovered {
     }
   }
   const lastSeg = segments[segments.length - 1]
-  if (synced !== null && !o.readOnly && o.sync === 'always' && (lastSeg === undefined || synced.segmentBase > lastSeg.base)) {
+  if (synced !== null && !o.readOnly && (lastSeg === undefined || synced.segmentBase > lastSeg.base)) {
     if (activeFd >= 0) io.close(activeFd)
     throw corrupted(`the segment holding acknowledged data up to offset ${synced.nextOffset} is missing`, { partition: o.id, segment: String(synced.segmentBase).padStart(20, '0') + '.log' })
   }
