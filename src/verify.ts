@@ -176,9 +176,13 @@ export function salvageLog (dir: string, o: VerifyOptions = {}): SalvageAction[]
           const file = keep.replace(/\.log$/, ext)
           if (io.exists(file)) io.unlink(file)
         }
-        // The durable mark pointed past the cut; point it at the new end.
+        // The durable mark pointed past the cut; point it at the new end. If the whole segment went
+        // (its header was damaged), drop the mark: it would name a segment that no longer exists,
+        // and recovery trusts the scan of what is left.
         const headPath = path.join(segs[i].dir, HEAD_FILE)
-        if (io.exists(headPath)) {
+        if (c.end < SEGMENT_HEADER_BYTES) {
+          if (io.exists(headPath)) io.unlink(headPath)
+        } else if (io.exists(headPath)) {
           const fd = io.open(headPath, 'rw')
           try {
             const mark = { segmentBase: segs[i].base, position: cut, nextOffset: c.nextOffset }

@@ -303,3 +303,23 @@ test('zeros inside acknowledged data are CORRUPTED on open, not a shorter log', 
   t.regex(err.message, /inside acknowledged data/)
   t.is(fs.statSync(file).size, before.length, 'nothing was cut away')
 })
+
+test('salvage of a segment whose header is damaged leaves a log that opens', async (t) => {
+  const dir = tmpDir(t)
+  const values = await fill(dir, 60)
+  const segs = segmentFiles(dir)
+  t.true(segs.length >= 2)
+  const last = partitionPath(dir, 0, segs.at(-1))
+  const buf = fs.readFileSync(last)
+  buf.fill(0xee, 0, 40) // the segment header
+  fs.writeFileSync(last, buf)
+  t.false((await WriteAhead.verify(dir)).ok)
+  const actions = await WriteAhead.salvage(dir)
+  t.is(actions.length, 1)
+  const base = Number(segs.at(-1).slice(0, 20))
+  const wal = await WriteAhead.open(dir, small)
+  t.is(wal.offsets(0).end, base, 'the log ends where the damaged segment began')
+  t.deepEqual((await collect(wal.iterate(0))).map((r) => r.value.toString()), values.slice(0, base))
+  t.is(await wal.append(0, 'after repair'), base)
+  await wal.close()
+})
