@@ -7,9 +7,9 @@ import path from 'node:path'
 import { WalError, fromIoError } from './errors.js'
 import { nodeFileIO, type FileIO } from './io/file-io.js'
 import { readFully, writeFully } from './io/full-io.js'
-import { SEGMENT_HEADER_BYTES, decodeSegmentHeader, parseSegmentFileName } from './format/segment-file.js'
+import { SEAL_BYTES, SEGMENT_HEADER_BYTES, decodeSegmentHeader, parseSegmentFileName } from './format/segment-file.js'
 import { BATCH_READ_LIMIT } from './format/batch.js'
-import { scanSegment } from './log/scan.js'
+import { allZero, scanSegment } from './log/scan.js'
 import { HeadFile, readHead } from './log/head-file.js'
 import { HEAD_FILE } from './log/recovery.js'
 import { DirLock } from './lock.js'
@@ -77,10 +77,13 @@ function checkFile (io: FileIO, f: SegmentFile, last: boolean, maxBatchBytes: nu
       return { problem: { partition: f.partition, segment: f.name, position: 0, offset: f.base, endOffset: null, laterSegments: 0, reason: 'segment header is missing or damaged' }, records: 0, end: 0, nextOffset: f.base }
     }
     const r = scanSegment(io, fd, f.size, { base: f.base, maxBatchBytes, deep: true })
+    // An older segment without its seal, or with a seal torn by a power cut (nothing but zeros
+    // after it), is what a crash during rotation leaves: open seals it. Not damage, and nothing
+    // that repair should cut (everything newer is acknowledged data).
+    const tornSeal = !last && r.stop === 'bad' && (r.end + SEAL_BYTES >= f.size || allZero(io, fd, r.end + SEAL_BYTES, f.size))
     let reason: string | null = null
-    if (r.stop === 'bad') reason = r.reason ?? 'invalid data'
-    else if (!last && r.stop !== 'seal') reason = 'segment is not sealed but a newer one exists'
-    else if (r.stop === 'seal' && r.end + 68 !== f.size) reason = 'data follows the seal'
+    if (r.stop === 'bad' && !tornSeal) reason = r.reason ?? 'invalid data'
+    else if (r.stop === 'seal' && r.end + SEAL_BYTES !== f.size) reason = 'data follows the seal'
     const records = r.nextOffset - f.base
     return { problem: reason === null ? null : { partition: f.partition, segment: f.name, position: r.end, offset: r.nextOffset, endOffset: null, laterSegments: 0, reason }, records, end: r.end, nextOffset: r.nextOffset }
   } finally {

@@ -323,3 +323,17 @@ test('salvage of a segment whose header is damaged leaves a log that opens', asy
   t.is(await wal.append(0, 'after repair'), base)
   await wal.close()
 })
+
+test('verify and repair accept what a crash during rotation leaves (an older segment without its seal)', async (t) => {
+  const dir = tmpDir(t)
+  const values = await fill(dir, 60)
+  const segs = segmentFiles(dir)
+  t.true(segs.length >= 3)
+  const victim = partitionPath(dir, 0, segs[1])
+  fs.truncateSync(victim, fs.statSync(victim).size - SEAL_BYTES)
+  const report = await WriteAhead.verify(dir)
+  t.deepEqual(report.problems, [])
+  t.true(report.ok)
+  t.deepEqual(await WriteAhead.salvage(dir), [], 'repair cuts nothing')
+  t.deepEqual((await readAll(dir)).values, values)
+})
