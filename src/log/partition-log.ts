@@ -443,7 +443,9 @@ export class PartitionLog implements Committable {
       writeFully(io, fd, header, 0, header.length, 0)
       if (carry !== null) writeFully(io, fd, carry, 0, carry.length, SEGMENT_HEADER_BYTES)
       writeFully(io, fd, buf, start, len, dataPos)
-      if (this.o.sync !== 'never') io.datasync(fd)
+      // A compacting log (meta) deletes its older segments right after: the new one, which carries
+      // every checkpoint, must be durable first, whatever the sync mode.
+      if (this.o.sync !== 'never' || this.o.compactOnRotate) io.datasync(fd)
       io.rename(tmpPath, finalPath)
       io.syncDir(this.o.dir)
     } catch (err) {
