@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { nodeFileIO, type FileIO } from './io/file-io.js'
 import { retentionChannel } from './channels.js'
+import { MAX_OFFSET_DELTA } from './format/batch.js'
 import { WalError, closed, invalidArgument, invalidOffset, unknownPartition, outOfRange, readOnly as readOnlyError } from './errors.js'
 import { bytesOf, normalizeRecord, normalizeRecords } from './input.js'
 import { resolveOptions, type ResolvedOptions, type WriteAheadOptions } from './options.js'
@@ -369,6 +370,10 @@ export class WriteAhead {
       if (typeof o !== 'number' || !Number.isSafeInteger(o) || o < 0) throw invalidOffset(o)
       if (o <= prev) throw new WalError('INVALID_OFFSET', `explicit offsets must be strictly increasing and >= ${log.pendingEnd}; got ${o} after ${prev}`, { partition: log.partition, offset: o })
       prev = o
+    }
+    // One appendBatch is one batch, whose header stores the last offset as a 32-bit delta.
+    if (n > 0 && (offsets as number[])[n - 1] - (offsets as number[])[0] > MAX_OFFSET_DELTA) {
+      throw new WalError('INVALID_OFFSET', `the explicit offsets of one appendBatch must span less than 2^32; got ${(offsets as number[])[0]} to ${(offsets as number[])[n - 1]}`, { partition: log.partition })
     }
     return offsets as number[]
   }

@@ -182,3 +182,20 @@ test('reopening with a smaller maxBatchBytes reads batches written under a large
   const report = await WriteAhead.verify(dir)
   t.true(report.ok)
 })
+
+test('explicit offsets far apart: one appendBatch spans less than 2^32, separate ones start new batches', async (t) => {
+  const dir = tmpDir(t)
+  let wal = await WriteAhead.open(dir)
+  const max = 2 ** 32 - 1
+  await t.throwsAsync(wal.appendBatch(0, ['a', 'b'], { offsets: [0, max + 1] }), { code: 'INVALID_OFFSET' })
+  t.is(await wal.appendBatch(0, ['a', 'b'], { offsets: [0, max] }), 0, 'a span of exactly 2^32 - 1 fits')
+  // Issued together they would share one batch: the far one must open its own.
+  const far = [wal.appendBatch(0, ['c'], { offsets: [max + 1] }), wal.appendBatch(0, ['d'], { offsets: [3 * max] })]
+  t.deepEqual(await Promise.all(far), [max + 1, 3 * max])
+  await wal.close()
+  wal = await WriteAhead.open(dir)
+  t.deepEqual((await collect(wal.iterate(0))).map((r) => [r.offset, r.value.toString()]), [[0, 'a'], [max, 'b'], [max + 1, 'c'], [3 * max, 'd']])
+  t.is((await wal.read(0, 3 * max)).value.toString(), 'd')
+  t.is(wal.offsets(0).end, 3 * max + 1)
+  await wal.close()
+})

@@ -284,6 +284,9 @@ export type HeaderCheck = 'ok' | 'zero' | 'short' | 'bad'
  */
 export const BATCH_READ_LIMIT = 2 ** 31 - 1
 
+/** The largest offset a batch can hold above its base offset (lastOffsetDelta is a u32). */
+export const MAX_OFFSET_DELTA = 2 ** 32 - 1
+
 /** Bytes the checkpoint section of a batch takes, for the union of these maps (later values win). */
 export function checkpointSectionBytes (...maps: Array<Map<string, Buffer> | null | undefined>): number {
   const sizes = new Map<string, number>()

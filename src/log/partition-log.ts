@@ -1,7 +1,7 @@
 import path from 'node:path'
 import type { FileIO } from '../io/file-io.js'
 import { writeFully } from '../io/full-io.js'
-import { BatchEncoder, BATCH_HEADER_BYTES, checkpointSectionBytes } from '../format/batch.js'
+import { BatchEncoder, BATCH_HEADER_BYTES, MAX_OFFSET_DELTA, checkpointSectionBytes } from '../format/batch.js'
 import { SEAL_BYTES, SEGMENT_HEADER_BYTES, encodeSeal, encodeSegmentHeader, segmentFileName } from '../format/segment-file.js'
 import { crc32c } from '../format/crc.js'
 import { commitChannel, rotateChannel } from '../channels.js'
@@ -205,6 +205,8 @@ export class PartitionLog implements Committable {
     // Separate calls share a batch only up to a modest size, so a point read never has to read and
     // checksum a huge batch that group commit happened to merge.
     if (enc.inBatch && enc.currentBatchBytes >= MERGE_LIMIT) this.closeOpenBatch()
+    // A batch stores its offsets as 32-bit deltas from its base: far explicit offsets start a new one.
+    if (enc.inBatch && offsets !== null && offsets.length > 0 && offsets[offsets.length - 1] - enc.currentBaseOffset > MAX_OFFSET_DELTA) this.closeOpenBatch()
     if (!enc.inBatch) enc.beginBatch(first, ts0)
     let mark = enc.mark()
     encodeAll()
