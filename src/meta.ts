@@ -32,6 +32,7 @@ export class Meta {
   }
 
   get (name: string): Buffer | undefined {
+    this.log.refresh() // read-only: follow the writer's commits
     return this.log.checkpoints.get(name)
   }
 

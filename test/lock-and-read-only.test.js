@@ -81,3 +81,26 @@ test('a live reader in a read-only process is woken by the writer process, acros
   t.is(await h.send('exit'), 'closed')
   await h.exited
 })
+
+test('readOnly follows the writer\'s checkpoints and group cursors, across meta compaction', async (t) => {
+  const dir = tmpDir(t)
+  const writer = await WriteAhead.open(dir, { metaSegmentBytes: 4096 })
+  await writer.appendBatch(0, ['a', 'b'], { checkpoint: { name: 'src', value: '1' } })
+  await writer.group('g').commit(0, 1)
+  const reader = await WriteAhead.open(dir, { readOnly: true })
+  t.is(reader.checkpoint(0, 'src').toString(), '1')
+  t.is(reader.group('g').committed(0), 1)
+
+  await writer.appendBatch(0, ['c'], { checkpoint: { name: 'src', value: '2' } })
+  await writer.group('g').commit(0, 2)
+  t.is(reader.checkpoint(0, 'src').toString(), '2', 'a later checkpoint is seen')
+  t.is(reader.group('g').committed(0), 2, 'a later cursor is seen')
+
+  // Enough commits for the writer to compact its meta log (older segments deleted) several times.
+  for (let i = 0; i < 400; i++) await writer.group(`other-${i % 20}`).commit(0, i % 3)
+  await writer.group('g').commit(0, 3)
+  t.is(reader.group('g').committed(0), 3)
+  t.is(reader.groups().length, writer.groups().length)
+  await reader.close()
+  await writer.close()
+})

@@ -239,8 +239,10 @@ export function refreshReadOnly (log: PartitionLog, o: LogOptions): number {
     let fd: number
     try { fd = log.readFd(seg) } catch { continue }
     const size = io.size(fd)
+    // Checkpoints (and the meta log's group cursors) come with the batches: read them too, later
+    // values over earlier ones, as the writer has them.
     const r = scanSegment(io, fd, Math.min(size, limit), {
-      base, maxBatchBytes: BATCH_READ_LIMIT, index: seg.indexer ?? undefined,
+      base, maxBatchBytes: BATCH_READ_LIMIT, index: seg.indexer ?? undefined, checkpoints: log.checkpoints,
       resume: { end: seg.dataEnd, nextOffset: seg.nextOffset, chain: seg.chain, batchCount: seg.batchCount }
     })
     seg.dataEnd = r.end
