@@ -87,8 +87,7 @@ test('appends to different partitions sync in parallel, and readers never see a 
   let done = 0
   const a = wal.append(0, 'a').then((o) => { done++; return o })
   const b = wal.append(1, 'b').then((o) => { done++; return o })
-  await new Promise((resolve) => setImmediate(resolve))
-  await new Promise((resolve) => setImmediate(resolve))
+  await io.whenHeld(2)
   t.is(io.heldSyncs, 2, 'both partitions have a sync in flight at once')
   t.deepEqual(io.log.map(([op]) => op), ['datasyncAsync', 'datasyncAsync'])
   t.is(done, 0)
@@ -196,9 +195,10 @@ test('a segment that a commit leaves behind is sealed only after that commit is 
   const more = ['c'.repeat(100), 'd'.repeat(1960), 'e'.repeat(1855)]
   io.holdSyncs()
   const acked = Promise.all([...more.map((v) => wal.appendBatch(0, [v])), wal.appendBatch(1, ['x'])])
-  // Let every turn of the event loop that the commit scheduled run while its sync is held.
-  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
-  t.true(io.heldSyncs > 0, 'the commit waits for its fdatasync')
+  await io.whenHeld(1) // the commit is written and waits for its fdatasync
+  // The bug this guards against sealed the old segment in an immediate queued during that commit.
+  // Immediates run in the order queued, so one queued now runs after it: release only then.
+  await new Promise((resolve) => setImmediate(resolve))
   io.releaseSyncs()
   await acked
   values.push(...more)

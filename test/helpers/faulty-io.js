@@ -5,11 +5,13 @@ const errno = (code, syscall) => Object.assign(new Error(`${code}: injected faul
 /**
  * The real file system behind the FileIO interface, with faults armed by the test:
  * `io.arm('datasync', 'EIO')` makes the next sync fail, `io.arm('write', 'ENOSPC', n)` the next n
- * writes (`'writeAsync'`: the background ones). `io.log` records operations, and `io.holdSyncs()` queues async syncs until released.
+ * writes (`'writeAsync'`: the background ones). `io.log` records operations, and `io.holdSyncs()` queues async syncs until released
+ * (`io.whenHeld(n)` resolves once n are queued).
  */
 export function faultyIO () {
   const armed = new Map()
   const held = []
+  const heldWaiters = []
   let holding = false
   const io = {
     ...nodeFileIO,
@@ -18,7 +20,16 @@ export function faultyIO () {
     disarm (op) { armed.delete(op) },
     holdSyncs () { holding = true },
     releaseSyncs () { holding = false; for (const f of held.splice(0)) f() },
+    /** Resolves once at least `n` async syncs are being held. */
+    whenHeld (n) {
+      return new Promise((resolve) => { heldWaiters.push({ n, resolve }); wake() })
+    },
     get heldSyncs () { return held.length }
+  }
+  const wake = () => {
+    for (let i = heldWaiters.length - 1; i >= 0; i--) {
+      if (held.length >= heldWaiters[i].n) heldWaiters.splice(i, 1)[0].resolve()
+    }
   }
   const fault = (op, detail) => {
     const a = armed.get(op)
@@ -51,8 +62,7 @@ export function faultyIO () {
     io.log.push(['datasyncAsync', fd])
     const err = fault('datasync', { fd })
     const run = () => err ? setImmediate(() => cb(err)) : nodeFileIO.datasyncAsync(fd, cb)
-    if (holding) held.push(run)
-    else run()
+    if (holding) { held.push(run); wake() } else run()
   }
   return io
 }
