@@ -3,8 +3,8 @@
 // nothing is repeated. Also covers /healthz, /metrics and the structured lag lines.
 import test from 'ava';
 import { tempDirs, useBroker } from './kafka/suite.js';
-import { kafkaClient, createTopic, uniqueTopic, makeRecord, canon, consumeAll, topicOffsets, fastConsumer, waitFor } from './fixtures/kafka-records.js';
-import { runMirror, runReplay, kafkajsHeaders, provenanceOf, stripProvenance } from '../dist/connectors/kafka/index.js';
+import { kafkaClient, createTopic, uniqueTopic, makeRecord, canon, consumeAll, topicOffsets, fastConsumer, produceRecords, signal } from './fixtures/kafka-records.js';
+import { runMirror, runReplay, provenanceOf, stripProvenance } from '../dist/connectors/kafka/index.js';
 import { WriteAhead } from '../dist/src/index.js';
 
 const P = 3;
@@ -21,9 +21,15 @@ async function restartBroker(t) {
 /** Collects the bridge's structured log; resolves the HTTP port from the 'listening' line. */
 function logCollector() {
   const entries = [];
+  const changed = signal();
   return {
     entries,
-    log: (e) => entries.push(e),
+    log: (e) => {
+      entries.push(e);
+      changed.notify();
+    },
+    /** Resolves when pred() holds, checked at every log entry (the bridge logs a lag line every 100 ms). */
+    until: (pred, o) => changed.until(pred, o),
     port: () => entries.find((e) => e.msg === 'listening')?.port,
     lastLag: () => entries.filter((e) => e.msg === 'lag').at(-1),
   };
@@ -34,48 +40,16 @@ async function get(port, p) {
   return { status: res.status, text: await res.text() };
 }
 
-/** Keeps producing makeRecord(i) to partition i % P until stopped, retrying through outages. */
-function backgroundProducer(kafka, topic) {
-  let stop = false;
-  let produced = 0;
-  const done = (async () => {
-    const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    let i = 0;
-    while (!stop) {
-      const messages = [];
-      for (let j = 0; j < 200; j++, i++) {
-        const r = makeRecord(i);
-        messages.push({ partition: i % P, key: r.key, value: r.value, headers: kafkajsHeaders(r.headers), timestamp: String(r.timestamp) });
-      }
-      try {
-        await producer.send({ topic, acks: -1, messages });
-        produced += messages.length;
-      } catch {
-        await new Promise((r) => setTimeout(r, 200)); // broker down: the same records are sent again
-        i -= messages.length;
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    await producer.disconnect().catch(() => {});
-  })();
-  return {
-    get produced() {
-      return produced;
-    },
-    stop: async () => {
-      stop = true;
-      await done;
-    },
-  };
-}
+/** A client whose sends ride out a broker restart on kafkajs's own retries. */
+const patientClient = (id) => kafkaClient(kb.brokers, id, { retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 60 } });
 
 test.serial('runMirror reconnects by itself across a broker restart; the WAL equals the topic', async (t) => {
   t.timeout(180_000);
   const kafka = kafkaClient(kb.brokers, 'restart-mirror');
   const topic = uniqueTopic('restart-mirror');
   await createTopic(kafka, topic, P);
-  const producer = backgroundProducer(kafka, topic);
+  const producing = patientClient('restart-mirror-producer');
+  await produceRecords(producing, topic, { from: 0, to: 3000, partitions: P });
   const dir = tmp('restart-mirror');
   const logs = logCollector();
   const ctl = new AbortController();
@@ -93,15 +67,16 @@ test.serial('runMirror reconnects by itself across a broker restart; the WAL equ
   });
   run.catch(() => {});
   const mirrored = () => (logs.lastLag()?.partitions ?? []).reduce((n, p) => n + Math.max(0, p.next), 0);
-  await waitFor(() => mirrored() >= 3000, { what: 'mirroring to start', timeoutMs: 60_000 });
+  await logs.until(() => mirrored() >= 3000, { what: 'mirroring to start', timeoutMs: 60_000 });
   const health = await get(logs.port(), '/healthz');
   t.is(health.status, 200);
+  // Records keep coming while the broker goes down and comes back, and after it.
+  const during = produceRecords(producing, topic, { from: 3000, to: 6000, partitions: P, batch: 200 });
   t.true(await restartBroker(t));
-  const after = producer.produced;
-  await waitFor(() => producer.produced >= after + 3000, { what: 'producing after the restart', timeoutMs: 90_000 });
-  await producer.stop();
+  await during;
+  await produceRecords(producing, topic, { from: 6000, to: 9000, partitions: P });
   const high = await topicOffsets(kafka, topic);
-  await waitFor(() => {
+  await logs.until(() => {
     const lag = logs.lastLag();
     return lag && high.every((h) => lag.partitions.find((p) => p.partition === h.partition)?.next >= h.high);
   }, { what: 'the mirror to catch up', timeoutMs: 90_000 });
@@ -142,17 +117,16 @@ test.serial('runReplay reconnects by itself across a broker restart; every recor
   await createTopic(kafka, topic, P);
   const dir = tmp('restart-replay');
   const wal = await WriteAhead.open(dir, { partitions: P });
-  // Keep appending while the replay runs (it tails the WAL), so the restart hits it mid-stream.
+  // Appended before, while the broker restarts, and after: the replay tails the WAL throughout.
   let appended = 0;
-  let appending = true;
-  const appender = (async () => {
-    while (appending) {
+  const append = async (n) => {
+    for (const end = appended + n; appended < end;) {
       const per = Array.from({ length: P }, () => []);
       for (let j = 0; j < 150; j++, appended++) per[appended % P].push(makeRecord(appended));
       await Promise.all(per.map((recs, p) => wal.appendBatch(p, recs)));
-      await new Promise((r) => setTimeout(r, 5));
     }
-  })();
+  };
+  await append(3000);
   const logs = logCollector();
   const ctl = new AbortController();
   const run = runReplay({
@@ -170,16 +144,16 @@ test.serial('runReplay reconnects by itself across a broker restart; every recor
   });
   run.catch(() => {});
   const sent = () => (logs.lastLag()?.partitions ?? []).reduce((n, p) => n + p.next, 0);
-  await waitFor(() => sent() >= 3000, { what: 'replay to start', timeoutMs: 60_000 });
+  await logs.until(() => sent() >= 3000, { what: 'replay to start', timeoutMs: 60_000 });
+  const during = append(3000);
   t.true(await restartBroker(t));
-  const after = appended;
-  await waitFor(() => appended >= after + 3000, { what: 'appending after the restart' });
-  appending = false;
-  await appender;
+  await during;
+  await append(3000);
   const ends = Array.from({ length: P }, (_, p) => wal.offsets(p).end);
-  await waitFor(() => ends.every((e, p) => wal.group('restart').committed(p) === e), { what: 'the replay to catch up', timeoutMs: 90_000 });
+  await logs.until(() => ends.every((e, p) => logs.lastLag()?.partitions.find((x) => x.partition === p)?.next === e), { what: 'the replay to catch up', timeoutMs: 90_000 });
   ctl.abort();
   const summary = await run;
+  t.deepEqual(ends.map((_e, p) => wal.group('restart').committed(p)), ends, 'the cursors reached the end');
   t.true(summary.reconnects >= 1, 'reconnected');
   t.true(logs.entries.some((e) => e.msg === 'reconnecting'));
 
