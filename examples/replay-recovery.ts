@@ -13,15 +13,12 @@
 import { Command } from 'commander'
 import cliProgress from 'cli-progress'
 import { WriteAhead } from 'writeahead'
-import { createKafka, optionsFromEnv, replay, type ReplayFrom } from 'writeahead/kafka'
+import { createKafka, optionsFromEnv, parseFrom, replay, type ReplayFrom } from 'writeahead/kafka'
 
-function parseFrom (v: string): ReplayFrom {
-  if (v === 'earliest' || v === 'latest') return v
-  if (/^\d+$/.test(v)) return Number(v)
-  if (/^@\d+$/.test(v)) return { timestamp: Number(v.slice(1)) }
-  const t = Date.parse(v)
-  if (Number.isNaN(t)) throw new Error(`--from: expected an offset, an ISO date, @<ms>, earliest or latest; got ${v}`)
-  return { timestamp: t }
+function fromOption (v: string): ReplayFrom {
+  const from = parseFrom(v)
+  if (from === null) throw new Error(`--from: expected an offset, an ISO date, @<ms>, earliest or latest; got ${v}`)
+  return from
 }
 
 function human (bytes: number): string {
@@ -56,7 +53,7 @@ async function main (): Promise<void> {
     hideCursor: true
   }, cliProgress.Presets.shades_classic)
   try {
-    const r = await replay({ kafka, wal, topic, from: parseFrom(opts.from), partitioner: opts.partitioner, createTopic: opts.create === true })
+    const r = await replay({ kafka, wal, topic, from: fromOption(opts.from), partitioner: opts.partitioner, createTopic: opts.create === true })
     // Progress in offsets (gaps included), from where each partition started to where it stops.
     const first = r.status().partitions
     const startAt = new Map(first.map((p) => [p.partition, p.next]))

@@ -342,6 +342,18 @@ export type EnvOptions = Partial<Omit<RunMirrorOptions & RunReplayOptions, 'kafk
 }
 
 /**
+ * A start position written as text (flags, environment): 'earliest', 'latest', an offset,
+ * '@<ms since the epoch>' or an ISO time. null when it is none of these.
+ */
+export function parseFrom (text: string): 'earliest' | 'latest' | number | { timestamp: number } | null {
+  if (text === 'earliest' || text === 'latest') return text
+  if (/^\d+$/.test(text)) return Number(text)
+  if (/^@\d+$/.test(text)) return { timestamp: Number(text.slice(1)) }
+  const ts = Date.parse(text)
+  return Number.isNaN(ts) ? null : { timestamp: ts }
+}
+
+/**
  * Options from environment variables (unset ones are left out, so they can be merged under CLI flags):
  *
  * | variable | option |
@@ -449,11 +461,9 @@ export function optionsFromEnv (env: Record<string, string | undefined> = proces
   if (offsets !== undefined) out.offsets = offsets
   const from = get('WRITEAHEAD_FROM')
   if (from !== undefined) {
-    if (from === 'earliest' || from === 'latest') out.from = from
-    else if (/^\d+$/.test(from)) out.from = Number(from)
-    else if (/^@\d+$/.test(from)) out.from = { timestamp: Number(from.slice(1)) }
-    else if (!Number.isNaN(Date.parse(from))) out.from = { timestamp: Date.parse(from) }
-    else throw bad('WRITEAHEAD_FROM', `must be earliest, latest, an offset, @<ms> or an ISO date, got ${JSON.stringify(from)}`)
+    const parsed = parseFrom(from)
+    if (parsed === null) throw bad('WRITEAHEAD_FROM', `must be earliest, latest, an offset, @<ms> or an ISO date, got ${JSON.stringify(from)}`)
+    out.from = parsed
   }
   const partitioner = oneOf('WRITEAHEAD_PARTITIONER', ['same', 'murmur2'] as const)
   if (partitioner !== undefined) out.partitioner = partitioner

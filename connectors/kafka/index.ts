@@ -18,6 +18,6 @@ export {
 } from './port.js'
 export type { ReconnectOptions, ReconnectEvent } from './common.js'
 export {
-  runMirror, runReplay, optionsFromEnv, createKafka, type BridgeKafkaOptions, type BridgeCommonOptions, type RunMirrorOptions, type RunReplayOptions,
+  runMirror, runReplay, optionsFromEnv, parseFrom, createKafka, type BridgeKafkaOptions, type BridgeCommonOptions, type RunMirrorOptions, type RunReplayOptions,
   type BridgeSummary, type EnvOptions
 } from './bridge.js'

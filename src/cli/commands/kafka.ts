@@ -8,6 +8,7 @@ interface Bridge {
   runMirror (opts: Record<string, unknown>): Promise<unknown>
   runReplay (opts: Record<string, unknown>): Promise<unknown>
   optionsFromEnv (env: NodeJS.ProcessEnv): Record<string, unknown>
+  parseFrom (text: string): unknown
 }
 
 interface Flags {
@@ -71,16 +72,6 @@ function parsePartitions (value: string): number[] {
   return value.split(',').map((s) => parseNonNegative(s.trim()))
 }
 
-/** Replay's --from: earliest, latest, an offset, @<ms since epoch> or an ISO time. */
-function replayFrom (value: string): unknown {
-  if (value === 'earliest' || value === 'latest') return value
-  if (/^\d+$/.test(value)) return Number(value)
-  if (/^@\d+$/.test(value)) return { timestamp: Number(value.slice(1)) }
-  const ts = Date.parse(value)
-  if (!Number.isNaN(ts)) return { timestamp: ts }
-  throw usageError(`--from must be earliest, latest, an offset, @<ms> or an ISO time, got '${value}'`)
-}
-
 /** Connection flags as the bridge's `kafka` options, on top of what the environment gave. */
 function kafkaOptions (o: Flags, env: Record<string, unknown> | undefined): Record<string, unknown> {
   const k: Record<string, unknown> = { ...env }
@@ -105,7 +96,7 @@ function kafkaOptions (o: Flags, env: Record<string, unknown> | undefined): Reco
 }
 
 /** Flags over the environment (optionsFromEnv) over the bridge's defaults. */
-function bridgeOptions (kind: 'mirror' | 'replay', o: Flags, env: Record<string, unknown>): Record<string, unknown> {
+function bridgeOptions (bridge: Bridge, kind: 'mirror' | 'replay', o: Flags, env: Record<string, unknown>): Record<string, unknown> {
   const opts: Record<string, unknown> = { ...env, kafka: kafkaOptions(o, env.kafka as Record<string, unknown> | undefined) }
   const set = (key: string, v: unknown): void => { if (v !== undefined) opts[key] = v }
   set('topic', o.topic)
@@ -133,7 +124,11 @@ function bridgeOptions (kind: 'mirror' | 'replay', o: Flags, env: Record<string,
     set('createTopic', o.createTopic)
     set('maxBatchRecords', o.maxBatchRecords)
     set('maxBatchBytes', o.maxBatchBytes)
-    if (o.from !== undefined) opts.from = replayFrom(o.from)
+    if (o.from !== undefined) {
+      const from = bridge.parseFrom(o.from)
+      if (from === null) throw usageError(`--from must be earliest, latest, an offset, @<ms> or an ISO time, got '${o.from}'`)
+      opts.from = from
+    }
   }
   if (opts.topic === undefined) throw usageError('--topic (or WRITEAHEAD_TOPIC) is required')
   if (opts.dir === undefined) throw usageError('--dir (or WRITEAHEAD_DIR) is required')
@@ -143,7 +138,7 @@ function bridgeOptions (kind: 'mirror' | 'replay', o: Flags, env: Record<string,
 
 async function run (kind: 'mirror' | 'replay', o: Flags): Promise<void> {
   const bridge = await loadBridge()
-  const opts = bridgeOptions(kind, o, bridge.optionsFromEnv(process.env))
+  const opts = bridgeOptions(bridge, kind, o, bridge.optionsFromEnv(process.env))
   // The bridge stops gracefully on SIGTERM/SIGINT, logs JSON lines and rejects with a WalError on a
   // fatal error, which the CLI reports on one line with exit code 2.
   await (kind === 'mirror' ? bridge.runMirror(opts) : bridge.runReplay(opts))
