@@ -40,9 +40,27 @@ function toTimestamp (t: RecordInput['timestamp'], now: number): number {
   return n
 }
 
+/**
+ * Header keys come from a small vocabulary ("trace", "content-type", ...) repeated on every record,
+ * so their UTF-8 bytes are kept instead of encoded again per record (a mirror spent 4% of its time
+ * there). The buffers are only ever copied from, never handed out. Bounded: once full, new keys
+ * are encoded per record as before.
+ */
+const headerKeyBytes = new Map<string, Buffer>()
+const HEADER_KEY_CACHE_ENTRIES = 4096
+const HEADER_KEY_CACHE_MAX_LENGTH = 128
+
+function headerKeyBuffer (key: string): Buffer {
+  let b = headerKeyBytes.get(key)
+  if (b !== undefined) return b
+  b = Buffer.from(key)
+  if (key.length <= HEADER_KEY_CACHE_MAX_LENGTH && headerKeyBytes.size < HEADER_KEY_CACHE_ENTRIES) headerKeyBytes.set(key, b)
+  return b
+}
+
 function pushHeader (keys: Buffer[], values: Array<Buffer | null>, key: unknown, value: unknown): void {
   if (typeof key !== 'string') throw invalidRecord(`header keys must be strings, got ${describe(key)}`)
-  keys.push(Buffer.from(key))
+  keys.push(headerKeyBuffer(key))
   values.push(value === null || value === undefined ? null : toBuffer(value, `header ${key}`))
 }
 

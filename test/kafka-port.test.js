@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import {
-  kafkajsHeaders, orderedHeadersOf, patchKafkajsDecoders, murmur2, murmur2Partition, provenanceHeaders, provenanceOf,
+  kafkajsHeaders, orderedHeadersOf, patchKafkajsDecoders, murmur2, murmur2Partition, provenanceHeader, provenanceOf, POSITION_HEADER,
   stripProvenance, optionsFromEnv, KafkaPortError, mirror, replay,
 } from '../dist/connectors/kafka/index.js';
 import { toWalError } from '../dist/connectors/kafka/common.js';
@@ -88,17 +88,26 @@ test('murmur2 matches kafkajs and Kafka reference values', (t) => {
   t.pass();
 });
 
-test('provenance headers are appended, parsed and stripped', (t) => {
+test('the provenance header is appended, parsed and stripped', (t) => {
   const own = [{ key: 'a', value: Buffer.from('1') }, { key: 'a', value: null }];
-  const withProv = [...own, ...provenanceHeaders(3, 12345)];
+  const withProv = [...own, provenanceHeader(3, 12345)];
+  t.deepEqual(withProv[2], { key: POSITION_HEADER, value: Buffer.from('3:12345') });
   t.deepEqual(provenanceOf(withProv), { partition: 3, offset: 12345, source: null });
   t.deepEqual(stripProvenance(withProv), own);
-  const withSource = [...own, ...provenanceHeaders(0, 0, 'wal-a')];
-  t.deepEqual(provenanceOf(withSource), { partition: 0, offset: 0, source: 'wal-a' });
+  // A source may itself hold colons: everything after the second one is the source.
+  const withSource = [...own, provenanceHeader(0, 0, 'wal:a')];
+  t.deepEqual(provenanceOf(withSource), { partition: 0, offset: 0, source: 'wal:a' });
   t.deepEqual(stripProvenance(withSource), own);
   t.is(provenanceOf(own), null);
-  t.is(provenanceOf([{ key: 'writeahead.partition', value: Buffer.from('x') }, { key: 'writeahead.offset', value: Buffer.from('1') }]), null);
-  t.deepEqual(stripProvenance(own), own);
+  t.is(provenanceOf([]), null);
+  // Only the last header counts, and only a well-formed one: nothing else is stripped.
+  t.is(provenanceOf([provenanceHeader(1, 2), ...own]), null);
+  for (const bad of ['x:1', '1:x', '1', ':1', '1:', '01:2', '1:-2', '1:99999999999999999', '']) {
+    const hs = [...own, { key: POSITION_HEADER, value: Buffer.from(bad) }];
+    t.is(provenanceOf(hs), null, bad);
+    t.deepEqual(stripProvenance(hs), hs, bad);
+  }
+  t.is(provenanceOf([...own, { key: POSITION_HEADER, value: null }]), null);
 });
 
 test('kafkajs errors map to reasons and WalError codes', (t) => {

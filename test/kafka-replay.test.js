@@ -227,7 +227,7 @@ test("partitioner 'same' into a topic with too few partitions is INVALID_ARGUMEN
 test('murmur2: records in doubt after a partial send are resolved in the first round, so a second failure repeats nothing', async (t) => {
   t.timeout(120_000);
   const { murmur2Partition } = await import('../dist/connectors/kafka/murmur2.js');
-  const { provenanceHeaders } = await import('../dist/connectors/kafka/provenance.js');
+  const { provenanceHeader } = await import('../dist/connectors/kafka/provenance.js');
   const kafka = kafkaClient(kb.brokers, 'replay-doubt');
   const dir = tmp('replay-doubt');
   const W = 8; // WAL partitions
@@ -250,7 +250,7 @@ test('murmur2: records in doubt after a partial send are resolved in the first r
     acks: -1,
     messages: landedInQ0.map((r) => ({
       partition: 0, key: r.key, value: r.value, timestamp: String(r.timestamp),
-      headers: Object.fromEntries(provenanceHeaders(0, r.offset).map((h) => [h.key, h.value])),
+      headers: Object.fromEntries([provenanceHeader(0, r.offset)].map((h) => [h.key, h.value])),
     })),
   });
   await producer.disconnect();

@@ -9,7 +9,7 @@
  */
 export { mirror, mirrorCheckpoint, sourceOffset, checkpointName, type Mirror, type MirrorOptions, type MirrorSummary, type MirrorPartitionStatus, type MirrorBatchEvent, type MirrorCheckpoint, type OffsetMode } from './mirror.js'
 export { replay, type Replay, type ReplayOptions, type ReplaySummary, type ReplayPartitionStatus, type ReplayBatchEvent, type ReplayFrom } from './replay.js'
-export { provenanceHeaders, provenanceOf, stripProvenance, SOURCE_HEADER, PARTITION_HEADER, OFFSET_HEADER, type Provenance } from './provenance.js'
+export { provenanceHeader, provenanceOf, stripProvenance, POSITION_HEADER, type Provenance } from './provenance.js'
 export { murmur2, murmur2Partition } from './murmur2.js'
 export { kafkajsPort, patchKafkajsDecoders, orderedHeadersOf, kafkajsHeaders, ORDERED_HEADERS, type KafkajsPortOptions, type KafkajsConsumerOptions } from './kafkajs-port.js'
 export {

@@ -7,7 +7,7 @@
  * relies on three kafkajs internals, all checked by test/kafka-port.test.js against the installed
  * kafkajs:
  *  1. decoding: `Decoder.prototype.readVarIntArray` is wrapped so that the header list of each decoded
- *     record stays attached (non-enumerable, under `Symbol.for('writeahead.kafka.orderedHeaders')`)
+ *     record stays attached (under the symbol `Symbol.for('writeahead.kafka.orderedHeaders')`)
  *     to kafkajs's header object. Nothing else changes for other kafkajs users in the process.
  *  2. encoding: headers are handed to kafkajs's record encoder as an array-valued object whose
  *     `map` yields the exact ordered `{ key, value }` list (null values included).
@@ -61,8 +61,10 @@ export interface KafkajsPortOptions {
 type Reader = (decoder: unknown) => unknown
 
 function orderedReduce (this: WalHeader[], fn: (acc: unknown, h: WalHeader) => unknown, init: unknown): unknown {
-  const obj = Array.prototype.reduce.call(this, fn as never, init) as object
-  Object.defineProperty(obj, ORDERED_HEADERS, { value: this, enumerable: false })
+  const obj = Array.prototype.reduce.call(this, fn as never, init) as Record<symbol, unknown>
+  // A plain symbol-keyed property: invisible to Object.keys, for...in and JSON, and an order of
+  // magnitude cheaper per record than Object.defineProperty (7% of a mirror's CPU when it was that).
+  obj[ORDERED_HEADERS] = this
   return obj
 }
 
@@ -117,14 +119,25 @@ function nullHeader (key: string): { key: string, value: Buffer | null } {
   }
 }
 
+/**
+ * kafkajs's record encoder calls `headers[key].map(...)` for array values and encodes what comes
+ * back: this array's `map` ignores the callback and yields the ordered list itself. A class rather
+ * than Object.defineProperty on each record's array, which cost more than encoding the header.
+ */
+class OrderedHeaderList extends Array<unknown> {
+  constructor (private readonly headers: WalHeader[]) { super() }
+  // kafkajs reads { key, value } from each item, which a WalHeader already is (unless its value is null).
+  override map<U> (): U[] {
+    const h = this.headers
+    for (let i = 0; i < h.length; i++) if (h[i].value === null) return h.map((x) => x.value === null ? nullHeader(x.key) : x) as U[]
+    return h as U[]
+  }
+}
+
 /** Headers in the shape kafkajs's record encoder turns into exactly this ordered list. */
 export function kafkajsHeaders (headers: WalHeader[]): Record<string, unknown> {
   if (headers.length === 0) return {}
-  const list: unknown[] = []
-  Object.defineProperty(list, 'map', {
-    value: () => headers.map((h) => h.value === null ? nullHeader(h.key) : { key: h.key, value: h.value })
-  })
-  return { '': list }
+  return { '': new OrderedHeaderList(headers) }
 }
 
 // ---------------------------------------------------------------------------
@@ -341,7 +354,13 @@ class KafkajsPort implements KafkaPort {
             nextOffset: Number(batch.lastOffset()) + 1,
             highWatermark: Number(batch.highWatermark)
           }
-          await enqueue(p, () => deliver(b))
+          // kafkajs fetches this partition's next batch once eachBatch returns: let it do so while
+          // this batch is being written and synced, but hold at most one batch in waiting. Nothing
+          // is lost by returning early: the caller's durable position, not kafkajs's, is where a
+          // restarted session resumes, and the queue keeps batches in order.
+          const before = queues.get(p)
+          enqueue(p, () => deliver(b)).catch(() => {}) // a failure reaches o.onError through fail()
+          if (before !== undefined) await before
           resolveOffset(batch.lastOffset())
           await heartbeat()
         }

@@ -9,7 +9,7 @@
  * Delivery: one idempotent producer, acks = -1, in rounds: a round reads up to `maxBatchRecords`
  * records across the replayed partitions, sends them, waits for Kafka's acknowledgement, and only
  * then commits the WAL group cursor of each partition. So at most one round is ever unacknowledged
- * or uncommitted. Each produced record carries provenance headers (WAL partition and offset, see
+ * or uncommitted. Each produced record carries a provenance header (WAL partition and offset, see
  * provenance.ts) after its own headers.
  *
  * - Sole writer (`soleWriter: true`, the default): replay assumes it is the only writer of the
@@ -34,7 +34,7 @@ import {
 import type { KafkajsPortOptions } from './kafkajs-port.js'
 import { murmur2Partition } from './murmur2.js'
 import { KafkaPortError, type KafkaPort, type PartitionInfo, type PortProducer, type ProduceRecord } from './port.js'
-import { provenanceHeaders, provenanceOf } from './provenance.js'
+import { provenanceHeader, provenanceOf } from './provenance.js'
 
 /** Where replay starts when the group has no committed cursor (or there is no group). */
 export type ReplayFrom = 'earliest' | 'latest' | number | { timestamp: number | Date } | Record<number, number>
@@ -55,11 +55,11 @@ export interface ReplayOptions {
   partitions?: number[]
   /** `'same'` (default): WAL partition N -> topic partition N. `'murmur2'`: by key, as Kafka's default partitioner. */
   partitioner?: 'same' | 'murmur2'
-  /** Add provenance headers. Default true (needed for soleWriter). */
+  /** Add the provenance header. Default true (needed for soleWriter). */
   provenance?: boolean
   /** Replay is the only writer of the target partitions: read the target's tail on start and send no duplicates. Default true. */
   soleWriter?: boolean
-  /** An id written as `writeahead.source` (only records with the same source count as already sent). */
+  /** An id written into the provenance header (only records with the same source count as already sent). */
   source?: string
   /** Keep tailing the WAL for new records. Default false: stop at the end seen at start (`done` resolves). */
   live?: boolean
@@ -444,7 +444,7 @@ class ReplayImpl extends EventEmitter implements Replay {
         partition: q,
         key: rec.key,
         value: rec.value,
-        headers: this.provenance ? [...rec.headers, ...provenanceHeaders(p, rec.offset, this.o.source)] : rec.headers,
+        headers: this.provenance ? [...rec.headers, provenanceHeader(p, rec.offset, this.o.source)] : rec.headers,
         timestamp: rec.timestamp
       })
       const size = recordSize(rec)
