@@ -4,7 +4,8 @@
 //   replay (WAL -> Kafka, acks -1, cursor commits) vs  a raw kafkajs idempotent producer (acks -1)
 //
 //   npm run bench -- kafka                 (or: node bench/kafka.js)
-//   options: --quick (fewer records), --records=N, --runs=N, --partitions=N, --value=BYTES, --save
+//   options: --quick (fewer records), --records=N, --runs=N, --partitions=N, --value=BYTES, --save,
+//            --no-provenance (replay without its provenance header, to see what the header costs)
 //
 // Uses KAFKA_BROKERS if set, else starts the test broker (test/kafka/broker.js). The WAL lives under
 // bench/tmp (a real disk: fdatasync matters). Ratios are connector / raw throughput (1.0 = as fast
@@ -27,6 +28,8 @@ const RUNS = Number(opt('runs') ?? (QUICK ? 1 : 3))
 const PARTITIONS = Number(opt('partitions') ?? 4)
 const VALUE = Number(opt('value') ?? 100)
 const BATCH = 1000
+// What the provenance header costs: replay without it (and so without sole-writer deduplication).
+const NO_PROVENANCE = argv.includes('--no-provenance')
 const consumerOpts = { sessionTimeout: 6000, rebalanceTimeout: 6000, heartbeatInterval: 500, maxWaitTimeInMs: 100 }
 
 /**
@@ -137,7 +140,7 @@ async function runReplay (dir) {
   const topic = await newTopic('bench-replay')
   const t0 = performance.now()
   const st = steady()
-  const r = await replay({ kafka, wal: dir, topic, group: 'bench', maxBatchRecords: BATCH, provenance: process.env.NOPROV ? false : undefined, soleWriter: process.env.NOPROV ? false : undefined })
+  const r = await replay({ kafka, wal: dir, topic, group: 'bench', maxBatchRecords: BATCH, ...(NO_PROVENANCE ? { provenance: false, soleWriter: false } : {}) })
   r.on('batch', (e) => st.batch(e.records))
   const s = await r.done
   if (s.records !== RECORDS) throw new Error(`replay moved ${s.records} records, expected ${RECORDS}`)
