@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDirs, useBroker, runChild } from './kafka/suite.js';
 import { kafkaClient, createTopic, uniqueTopic, makeRecord, canon, consumeAll, topicOffsets, BASE_TS } from './fixtures/kafka-records.js';
-import { mirror, replay, provenanceOf, stripProvenance, murmur2Partition } from '../dist/connectors/kafka/index.js';
+import { mirror, replay, provenanceOf, stripProvenance, murmur2Partition, kafkajsPort } from '../dist/connectors/kafka/index.js';
 import { WriteAhead } from '../dist/src/index.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -159,6 +159,111 @@ for (const partitioner of ['same', 'murmur2']) {
     await checkTarget(t, kafka, topic, 900, partitioner);
   });
 }
+
+// ---------------------------------------------------------------------------
+// Rounds: the next round is read and prepared while one is sent, but sends stay one at a time and
+// in order, and no cursor passes a round Kafka has not acknowledged.
+
+/** The real kafkajs port, with each send held until the test releases it. */
+function heldSends(kafka) {
+  const port = kafkajsPort(kafka);
+  const sends = [];
+  let waiting = null;
+  let active = 0;
+  let overlapped = false;
+  const held = {
+    sends,
+    close: () => port.close(),
+    get overlapped() { return overlapped; },
+    /** Resolves with the next send once it has been called (and is held). */
+    next: () => new Promise((resolve) => {
+      if (sends.length > 0 && !sends[sends.length - 1].taken) { sends[sends.length - 1].taken = true; resolve(sends[sends.length - 1]); } else waiting = resolve;
+    }),
+    port: {
+      ...Object.fromEntries(['describe', 'createTopic', 'consume', 'tail', 'close'].map((k) => [k, (...a) => port[k](...a)])),
+      async producer() {
+        const producer = await port.producer();
+        return {
+          async send(topic, records) {
+            if (active > 0) overlapped = true;
+            active++;
+            let release;
+            const gate = new Promise((r) => { release = r; });
+            const s = { records, release, taken: false };
+            sends.push(s);
+            if (waiting !== null) { const w = waiting; waiting = null; s.taken = true; w(s); }
+            try {
+              await gate;
+              await producer.send(topic, records);
+            } finally { active--; }
+          },
+          close: () => producer.close(),
+        };
+      },
+    },
+  };
+  return held;
+}
+
+test('rounds are sent one at a time, in order, and cursors move only after each acknowledgement', async (t) => {
+  t.timeout(60_000);
+  const kafka = kafkaClient(kb.brokers, 'replay-rounds');
+  const dir = tmp('replay-rounds');
+  await buildWal(dir, 900); // 300 records a WAL partition
+  const topic = uniqueTopic('replay-rounds');
+  await createTopic(kafka, topic, P);
+  const held = heldSends(kafka);
+  const wal = await WriteAhead.open(dir, { readOnly: true });
+  const cursors = () => Array.from({ length: P }, (_, p) => wal.group('g').committed(p));
+  const r = await replay({ kafka: held.port, topic, wal: dir, group: 'g', maxBatchRecords: 200 });
+  const sent = [];
+  const expected = Array.from({ length: P }, () => null);
+  for (let round = 0; sent.length < 900; round++) {
+    const s = await held.next();
+    // Held: every earlier round is acknowledged and its cursors are durable, this one's are not.
+    t.deepEqual(cursors(), expected, `round ${round}: cursors at the end of the rounds before it`);
+    t.is(held.sends.length, round + 1, 'one send at a time');
+    for (const m of s.records) {
+      const prov = provenanceOf(m.headers);
+      sent.push(prov);
+      expected[prov.partition] = prov.offset + 1;
+    }
+    s.release();
+  }
+  const summary = await r.done;
+  await wal.close();
+  t.false(held.overlapped, 'no two sends overlapped');
+  t.is(summary.records, 900);
+  t.is(sent.length, 900);
+  // In order per WAL partition, each offset once.
+  for (let p = 0; p < P; p++) t.deepEqual(sent.filter((x) => x.partition === p).map((x) => x.offset), Array.from({ length: 300 }, (_, i) => i));
+  const after = await WriteAhead.open(dir, { readOnly: true });
+  t.deepEqual(Array.from({ length: P }, (_, p) => after.group('g').committed(p)), [300, 300, 300]);
+  await after.close();
+  await held.close();
+  await checkTarget(t, kafka, topic, 900, 'same');
+});
+
+test('stop() during a send finishes that round; the round prepared behind it is sent by the next run, once', async (t) => {
+  t.timeout(60_000);
+  const kafka = kafkaClient(kb.brokers, 'replay-rounds-stop');
+  const dir = tmp('replay-rounds-stop');
+  await buildWal(dir, 900);
+  const topic = uniqueTopic('replay-rounds-stop');
+  await createTopic(kafka, topic, P);
+  const held = heldSends(kafka);
+  const r = await replay({ kafka: held.port, topic, wal: dir, group: 'g', maxBatchRecords: 200 });
+  const first = await held.next();
+  const stopping = r.stop();
+  first.release();
+  const summary = await stopping;
+  t.is(held.sends.length, 1, 'nothing sent after stop()');
+  t.is(summary.records, first.records.length, 'the round in flight was finished and counted');
+  await held.close();
+  const rest = await (await replay({ kafka, topic, wal: dir, group: 'g' })).done;
+  t.is(summary.records + rest.records, 900);
+  await checkTarget(t, kafka, topic, 900, 'same');
+});
 
 // ---------------------------------------------------------------------------
 // Bad configuration: a clear error within a bounded time, the WAL untouched.

@@ -193,9 +193,14 @@ const CONCURRENCY = 8
 const TAIL_FETCH_BYTES = 4 * 1024 * 1024
 
 function toMessage (m: { offset: string, key: Buffer | null, value: Buffer | null, headers?: KafkajsHeaders, timestamp: string }, inexact: () => void): PortMessage {
-  const h = orderedHeadersOf(m.headers)
-  if (!h.exact) inexact()
-  return { offset: Number(m.offset), key: m.key ?? null, value: m.value ?? null, headers: h.headers, timestamp: Number(m.timestamp) }
+  // The patched decoder's list, without orderedHeadersOf's wrapper object: this runs per record.
+  let headers = (m.headers as Record<symbol, WalHeader[] | undefined> | undefined)?.[ORDERED_HEADERS]
+  if (headers === undefined) {
+    const h = orderedHeadersOf(m.headers)
+    if (!h.exact) inexact()
+    headers = h.headers
+  }
+  return { offset: Number(m.offset), key: m.key ?? null, value: m.value ?? null, headers, timestamp: Number(m.timestamp) }
 }
 
 class KafkajsPort implements KafkaPort {

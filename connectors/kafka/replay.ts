@@ -111,6 +111,17 @@ export interface ReplayBatchEvent {
   partitions: Record<number, { records: number, bytes: number, next: number }>
 }
 
+interface RoundPartition { records: number, bytes: number, gaps: number, skipped: number, last: number }
+
+/** One send's worth of messages, and what it moves per WAL partition once acknowledged. */
+interface Round {
+  msgs: ProduceRecord[]
+  per: Map<number, RoundPartition>
+  records: number
+  bytes: number
+  skipped: number
+}
+
 interface PState {
   pos: number
   end: number
@@ -368,6 +379,7 @@ class ReplayImpl extends EventEmitter implements Replay {
     let readError: Error | null = null
     const onAbort = (): void => poke()
     this.stopCtl.signal.addEventListener('abort', onAbort)
+    let inFlight: Promise<void> | null = null
     try {
       for (const [p, s] of this.state) {
         if (s.pos >= s.end) { ended.add(p); continue }
@@ -379,23 +391,42 @@ class ReplayImpl extends EventEmitter implements Replay {
       }
       const order = [...readers.keys()]
       let turn = 0
+      const taken = new Map<number, number>()
+      // One round in flight (kafkajs sends one request at a time anyway) while the next is read
+      // from the WAL and turned into messages: that work then overlaps the broker's round trip
+      // and the cursor commit instead of following them. Rounds are still sent and committed in
+      // order, and a cursor still moves only after its round is acknowledged; a prepared round
+      // that is never sent (stop, failure) is read again by the next session from the cursor.
+      const settle = async (): Promise<void> => {
+        const f = inFlight
+        inFlight = null
+        if (f !== null) await f
+      }
       while (!this.stopping) {
         if (readError !== null) throw readError
         const batch = this.collect(readers, order, turn++)
         if (batch.length === 0) {
+          if (inFlight !== null) { await settle(); continue }
           if (ended.size >= this.state.size) return null
           if (!woken) await wake.promise
           wake = deferred<void>()
           woken = false
           continue
         }
-        await this.send(producer, batch, landed, n)
+        const round = this.prepare(batch, landed, n, taken)
+        await settle()
+        if (this.stopping) break
+        inFlight = this.deliver(producer, round)
+        inFlight.catch(() => {}) // awaited by settle(); this only keeps it from counting as unhandled
       }
+      await settle()
       return null
     } catch (err) {
       if (err instanceof WalError) throw err
       return err as Error
     } finally {
+      // Never close the producer under a round still being sent.
+      if (inFlight !== null) await (inFlight as Promise<void>).catch(() => {})
       this.stopCtl.signal.removeEventListener('abort', onAbort)
       for (const rs of readers.values()) rs.destroy()
       await settleWithin(producer.close(), 10_000)
@@ -425,16 +456,25 @@ class ReplayImpl extends EventEmitter implements Replay {
   }
 
   private async send (producer: PortProducer, batch: Array<[number, WalRecord]>, landed: Map<number, Map<number, number>>, n: number): Promise<void> {
+    await this.deliver(producer, this.prepare(batch, landed, n, new Map()))
+  }
+
+  /**
+   * Turns WAL records into messages for one round. `taken` holds the last offset already taken
+   * from each partition by rounds prepared earlier (not yet acknowledged), to count gaps.
+   */
+  private prepare (batch: Array<[number, WalRecord]>, landed: Map<number, Map<number, number>>, n: number, taken: Map<number, number>): Round {
     const msgs: ProduceRecord[] = []
-    const touched: ReplayBatchEvent['partitions'] = {}
     let records = 0
     let bytes = 0
     let skipped = 0
-    const per = new Map<number, { records: number, bytes: number, gaps: number, skipped: number, last: number }>()
+    const per = new Map<number, RoundPartition>()
     for (const [p, rec] of batch) {
-      const s = this.state.get(p) as PState
       let acc = per.get(p)
-      if (acc === undefined) { acc = { records: 0, bytes: 0, gaps: 0, skipped: 0, last: s.pos - 1 }; per.set(p, acc) }
+      if (acc === undefined) {
+        acc = { records: 0, bytes: 0, gaps: 0, skipped: 0, last: taken.get(p) ?? (this.state.get(p) as PState).pos - 1 }
+        per.set(p, acc)
+      }
       if (rec.offset > acc.last + 1) acc.gaps += rec.offset - acc.last - 1
       acc.last = rec.offset
       const q = this.target(rec, p, n)
@@ -453,6 +493,14 @@ class ReplayImpl extends EventEmitter implements Replay {
       records++
       bytes += size
     }
+    for (const [p, acc] of per) taken.set(p, acc.last)
+    return { msgs, per, records, bytes, skipped }
+  }
+
+  /** Sends a round, waits for Kafka's acknowledgement, then commits the WAL cursors it covers. */
+  private async deliver (producer: PortProducer, round: Round): Promise<void> {
+    const { msgs, per, records, bytes, skipped } = round
+    const touched: ReplayBatchEvent['partitions'] = {}
     if (msgs.length > 0) await producer.send(this.topic, msgs)
     const wal = this.handle.wal as WriteAhead
     const group = this.o.group
