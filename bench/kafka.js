@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import kafkajs from 'kafkajs'
 import { startBroker } from '../test/kafka/broker.js'
-import { mirror, replay } from '../dist/connectors/kafka/index.js'
+import { mirror, replay, kafkajsPort } from '../dist/connectors/kafka/index.js'
 
 const { Kafka, logLevel } = kafkajs
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -67,6 +67,8 @@ if (!brokers) {
 const kafka = new Kafka({ clientId: 'writeahead-bench', brokers: brokers.split(','), logLevel: logLevel.NOTHING })
 const admin = kafka.admin()
 await admin.connect()
+// Creates topics and waits for their leaders (see kafkajs-port.ts: kafkajs's own wait gives up too early).
+const port = kafkajsPort(kafka)
 const tmpRoot = path.join(HERE, 'tmp', `kafka-${process.pid}`)
 fs.mkdirSync(tmpRoot, { recursive: true })
 
@@ -83,7 +85,7 @@ function message (i) {
 
 async function newTopic (prefix) {
   const topic = `${prefix}-${randomUUID().slice(0, 8)}`
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }] })
+  await port.createTopic(topic, { partitions: PARTITIONS, replicationFactor: 1 })
   return topic
 }
 
@@ -209,6 +211,7 @@ try {
   }
 } finally {
   fs.rmSync(tmpRoot, { recursive: true, force: true })
+  await port.close()
   await admin.disconnect()
   if (broker) await broker.stop()
 }

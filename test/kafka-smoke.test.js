@@ -5,6 +5,7 @@ import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import kafkajs from 'kafkajs';
 import { startBroker } from './kafka/broker.js';
+import { createTopic } from './fixtures/kafka-records.js';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
 
@@ -37,10 +38,10 @@ test('produce and consume keys, values, duplicate headers and partitions', async
   const kafka = client('t1');
   const topic = `smoke-${randomUUID()}`;
 
+  await createTopic(kafka, topic, 3);
   const admin = kafka.admin();
   await admin.connect();
   try {
-    t.true(await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true }));
     const meta = await admin.fetchTopicMetadata({ topics: [topic] });
     t.is(meta.topics[0].partitions.length, 3);
   } finally {

@@ -15,6 +15,7 @@
  *     behind on the brokers).
  */
 import { createRequire } from 'node:module'
+import { setTimeout as delay } from 'node:timers/promises'
 import path from 'node:path'
 import kafkajs from 'kafkajs'
 import type { Admin, Consumer, EachBatchPayload, Kafka, Producer, RetryOptions } from 'kafkajs'
@@ -203,6 +204,33 @@ function toMessage (m: { offset: string, key: Buffer | null, value: Buffer | nul
   return { offset: Number(m.offset), key: m.key ?? null, value: m.value ?? null, headers, timestamp: Number(m.timestamp) }
 }
 
+const LEADER_WAIT_MS = 30_000
+
+/**
+ * Waits until every partition of a topic just created has a leader. Not kafkajs's own
+ * `waitForLeaders`: a KRaft broker answers UNKNOWN_TOPIC_OR_PARTITION until the new topic's
+ * metadata has propagated, and kafkajs gives up on that instead of asking again, which made a
+ * topic that had just been created look missing.
+ */
+async function waitForLeaders (admin: Admin, topic: string): Promise<void> {
+  const deadline = Date.now() + LEADER_WAIT_MS
+  for (let attempt = 0; ; attempt++) {
+    let why: unknown = null
+    try {
+      const md = await admin.fetchTopicMetadata({ topics: [topic] })
+      const parts = md.topics.find((t) => t.name === topic)?.partitions ?? []
+      if (parts.length > 0 && parts.every((p) => p.leader >= 0)) return
+    } catch (err) {
+      if (!chain(err).some((e) => e.type === 'UNKNOWN_TOPIC_OR_PARTITION' || e.type === 'LEADER_NOT_AVAILABLE')) throw toPortError(err, `creating topic ${topic}`)
+      why = err
+    }
+    if (Date.now() >= deadline) {
+      throw new KafkaPortError('kafka', `creating topic ${topic}: its partitions have no leader after ${LEADER_WAIT_MS} ms`, { cause: why ?? undefined, retriable: true })
+    }
+    await delay(Math.min(20 * 2 ** attempt, 500))
+  }
+}
+
 class KafkajsPort implements KafkaPort {
   private admin: Admin | null = null
   private adminConnecting: Promise<Admin> | null = null
@@ -247,10 +275,10 @@ class KafkajsPort implements KafkaPort {
   }
 
   async createTopic (topic: string, o: CreateTopicOptions): Promise<void> {
+    const admin = await this.getAdmin().catch((err) => { throw toPortError(err, `creating topic ${topic}`) })
     try {
-      const admin = await this.getAdmin()
       await admin.createTopics({
-        waitForLeaders: true,
+        waitForLeaders: false,
         topics: [{
           topic,
           numPartitions: o.partitions,
@@ -259,9 +287,10 @@ class KafkajsPort implements KafkaPort {
         }]
       })
     } catch (err) {
-      if (chain(err).some((e) => e.type === 'TOPIC_ALREADY_EXISTS')) return
-      throw toPortError(err, `creating topic ${topic}`)
+      // Also created a moment ago, maybe by another process: its leaders are waited for too.
+      if (!chain(err).some((e) => e.type === 'TOPIC_ALREADY_EXISTS')) throw toPortError(err, `creating topic ${topic}`)
     }
+    await waitForLeaders(admin, topic)
   }
 
   async consume (o: ConsumeOptions): Promise<Consumption> {
