@@ -55,7 +55,9 @@ test('produce and consume keys, values, duplicate headers and partitions', async
     headers: { trace: [`a-${i}`, `b-${i}`], single: `s-${i}` },
   }));
 
-  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  // Idempotent: a produce retried right after the topic's creation (a leader not ready yet) must not
+  // write a partition's message twice, or the count below would be wrong for the wrong reason.
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   try {
     const res = await producer.send({ topic, acks: -1, messages: sent });
