@@ -273,10 +273,6 @@ export interface BatchHeader {
 export type HeaderCheck = 'ok' | 'zero' | 'short' | 'bad'
 
 /**
- * Checks what can be checked without the body: 'zero' means unwritten space (the log's end),
- * 'short' that fewer than 44 bytes remain, 'bad' that the header cannot belong to a batch.
- */
-/**
  * The largest batch length a reader accepts. `maxBatchBytes` bounds what is written, not what is
  * read: a log may hold batches written under a larger limit than the one it is reopened with, and
  * a length that runs past the end of its file is rejected anyway (so garbage never costs more than
@@ -287,16 +283,23 @@ export const BATCH_READ_LIMIT = 2 ** 31 - 1
 /** The largest offset a batch can hold above its base offset (lastOffsetDelta is a u32). */
 export const MAX_OFFSET_DELTA = 2 ** 32 - 1
 
-/** Bytes the checkpoint section of a batch takes, for the union of these maps (later values win). */
-export function checkpointSectionBytes (...maps: Array<Map<string, Buffer> | null | undefined>): number {
+type Checkpoints = Map<string, Buffer> | null | undefined
+
+/** Bytes the checkpoint section of a batch takes, for the union of both maps (later values win). */
+export function checkpointSectionBytes (a: Checkpoints, b?: Checkpoints): number {
+  // Every append asks, and almost none carries checkpoints: answer those without allocating.
+  if ((a == null || a.size === 0) && (b == null || b.size === 0)) return 0
   const sizes = new Map<string, number>()
-  for (const m of maps) if (m != null) for (const [name, value] of m) sizes.set(name, 2 + Buffer.byteLength(name) + 4 + value.length)
-  if (sizes.size === 0) return 0
+  for (const m of [a, b]) if (m != null) for (const [name, value] of m) sizes.set(name, 2 + Buffer.byteLength(name) + 4 + value.length)
   let n = 4
   for (const v of sizes.values()) n += v
   return n
 }
 
+/**
+ * Checks what can be checked without the body: 'zero' means unwritten space (the log's end),
+ * 'short' that fewer than 44 bytes remain, 'bad' that the header cannot belong to a batch.
+ */
 export function checkHeader (buf: Buffer, pos: number, available: number, maxBatchBytes: number): HeaderCheck {
   if (available < 4) return available > 0 && buf.readUIntBE(pos, available) === 0 ? 'zero' : (available === 0 ? 'zero' : 'short')
   const length = buf.readUInt32BE(pos)
