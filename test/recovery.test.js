@@ -18,6 +18,17 @@ async function fill (dir, n, opts = small) {
   return values
 }
 
+/** A log of 60 records whose second segment lost its seal, as a crash during rotation leaves it. */
+async function unsealedOlderSegment (t) {
+  const dir = tmpDir(t)
+  const values = await fill(dir, 60)
+  const segs = segmentFiles(dir)
+  t.true(segs.length >= 3)
+  const victim = partitionPath(dir, 0, segs[1])
+  fs.truncateSync(victim, fs.statSync(victim).size - SEAL_BYTES)
+  return { dir, values, victim }
+}
+
 async function readAll (dir, opts = small) {
   const wal = await WriteAhead.open(dir, opts)
   const recs = await collect(wal.iterate(0))
@@ -55,12 +66,7 @@ test('a zero-filled tail is not parsed as records', async (t) => {
 })
 
 test('an older segment that was never sealed (crash mid-rotation) is sealed on open', async (t) => {
-  const dir = tmpDir(t)
-  const values = await fill(dir, 60)
-  const segs = segmentFiles(dir)
-  t.true(segs.length >= 3)
-  const victim = partitionPath(dir, 0, segs[1])
-  fs.truncateSync(victim, fs.statSync(victim).size - SEAL_BYTES)
+  const { dir, values, victim } = await unsealedOlderSegment(t)
   fs.rmSync(victim.replace(/\.log$/, '.index'), { force: true })
   const r = await readAll(dir)
   t.deepEqual(r.values, values)
@@ -325,12 +331,7 @@ test('salvage of a segment whose header is damaged leaves a log that opens', asy
 })
 
 test('verify and repair accept what a crash during rotation leaves (an older segment without its seal)', async (t) => {
-  const dir = tmpDir(t)
-  const values = await fill(dir, 60)
-  const segs = segmentFiles(dir)
-  t.true(segs.length >= 3)
-  const victim = partitionPath(dir, 0, segs[1])
-  fs.truncateSync(victim, fs.statSync(victim).size - SEAL_BYTES)
+  const { dir, values } = await unsealedOlderSegment(t)
   const report = await WriteAhead.verify(dir)
   t.deepEqual(report.problems, [])
   t.true(report.ok)
