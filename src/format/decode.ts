@@ -12,30 +12,31 @@ const NO_HEADERS: readonly WalHeader[] = Object.freeze([])
  * reuse it, which is why readers allocate their chunks instead of pooling them.
  */
 export class RecordCursor {
-  private pos: number
-  private end: number
-  private remaining: number
-  private readonly base: number
-  private readonly firstTimestamp: number
+  private constructor (
+    private readonly buf: Buffer,
+    private pos: number,
+    private readonly end: number,
+    private remaining: number,
+    private readonly base: number,
+    private readonly firstTimestamp: number
+  ) {}
 
-  constructor (private readonly buf: Buffer, batchPos: number, length: number) {
-    this.pos = batchPos + BATCH_HEADER_BYTES
-    this.end = batchPos + length
-    this.remaining = buf.readUInt32BE(batchPos + 24)
-    this.base = readU64(buf, batchPos + 12)
-    this.firstTimestamp = readU64(buf, batchPos + 28)
+  /** The records of the batch at `batchPos`. */
+  static inBatch (buf: Buffer, batchPos: number, length: number): RecordCursor {
+    return new RecordCursor(buf, batchPos + BATCH_HEADER_BYTES, batchPos + length, buf.readUInt32BE(batchPos + 24), readU64(buf, batchPos + 12), readU64(buf, batchPos + 28))
+  }
+
+  /**
+   * Decodes a record read on its own: `buf` holds exactly its bytes; the offset and timestamp
+   * bases are its batch's, noted when the batch's checksum was verified.
+   */
+  static lone (buf: Buffer, base: number, firstTimestamp: number, partition: number): WalRecord {
+    return new RecordCursor(buf, 0, buf.length, 1, base, firstTimestamp).next(partition)
   }
 
   get done (): boolean { return this.remaining === 0 }
   /** Position of the next record in the buffer. */
   get position (): number { return this.pos }
-
-  /** Decodes the record that starts at `pos` (a position from `position`). */
-  recordAt (pos: number, partition: number): WalRecord {
-    this.pos = pos
-    this.remaining = 1
-    return this.next(partition)
-  }
 
   private varint (): number {
     const buf = this.buf

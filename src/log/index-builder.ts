@@ -37,7 +37,7 @@ export class IndexBuilder {
 }
 
 /** Largest i with arr[i] <= x, or -1. */
-export function floorIndex (arr: number[], x: number): number {
+export function floorIndex (arr: ArrayLike<number>, x: number): number {
   let lo = 0
   let hi = arr.length - 1
   let ans = -1

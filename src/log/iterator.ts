@@ -55,7 +55,7 @@ export class BatchReader {
       for (const at of r.starts) {
         const h = readHeader(r.buf, at)
         if (h.recordCount === 0 || h.baseOffset + h.lastOffsetDelta < this.offset) continue
-        const cur = new RecordCursor(r.buf, at, h.length)
+        const cur = RecordCursor.inBatch(r.buf, at, h.length)
         try {
           while (!cur.done) {
             const rec = cur.next(p)

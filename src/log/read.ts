@@ -85,7 +85,7 @@ export function offsetForTimestamp (log: PartitionLog, ts: number): number {
     for (const at of r.starts) {
       const h = readHeader(r.buf, at)
       if (h.recordCount === 0 || h.maxTimestamp < ts) continue
-      const cur = new RecordCursor(r.buf, at, h.length)
+      const cur = RecordCursor.inBatch(r.buf, at, h.length)
       while (!cur.done) {
         const rec = cur.next(log.o.id)
         if (rec.timestamp >= ts) return rec.offset
@@ -100,8 +100,9 @@ export function offsetForTimestamp (log: PartitionLog, ts: number): number {
 
 /**
  * One record by offset; OFFSET_OUT_OF_RANGE outside [start, end) or on a gap of explicit offsets.
- * The unit read and cached is an index block: from the sparse index entry at or below the offset
- * to the next entry, every batch in it checksummed once, every record position noted.
+ * The unit verified is an index block: from the sparse index entry at or below the offset to the
+ * next entry, every batch in it checksummed when first read. Its map (where each record lies) is
+ * cached, so later reads into it fetch only the record's own bytes.
  */
 export function readRecord (log: PartitionLog, offset: number): WalRecord {
   log.refresh()
@@ -119,39 +120,96 @@ export function readRecord (log: PartitionLog, offset: number): WalRecord {
   // block grows and uids wrap.
   const key = seg.uid * 2 ** 31 + from
   let block = log.o.batchCache.get(key)
+  let loaded: Buffer | null = null
   if (block === undefined || block.seg !== seg || block.to !== to) {
-    block = loadBlock(log, seg, from, to)
+    loaded = Buffer.allocUnsafe(to - from)
+    block = mapBlock(log, seg, loaded, from, to)
     log.o.batchCache.set(key, block)
   }
-  const j = floorIndex(block.offsets, offset)
-  if (j < 0 || block.offsets[j] !== offset) throw range()
-  const at = block.batchAt[j]
-  return new RecordCursor(block.buf, at, block.buf.readUInt32BE(at)).recordAt(block.positions[j], log.o.id)
+  const j = block.offsets === null ? offset - block.first : floorIndex(block.offsets, offset)
+  if (j < 0 || j >= block.starts.length || (block.offsets !== null && block.offsets[j] !== offset)) throw range()
+  const start = block.starts[j]
+  const end = block.ends[j]
+  let bytes: Buffer
+  const buf = loaded ?? block.buf
+  if (buf !== null) {
+    bytes = buf.subarray(start - from, end - from)
+  } else {
+    bytes = Buffer.allocUnsafe(end - start)
+    if (readFully(log.o.io, log.readFd(seg), bytes, 0, bytes.length, start) !== bytes.length) {
+      throw corrupted('segment shorter than its data', { partition: log.o.id, segment: path.basename(seg.path), position: start })
+    }
+  }
+  const b = floorIndex(block.batchFirst, j)
+  try {
+    return RecordCursor.lone(bytes, block.batchBase[b], block.batchTimestamp[b], log.o.id)
+  } catch (err) {
+    // The bytes changed under a verified map (the file was altered behind the log's back).
+    if (err instanceof MalformedBatch) throw corrupted(err.message, { partition: log.o.id, segment: path.basename(seg.path), position: start, offset })
+    throw err
+  }
 }
 
-export function loadBlock (log: PartitionLog, seg: Segment, from: number, to: number): CachedBlock {
+/**
+ * Reads the index block [from, to) into `buf`, verifies every batch's header and checksum, and
+ * maps where each record lies.
+ */
+function mapBlock (log: PartitionLog, seg: Segment, buf: Buffer, from: number, to: number): CachedBlock {
   const name = path.basename(seg.path)
-  const buf = Buffer.allocUnsafe(to - from)
   if (readFully(log.o.io, log.readFd(seg), buf, 0, buf.length, from) !== buf.length) {
     throw corrupted('segment shorter than its data', { partition: log.o.id, segment: name, position: from })
   }
-  const offsets: number[] = []
-  const positions: number[] = []
-  const batchAt: number[] = []
+  let records = 0
+  let batches = 0
   for (let at = 0; at < buf.length;) {
     const where = { partition: log.o.id, segment: name, position: from + at }
     if (checkHeader(buf, at, buf.length - at, BATCH_READ_LIMIT) !== 'ok') throw corrupted('invalid batch header', where)
     const length = buf.readUInt32BE(at)
     if (at + length > buf.length) throw corrupted('batch runs past the end of written data', where)
     if (!batchCrcValid(buf, at, length)) throw corrupted('checksum mismatch', { ...where, offset: readHeader(buf, at).baseOffset })
-    const cur = new RecordCursor(buf, at, length)
-    try {
-      while (!cur.done) { positions.push(cur.position); batchAt.push(at); offsets.push(cur.skip()) }
-    } catch (err) {
-      if (err instanceof MalformedBatch) throw corrupted(err.message, where)
-      throw err
-    }
+    records += readHeader(buf, at).recordCount
+    batches++
     at += length
   }
-  return { seg, to, buf, offsets, positions, batchAt, bytes: buf.length + 24 * offsets.length + 64 }
+  const offsets = new Float64Array(records)
+  const starts = new Uint32Array(records)
+  const ends = new Uint32Array(records)
+  const batchFirst = new Uint32Array(batches)
+  const batchBase = new Float64Array(batches)
+  const batchTimestamp = new Float64Array(batches)
+  let dense = true
+  let k = 0
+  for (let at = 0, b = 0; at < buf.length; b++) {
+    const h = readHeader(buf, at)
+    batchFirst[b] = k
+    batchBase[b] = h.baseOffset
+    batchTimestamp[b] = h.firstTimestamp
+    const cur = RecordCursor.inBatch(buf, at, h.length)
+    try {
+      while (!cur.done) {
+        starts[k] = from + cur.position
+        offsets[k] = cur.skip()
+        ends[k] = from + cur.position
+        if (offsets[k] !== offsets[0] + k) dense = false
+        k++
+      }
+    } catch (err) {
+      if (err instanceof MalformedBatch) throw corrupted(err.message, { partition: log.o.id, segment: name, position: from + at })
+      throw err
+    }
+    at += h.length
+  }
+  return {
+    seg,
+    to,
+    first: records > 0 ? offsets[0] : 0,
+    offsets: dense ? null : offsets,
+    starts,
+    ends,
+    batchFirst,
+    batchBase,
+    batchTimestamp,
+    buf,
+    bytes: (dense ? 8 : 16) * records + 24 * batches + 128
+  }
 }

@@ -88,7 +88,7 @@ export function scanSegment (io: FileIO, fd: number, fileSize: number, o: ScanOp
     }
     if (o.checkpoints !== undefined || o.deep === true) {
       try {
-        const cur = new RecordCursor(buf, at, h.length)
+        const cur = RecordCursor.inBatch(buf, at, h.length)
         if (o.deep === true) {
           let last = -1
           while (!cur.done) {
