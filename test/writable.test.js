@@ -1,9 +1,10 @@
 import test from 'ava'
 import { pipeline as corePipeline, Readable as CoreReadable } from 'node:stream'
 import { promisify } from 'node:util'
+import fs from 'node:fs'
 import { Readable as StreamxReadable, pipeline as streamxPipeline } from 'streamx'
 import { WriteAhead } from '../dist/src/index.js'
-import { tmpDir, collect } from './helpers/tmp.js'
+import { tmpDir, collect, segmentFiles, partitionPath } from './helpers/tmp.js'
 import { faultyIO } from './helpers/faulty-io.js'
 
 const values = (n) => Array.from({ length: n }, (_, i) => `rec-${i}`)
@@ -58,6 +59,30 @@ test('queued chunks become one commit each (writev)', async (t) => {
   t.is(wal.offsets(0).end, 1001)
   t.true(io.log.length <= 3, `${io.log.length} syncs for 1000 writes`)
   await wal.close()
+})
+
+test('more queued than one batch may hold is split by size, in order, still one commit', async (t) => {
+  const io = faultyIO()
+  const maxBatchBytes = 4096
+  const dir = tmpDir(t)
+  const wal = await WriteAhead.open(dir, { io, maxBatchBytes })
+  await wal.append(0, 'warm')
+  io.log.length = 0
+  const ws = wal.writable(0, { highWaterMark: 1024 * 1024 })
+  const big = Array.from({ length: 2000 }, (_, i) => `${i}:${'v'.repeat(90)}`)
+  for (const v of big) ws.write(v)
+  ws.end()
+  await new Promise((resolve) => ws.on('finish', resolve))
+  t.deepEqual((await contents(wal, 0)).slice(1), big, 'every record, in order')
+  t.true(io.log.length <= 3, `${io.log.length} syncs for ~200 KB queued under maxBatchBytes ${maxBatchBytes}`)
+  await wal.close()
+  // Walk the segment's batches by their length fields (the first 4 bytes of each, after the
+  // 64-byte segment header): none may exceed maxBatchBytes.
+  const seg = fs.readFileSync(partitionPath(dir, 0, segmentFiles(dir)[0]))
+  const lengths = []
+  for (let pos = 64; pos + 4 <= seg.length && seg.readUInt32BE(pos) > 0; pos += seg.readUInt32BE(pos)) lengths.push(seg.readUInt32BE(pos))
+  t.true(lengths.length >= 200_000 / maxBatchBytes, `${lengths.length} batches`)
+  t.true(lengths.every((n) => n <= maxBatchBytes), `largest batch ${Math.max(...lengths)} bytes`)
 })
 
 test('backpressure counts real bytes, not 1 KiB per object', (t) => {

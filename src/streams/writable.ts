@@ -32,7 +32,16 @@ export class WalWritable extends Writable {
   }
 
   override _writev (batch: AppendInput[], cb: (err: Error | null) => void): void {
-    // Split so no appendBatch exceeds maxBatchBytes; the pieces still share one commit.
+    // One appendBatch for everything queued: sizing each record here first cost as much as the
+    // rest of the stream. Only when that is more than one batch may hold (nothing of it was
+    // queued then) is it split by size; the pieces still share one commit.
+    this.host.appendBatch(this.partition, batch).then(() => cb(null), (err: Error) => {
+      if ((err as { code?: string }).code !== 'BATCH_TOO_LARGE' || batch.length === 1) return cb(err)
+      this.appendSplit(batch).then(() => cb(null), cb)
+    })
+  }
+
+  private appendSplit (batch: AppendInput[]): Promise<unknown> {
     const limit = Math.max(1, Math.floor(this.host.maxBatchBytes / 2))
     const pieces: Array<Promise<number>> = []
     let start = 0
@@ -46,7 +55,7 @@ export class WalWritable extends Writable {
       }
       bytes += b
     }
-    pieces.push(this.host.appendBatch(this.partition, start === 0 ? batch : batch.slice(start)))
-    Promise.all(pieces).then(() => cb(null), (err: Error) => cb(err))
+    pieces.push(this.host.appendBatch(this.partition, batch.slice(start)))
+    return Promise.all(pieces)
   }
 }
