@@ -232,7 +232,8 @@ async function runBatch () {
   if (!selected('batch')) return
   for (const size of BATCHES) {
     const got = await measure(`batch ${size}`, writers((h) => batchRun(h, size, RECORD, CFG.ms)), { floor: () => floorBatch(size, RECORD, CFG.floorMs), perRun: true })
-    row({ section: 'Batches (records per commit)', id: `batch.${size}.rate`, title: `appendBatch ${size}`, metric: 'records/s', unit: 'rec/s', better: 'higher', values: values('rate', got), target: { of: 'floor', min: 0.7 } })
+    // The core issue's targets: 0.7x the floor at 1,000 records a commit, 0.9x at 16,384.
+    row({ section: 'Batches (records per commit)', id: `batch.${size}.rate`, title: `appendBatch ${size}`, metric: 'records/s', unit: 'rec/s', better: 'higher', values: values('rate', got), target: { of: 'floor', min: size >= 16384 ? 0.9 : 0.7 } })
   }
 }
 

@@ -68,6 +68,24 @@ function writeVarint (buf: Buffer, n: number, pos: number): number {
   return pos
 }
 
+/** Non-negative numbers below this take at most three varint bytes (zigzag below 2^21). */
+const SMALL_VARINT = 1 << 20
+
+function smallVarintSize (n: number): number {
+  return n < 64 ? 1 : n < 8192 ? 2 : 3
+}
+
+/** writeVarint for 0 <= n < SMALL_VARINT, without the loop. */
+function writeSmallVarint (buf: Buffer, n: number, pos: number): number {
+  const z = n * 2
+  if (z < 0x80) { buf[pos] = z; return pos + 1 }
+  buf[pos] = (z & 0x7f) | 0x80
+  if (z < 0x4000) { buf[pos + 1] = z >>> 7; return pos + 2 }
+  buf[pos + 1] = ((z >>> 7) & 0x7f) | 0x80
+  buf[pos + 2] = z >>> 14
+  return pos + 3
+}
+
 /** Bytes a record takes in a batch, its length prefix included. */
 export function recordSize (rec: NormalRecord, offsetDelta: number, timestampDelta: number): number {
   const body = bodySize(rec, offsetDelta, timestampDelta)
@@ -222,6 +240,52 @@ export class BatchEncoder {
     if (timestamp > this.maxTimestamp) this.maxTimestamp = timestamp
     this.lastOffsetDelta = offsetDelta
     this.count++
+  }
+
+  /**
+   * addValue for a run of plain values with contiguous offsets from `first` and one timestamp,
+   * the shape of appendBatch of Buffers: the per-record state stays in locals, and varints of at
+   * most three bytes (offset deltas and record sizes under 2^20) are written without a loop.
+   */
+  addValues (values: Uint8Array[], first: number, timestamp: number): void {
+    const n = values.length
+    if (n === 0) return
+    const tsDelta = timestamp - this.firstTimestamp
+    if (tsDelta !== 0) { for (let i = 0; i < n; i++) this.addValue(values[i], first + i, timestamp); return }
+    let bytes = 0
+    for (let i = 0; i < n; i++) bytes += values[i].length
+    const delta0 = first - this.baseOffset
+    // Upper bound: 5 bytes of length prefix + 1 attributes + 1 timestamp + 5 offset delta + 1 key + 5 value length + 1 headers.
+    this.ensure(bytes + n * 19)
+    const buf = this.buf
+    let pos = this.length
+    for (let i = 0; i < n; i++) {
+      const value = values[i]
+      const len = value.length
+      const d = delta0 + i
+      // attributes, timestamp delta, null key and header count are a byte each.
+      const body = 4 + smallVarintSize(d) + smallVarintSize(len) + len
+      if (d < SMALL_VARINT && body < SMALL_VARINT) {
+        pos = writeSmallVarint(buf, body, pos)
+        buf[pos++] = 0 // attributes
+        buf[pos++] = 0 // timestamp delta
+        pos = writeSmallVarint(buf, d, pos)
+        buf[pos++] = 1 // key: null
+        pos = writeSmallVarint(buf, len, pos)
+        buf.set(value, pos)
+        pos += len
+        buf[pos++] = 0 // no headers
+      } else {
+        this.length = pos
+        this.addValue(value, first + i, timestamp)
+        pos = this.length
+        this.count--
+      }
+    }
+    this.length = pos
+    if (timestamp > this.maxTimestamp) this.maxTimestamp = timestamp
+    this.lastOffsetDelta = delta0 + n - 1
+    this.count += n
   }
 
   /** Closes the open batch: header and checksum. Returns its [start, end) in `buf`. */

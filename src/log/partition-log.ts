@@ -193,7 +193,7 @@ export class PartitionLog implements Committable {
     const encodeAll = plain
       ? (): void => {
           const { values, timestamp } = records
-          if (offsets === null) for (let i = 0; i < count; i++) enc.addValue(values[i], first + i, timestamp)
+          if (offsets === null) enc.addValues(values, first, timestamp)
           else for (let i = 0; i < count; i++) enc.addValue(values[i], offsets[i], timestamp)
         }
       : (): void => {
