@@ -210,6 +210,7 @@ function mapBlock (log: PartitionLog, seg: Segment, buf: Buffer, from: number, t
     batchBase,
     batchTimestamp,
     buf,
-    bytes: (dense ? 8 : 16) * records + 24 * batches + 128
+    // Six typed arrays and the entry: a few hundred bytes of object overhead besides the data.
+    bytes: (dense ? 8 : 16) * records + 24 * batches + 640
   }
 }
