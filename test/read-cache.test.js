@@ -191,3 +191,18 @@ test('a mapped record whose bytes no longer parse is CORRUPTED, with its positio
   t.true(err.details.position < keyAt && err.details.position > keyAt - 16, 'the position is the record\'s')
   await wal.close()
 })
+
+test('a record returned from cached bytes is the caller\'s own: writing into it changes no later read', async (t) => {
+  const dir = tmpDir(t)
+  await writeLog(dir)
+  const wal = await WriteAhead.open(dir, { readCacheBytes: ONE_BLOCK_OF_BYTES })
+  const first = await wal.read(0, 5) // loads the block; its bytes stay cached
+  first.value.fill(0xff)
+  first.key.fill(0x21)
+  first.headers[0].value.fill(0x21)
+  expectRecord(t, await wal.read(0, 5), 5)
+  const second = await wal.read(0, 6) // served from the cached bytes
+  second.value.fill(0xff)
+  expectRecord(t, await wal.read(0, 6), 6)
+  await wal.close()
+})

@@ -133,7 +133,10 @@ export function readRecord (log: PartitionLog, offset: number): WalRecord {
   let bytes: Buffer
   const buf = loaded ?? block.buf
   if (buf !== null) {
-    bytes = buf.subarray(start - from, end - from)
+    // A copy: the record's key and value are views of `bytes`, and a caller that writes into
+    // them must not change what later reads of the cached block return.
+    bytes = Buffer.allocUnsafe(end - start)
+    buf.copy(bytes, 0, start - from, end - from)
   } else {
     bytes = Buffer.allocUnsafe(end - start)
     if (readFully(log.o.io, log.readFd(seg), bytes, 0, bytes.length, start) !== bytes.length) {
