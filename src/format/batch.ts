@@ -257,7 +257,7 @@ export class BatchEncoder {
     const delta0 = first - this.baseOffset
     // Upper bound: 5 bytes of length prefix + 1 attributes + 1 timestamp + 5 offset delta + 1 key + 5 value length + 1 headers.
     this.ensure(bytes + n * 19)
-    const buf = this.buf
+    let buf = this.buf
     let pos = this.length
     for (let i = 0; i < n; i++) {
       const value = values[i]
@@ -278,6 +278,7 @@ export class BatchEncoder {
       } else {
         this.length = pos
         this.addValue(value, first + i, timestamp)
+        buf = this.buf // the bound above makes a reallocation impossible; do not rely on it
         pos = this.length
         this.count--
       }
