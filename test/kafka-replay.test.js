@@ -18,6 +18,16 @@ const P = 3;
 const kb = useBroker(test);
 const tmp = tempDirs(test);
 
+/** A client, a WAL of `records` records and a new topic of `partitions` partitions, all named `name`. */
+async function replayCase(name, records, partitions = P) {
+  const kafka = kafkaClient(kb.brokers, name);
+  const dir = tmp(name);
+  await buildWal(dir, records);
+  const topic = uniqueTopic(name);
+  await createTopic(kafka, topic, partitions);
+  return { kafka, dir, topic };
+}
+
 /** A WAL with records 0..n-1 (makeRecord(i) at partition i % P, offset floor(i / P)). */
 async function buildWal(dir, n) {
   const wal = await WriteAhead.open(dir, { partitions: P });
@@ -60,11 +70,7 @@ async function checkTarget(t, kafka, topic, n, partitioner) {
 for (const partitioner of ['same', 'murmur2']) {
   test(`replay survives SIGKILL mid-way with no duplicates as the sole writer (partitioner: ${partitioner})`, async (t) => {
     t.timeout(180_000);
-    const kafka = kafkaClient(kb.brokers, `replay-${partitioner}`);
-    const dir = tmp(`replay-${partitioner}`);
-    await buildWal(dir, N);
-    const topic = uniqueTopic(`replay-${partitioner}`);
-    await createTopic(kafka, topic, partitioner === 'same' ? P : 4);
+    const { kafka, dir, topic } = await replayCase(`replay-${partitioner}`, N, partitioner === 'same' ? P : 4);
     const arg = { brokers: kb.brokers, topic, dir, group: 'to-kafka', partitioner, maxBatchRecords: 500 };
     const killAt = Math.floor(N * 0.3);
     let seen = 0;
@@ -123,11 +129,7 @@ test('replay starts at an offset or a timestamp and passes over gaps', async (t)
 
 test('a rerun sends nothing twice as the sole writer; soleWriter: false is at least once', async (t) => {
   t.timeout(60_000);
-  const kafka = kafkaClient(kb.brokers, 'replay-rerun');
-  const dir = tmp('replay-rerun');
-  await buildWal(dir, 900);
-  const topic = uniqueTopic('replay-rerun');
-  await createTopic(kafka, topic, P);
+  const { kafka, dir, topic } = await replayCase('replay-rerun', 900);
   // No group: each run starts at 'earliest'; the target's tail tells the second run where the first stopped.
   t.is((await (await replay({ kafka, topic, wal: dir })).done).records, 900);
   t.is((await (await replay({ kafka, topic, wal: dir })).done).records, 0);
@@ -141,11 +143,7 @@ test('a rerun sends nothing twice as the sole writer; soleWriter: false is at le
 for (const partitioner of ['same', 'murmur2']) {
   test(`a crash between acknowledgement and cursor commit repeats nothing (partitioner: ${partitioner})`, async (t) => {
     t.timeout(60_000);
-    const kafka = kafkaClient(kb.brokers, `replay-lost-commit-${partitioner}`);
-    const dir = tmp(`replay-lost-commit-${partitioner}`);
-    await buildWal(dir, 900);
-    const topic = uniqueTopic('replay-lost-commit');
-    await createTopic(kafka, topic, partitioner === 'same' ? P : 4);
+    const { kafka, dir, topic } = await replayCase(`replay-lost-commit-${partitioner}`, 900, partitioner === 'same' ? P : 4);
     t.is((await (await replay({ kafka, topic, wal: dir, group: 'g', partitioner })).done).records, 900);
     // As if the last round's cursor commits never became durable.
     const wal = await WriteAhead.open(dir);
@@ -207,11 +205,7 @@ function heldSends(kafka) {
 
 test('rounds are sent one at a time, in order, and cursors move only after each acknowledgement', async (t) => {
   t.timeout(60_000);
-  const kafka = kafkaClient(kb.brokers, 'replay-rounds');
-  const dir = tmp('replay-rounds');
-  await buildWal(dir, 900); // 300 records a WAL partition
-  const topic = uniqueTopic('replay-rounds');
-  await createTopic(kafka, topic, P);
+  const { kafka, dir, topic } = await replayCase('replay-rounds', 900); // 300 records a WAL partition
   const held = heldSends(kafka);
   const wal = await WriteAhead.open(dir, { readOnly: true });
   const cursors = () => Array.from({ length: P }, (_, p) => wal.group('g').committed(p));
@@ -246,11 +240,7 @@ test('rounds are sent one at a time, in order, and cursors move only after each 
 
 test('stop() during a send finishes that round; the round prepared behind it is sent by the next run, once', async (t) => {
   t.timeout(60_000);
-  const kafka = kafkaClient(kb.brokers, 'replay-rounds-stop');
-  const dir = tmp('replay-rounds-stop');
-  await buildWal(dir, 900);
-  const topic = uniqueTopic('replay-rounds-stop');
-  await createTopic(kafka, topic, P);
+  const { kafka, dir, topic } = await replayCase('replay-rounds-stop', 900);
   const held = heldSends(kafka);
   const r = await replay({ kafka: held.port, topic, wal: dir, group: 'g', maxBatchRecords: 200 });
   const first = await held.next();
@@ -319,11 +309,7 @@ test('bad credentials (SASL against a plaintext listener) are INVALID_OPTION; th
 });
 
 test("partitioner 'same' into a topic with too few partitions is INVALID_ARGUMENT", async (t) => {
-  const kafka = kafkaClient(kb.brokers, 'bad-parts');
-  const dir = tmp('bad-parts');
-  await buildWal(dir, 30);
-  const topic = uniqueTopic('small');
-  await createTopic(kafka, topic, 2);
+  const { kafka, dir, topic } = await replayCase('bad-parts', 30, 2);
   const err = await t.throwsAsync(replay({ kafka, topic, wal: dir }), { code: 'INVALID_ARGUMENT' });
   t.regex(err.message, /needs 3/);
   t.is((await topicOffsets(kafka, topic)).reduce((s, o) => s + o.high, 0), 0);
