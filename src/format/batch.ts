@@ -252,11 +252,7 @@ export class BatchEncoder {
     if (n === 0) return
     const tsDelta = timestamp - this.firstTimestamp
     if (tsDelta !== 0) { for (let i = 0; i < n; i++) this.addValue(values[i], first + i, timestamp); return }
-    let bytes = 0
-    for (let i = 0; i < n; i++) bytes += values[i].length
     const delta0 = first - this.baseOffset
-    // Upper bound: 5 bytes of length prefix + 1 attributes + 1 timestamp + 5 offset delta + 1 key + 5 value length + 1 headers.
-    this.ensure(bytes + n * 19)
     let buf = this.buf
     let pos = this.length
     for (let i = 0; i < n; i++) {
@@ -266,6 +262,11 @@ export class BatchEncoder {
       // attributes, timestamp delta, null key and header count are a byte each.
       const body = 4 + smallVarintSize(d) + smallVarintSize(len) + len
       if (d < SMALL_VARINT && body < SMALL_VARINT) {
+        if (pos + body + 3 > buf.length) {
+          this.length = pos
+          this.ensure(body + 3)
+          buf = this.buf
+        }
         pos = writeSmallVarint(buf, body, pos)
         buf[pos++] = 0 // attributes
         buf[pos++] = 0 // timestamp delta
@@ -278,7 +279,7 @@ export class BatchEncoder {
       } else {
         this.length = pos
         this.addValue(value, first + i, timestamp)
-        buf = this.buf // the bound above makes a reallocation impossible; do not rely on it
+        buf = this.buf // addValue may have grown it
         pos = this.length
         this.count--
       }
