@@ -137,24 +137,68 @@ test('a flipped bit in a sealed segment is CORRUPTED on read, naming where', asy
   await wal.close()
 })
 
-test('a flipped bit inside acknowledged data of the open segment is CORRUPTED on open, not truncated', async (t) => {
-  const dir = tmpDir(t)
-  await fill(dir, 3)
+/** The positions of the batches of a segment file, by walking their length fields. */
+function batchStarts (buf) {
+  const starts = []
+  for (let at = 64; at + 4 <= buf.length && buf.readUInt32BE(at) !== 0; at += buf.readUInt32BE(at)) starts.push(at)
+  return starts
+}
+
+/** Flips one bit of the open segment's file at `pick(batchStarts)`; returns what is needed to check. */
+function flipInOpenSegment (dir, pick) {
   const file = partitionPath(dir, 0, segmentFiles(dir).at(-1))
   const before = fs.readFileSync(file)
   const buf = Buffer.from(before)
-  buf[150] ^= 0x01
+  const at = pick(batchStarts(buf))
+  buf[at] ^= 0x01
   fs.writeFileSync(file, buf)
-  const err = await t.throwsAsync(WriteAhead.open(dir, small), { instanceOf: WalError, code: 'CORRUPTED' })
-  t.is(err.details.partition, 0)
-  t.is(err.details.segment, segmentFiles(dir).at(-1))
-  t.is(typeof err.details.position, 'number')
-  t.is(fs.statSync(file).size, before.length, 'nothing was cut away')
-  // The lock was released: after fixing the bit the log opens.
-  fs.writeFileSync(file, before)
-  const wal = await WriteAhead.open(dir, small)
-  t.is(wal.offsets(0).end, 30)
-  await wal.close()
+  return { file, before, at }
+}
+
+test('a flipped bit in the payload of an acknowledged batch of the open segment is CORRUPTED on read, never truncated', async (t) => {
+  // Below the durable mark, open walks only the structure: the checksums are the reads' to check.
+  for (const [name, pick, offset] of [['first batch', (starts) => starts[0] + 100, 3], ['last batch', (starts) => starts.at(-1) + 100, 25]]) {
+    const dir = tmpDir(t, name.replace(' ', '-'))
+    const values = await fill(dir, 3)
+    const { file, before, at } = flipInOpenSegment(dir, pick)
+    const wal = await WriteAhead.open(dir, small)
+    t.is(wal.offsets(0).end, 30, `${name}: every acknowledged record is still counted`)
+    t.is(fs.statSync(file).size, before.length, `${name}: nothing was cut away`)
+    const err = await t.throwsAsync(wal.read(0, offset), { instanceOf: WalError, code: 'CORRUPTED' }, name)
+    t.is(err.details.segment, segmentFiles(dir).at(-1))
+    t.true(err.details.position <= at, `${name}: the error names where the damaged batch starts`)
+    await t.throwsAsync(collect(wal.iterate(0)), { code: 'CORRUPTED' }, name)
+    await wal.close()
+    t.false((await WriteAhead.verify(dir)).ok, name)
+    fs.writeFileSync(file, before)
+    t.deepEqual((await readAll(dir)).values, values, `${name}: with the bit restored, every record reads back`)
+  }
+})
+
+test('damage to a batch header of the open segment is CORRUPTED on open, never truncated', async (t) => {
+  const cases = {
+    // A length that no longer lands on the next batch.
+    'first batch length': (starts) => starts[0] + 2,
+    // A base offset that no longer follows the batch before.
+    'second batch base offset': (starts) => starts[1] + 19,
+    // The last batch's end offset no longer agrees with the durable mark's.
+    'last batch offset delta': (starts) => starts.at(-1) + 23
+  }
+  for (const [name, pick] of Object.entries(cases)) {
+    const dir = tmpDir(t, name.replaceAll(' ', '-'))
+    await fill(dir, 3)
+    const { file, before } = flipInOpenSegment(dir, pick)
+    const err = await t.throwsAsync(WriteAhead.open(dir, small), { instanceOf: WalError, code: 'CORRUPTED' }, name)
+    t.is(err.details.partition, 0)
+    t.is(err.details.segment, segmentFiles(dir).at(-1))
+    t.is(typeof err.details.position, 'number')
+    t.is(fs.statSync(file).size, before.length, `${name}: nothing was cut away`)
+    // The lock was released: after fixing the bit the log opens.
+    fs.writeFileSync(file, before)
+    const wal = await WriteAhead.open(dir, small)
+    t.is(wal.offsets(0).end, 30)
+    await wal.close()
+  }
 })
 
 test('a trim survives restart and offsets are never reused', async (t) => {
@@ -287,11 +331,7 @@ test('damage inside acknowledged data is CORRUPTED whatever sync mode the log is
   for (const sync of ['interval', 'never']) {
     const dir = tmpDir(t, `reopen-${sync}`)
     await fill(dir, 3)
-    const file = partitionPath(dir, 0, segmentFiles(dir).at(-1))
-    const before = fs.readFileSync(file)
-    const buf = Buffer.from(before)
-    buf[150] ^= 0x01
-    fs.writeFileSync(file, buf)
+    const { file, before } = flipInOpenSegment(dir, (starts) => starts.at(-1) + 23)
     await t.throwsAsync(WriteAhead.open(dir, { ...small, sync }), { code: 'CORRUPTED' }, sync)
     t.is(fs.statSync(file).size, before.length, `${sync}: nothing was cut away`)
   }

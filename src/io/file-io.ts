@@ -29,6 +29,25 @@ export interface FileIO {
   unlink (path: string): void
   rename (from: string, to: string): void
   exists (path: string): boolean
+  /**
+   * Names the running boot of the machine, or null if unknown. Two calls that return the same
+   * value saw one page cache: nothing written in between was lost or reordered, whatever was not
+   * yet synced. Recovery uses it to skip reading the preallocated tail after a process crash.
+   * A FileIO that simulates a power loss must return a new value after one, or omit this.
+   */
+  bootId?: () => string | null
+}
+
+let bootIdCache: string | null | undefined
+function readBootId (): string | null {
+  if (bootIdCache === undefined) {
+    try {
+      bootIdCache = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim() || null
+    } catch {
+      bootIdCache = null
+    }
+  }
+  return bootIdCache
 }
 
 const modeFlags = { r: 'r', rw: 'r+', wx: 'wx+' } as const
@@ -51,5 +70,6 @@ export const nodeFileIO: FileIO = {
   readdir: (path) => fs.readdirSync(path),
   unlink: (path) => fs.unlinkSync(path),
   rename: (from, to) => fs.renameSync(from, to),
-  exists: (path) => fs.existsSync(path)
+  exists: (path) => fs.existsSync(path),
+  bootId: readBootId
 }

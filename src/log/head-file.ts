@@ -10,14 +10,24 @@
  * Two 32-byte slots: [0, 32) visible (what readers may see), [32, 64) synced (what fdatasync
  * covered). With sync: 'always' they are equal. Each slot: u32 magic "WHD1" | u32 CRC32C of
  * [8, 32) | u64 segment base | u64 data end position | u64 next offset.
+ *
+ * A third slot, [64, 96), is the boot stamp: u32 magic "WHB1" | u32 CRC32C of [72, 96) | the
+ * first 24 bytes of SHA-256 of the boot id (FileIO.bootId). A writer stamps it once recovery has
+ * cleaned the log, and clears it when a sync fails. A stamp of the current boot means every
+ * write since then is in the page cache exactly as made: a prefix, never a gap with stale bytes
+ * after it, so recovery need not read the preallocated tail. Older logs have no stamp: the same
+ * as a stamp of another boot.
  */
+import { createHash } from 'node:crypto'
 import type { FileIO } from '../io/file-io.js'
 import { readFully, writeFully } from '../io/full-io.js'
 import { crc32c } from '../format/crc.js'
 import { readU64, writeU64 } from '../format/batch.js'
 
 const MAGIC = 0x57484431
+const BOOT_MAGIC = 0x57484231
 const SLOT = 32
+const BOOT_AT = SLOT * 2
 
 export interface HeadMark { segmentBase: number, position: number, nextOffset: number }
 
@@ -41,6 +51,11 @@ export class HeadFile {
     writeFully(this.io, this.fd, this.buf, 0, synced === null ? SLOT : SLOT * 2, 0)
   }
 
+  /** The boot stamp: the current boot's, or cleared (null). */
+  stampBoot (bootId: string | null): void {
+    writeFully(this.io, this.fd, encodeBootStamp(bootId), 0, SLOT, BOOT_AT)
+  }
+
   close (): void {
     try { this.io.close(this.fd) } catch {}
   }
@@ -54,4 +69,24 @@ export function readHead (io: FileIO, fd: number): { visible: HeadMark | null, s
     return { segmentBase: readU64(buf, at + 8), position: readU64(buf, at + 16), nextOffset: readU64(buf, at + 24) }
   }
   return { visible: slot(0), synced: slot(SLOT) }
+}
+
+let lastStamp: { bootId: string, buf: Buffer } | null = null
+function encodeBootStamp (bootId: string | null): Buffer {
+  if (bootId !== null && lastStamp?.bootId === bootId) return lastStamp.buf
+  const buf = Buffer.alloc(SLOT)
+  if (bootId === null) return buf
+  lastStamp = { bootId, buf }
+  buf.writeUInt32BE(BOOT_MAGIC, 0)
+  createHash('sha256').update(bootId).digest().copy(buf, 8, 0, SLOT - 8)
+  buf.writeUInt32BE(crc32c(buf, 8, SLOT), 4)
+  return buf
+}
+
+/** True when the partition's boot stamp names `bootId`, the boot running now. */
+export function stampedInBoot (io: FileIO, fd: number, bootId: string | null): boolean {
+  if (bootId === null) return false
+  const buf = Buffer.alloc(SLOT)
+  if (readFully(io, fd, buf, 0, SLOT, BOOT_AT) !== SLOT) return false
+  return buf.equals(encodeBootStamp(bootId))
 }

@@ -145,6 +145,12 @@ export class PartitionLog implements Committable {
     if (!o.readOnly) {
       log.headFd = r.headFd
       log.head = new HeadFile(o.io, r.headFd)
+      // Only now is the log clean: a stamp written before could vouch for a tail not yet cut.
+      if (r.stampBoot !== null) log.head.stampBoot(r.stampBoot)
+      if (r.prepared !== null) {
+        if (log.preparer !== null) log.preparer.adopt(r.prepared)
+        else o.io.unlink(r.prepared)
+      }
       if (r.activeFd >= 0 && last !== undefined && !last.sealed) {
         log.active = last
         log.writeFd = r.activeFd
@@ -433,11 +439,14 @@ export class PartitionLog implements Committable {
     const dataPos = SEGMENT_HEADER_BYTES + (carry?.length ?? 0)
     const finalPath = path.join(this.o.dir, segmentFileName(base))
     const usePrepared = this.preparer?.ready === true
-    const tmpPath = usePrepared ? (this.preparer as SegmentPreparer).file : finalPath + '.tmp'
+    const tmpPath = finalPath + '.tmp'
     let fd = -1
     try {
       if (usePrepared) {
         fd = (this.preparer as SegmentPreparer).take()
+        // Out of the prepared name before anything but zeros goes in: recovery may keep a
+        // prepared file as it finds it.
+        io.rename((this.preparer as SegmentPreparer).file, tmpPath)
       } else {
         if (io.exists(tmpPath)) io.unlink(tmpPath)
         fd = io.open(tmpPath, 'wx')
@@ -543,6 +552,9 @@ export class PartitionLog implements Committable {
     const cause = fromIoError(err, `${what} on partition ${this.o.id}`, { partition: this.o.id })
     const e = cause.code === 'DISK_FULL' ? cause : new WalError('SYNC_FAILED', `${what} on partition ${this.o.id}: ${(err as Error)?.message ?? String(err)}`, { partition: this.o.id }, err)
     if (this.failure === null) this.failure = e
+    // Pages whose writeback failed may later be dropped from the page cache, leaving a gap
+    // before bytes written after them: the next open must read the whole tail again.
+    try { this.head?.stampBoot(null) } catch {}
     for (const w of waiters) w.reject(e)
     this.rejectAll(e)
   }

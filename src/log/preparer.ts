@@ -28,11 +28,7 @@ export class SegmentPreparer {
 
   start (): void {
     if (this.state !== 'idle' || this.stopped) return
-    this.state = 'filling'
-    this.started = performance.now()
-    this.idle = new Promise((resolve) => { this.settle = resolve })
-    // A unique name: a closed log's late callbacks must never touch a reopened log's file.
-    this.file = path.join(this.dir, `${process.pid}-${Math.random().toString(36).slice(2)}${PREPARED_SUFFIX}`)
+    this.begin()
     try {
       if (this.io.exists(this.file)) this.io.unlink(this.file)
       this.fd = this.io.open(this.file, 'wx')
@@ -41,6 +37,33 @@ export class SegmentPreparer {
       return
     }
     this.fill(0)
+  }
+
+  /** Finishes a prepared file a crashed writer left, from where its zeros end. */
+  adopt (file: string): void {
+    if (this.state !== 'idle' || this.stopped) return
+    this.begin()
+    let size = 0
+    try {
+      this.io.rename(file, this.file)
+      this.fd = this.io.open(this.file, 'rw')
+      size = this.io.size(this.fd)
+    } catch {
+      try { if (this.io.exists(file)) this.io.unlink(file) } catch {}
+      this.fail()
+      return
+    }
+    // A file from a run with larger segments would be cut down: not worth keeping.
+    if (size > this.size) return this.fail()
+    this.fill(size)
+  }
+
+  private begin (): void {
+    this.state = 'filling'
+    this.started = performance.now()
+    this.idle = new Promise((resolve) => { this.settle = resolve })
+    // A unique name: a closed log's late callbacks must never touch a reopened log's file.
+    this.file = path.join(this.dir, `${process.pid}-${Math.random().toString(36).slice(2)}${PREPARED_SUFFIX}`)
   }
 
   private fill (pos: number): void {

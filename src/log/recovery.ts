@@ -1,12 +1,16 @@
 /**
  * The whole recovery path of one log, run by open():
- *  1. delete temporary files (a prepared segment, a rotation that never got renamed);
+ *  1. delete temporary files (a rotation that never got renamed; a zero-filled next segment,
+ *     unless it can be finished instead);
  *  2. every segment but the last must be sealed; one that is not (a crash mid-rotation) is
  *     scanned, cut at its last valid batch, and sealed now;
- *  3. the last segment is scanned batch by batch. Invalid bytes below the durable mark are
- *     damage to acknowledged data: CORRUPTED, never silently cut. Above it they are a torn tail:
+ *  3. the last segment is scanned batch by batch: below the durable mark its structure only
+ *     (checksums are checked by every read, as in sealed segments), above it checksums too.
+ *     Invalid bytes below the mark are damage to acknowledged data: CORRUPTED, never silently
+ *     cut. Above it they are a torn tail:
  *     truncated. Non-zero bytes after the end (reordered sector writes) are truncated too, so that
- *     nothing stale can ever follow a new batch;
+ *     nothing stale can ever follow a new batch; only a power loss can leave those, so within
+ *     the boot of the partition's stamp (head-file.ts) the zeros are not read;
  *  4. the checkpoints are read from the newest segment, which carries all of them.
  * A read-only open does none of the writing: it trusts only what the writer's mark covers.
  */
@@ -16,7 +20,8 @@ import { readFully, writeFully } from '../io/full-io.js'
 import { BATCH_READ_LIMIT, batchCrcValid, checkHeader } from '../format/batch.js'
 import { SEAL_BYTES, SEGMENT_HEADER_BYTES, decodeSeal, decodeSegmentHeader, encodeSeal, parseSegmentFileName } from '../format/segment-file.js'
 import { IndexBuilder } from './index-builder.js'
-import { readHead, type HeadMark } from './head-file.js'
+import { readHead, stampedInBoot, type HeadMark } from './head-file.js'
+import { PREPARED_SUFFIX } from './preparer.js'
 import { scanSegment, allZero } from './scan.js'
 import { Segment, writeIndexFiles } from './segment.js'
 import type { LogOptions, PartitionLog } from './partition-log.js'
@@ -30,6 +35,10 @@ export interface Recovered {
   activePreallocated: boolean
   headFd: number
   emptyNextOffset: number
+  /** The boot running now, when the partition's stamp does not already name it. */
+  stampBoot: string | null
+  /** A zero-filled next segment a crashed writer left behind, to finish rather than delete. */
+  prepared: string | null
 }
 
 function listSegments (o: LogOptions): number[] {
@@ -66,14 +75,7 @@ function readHeaderOf (o: LogOptions, fd: number, base: number): boolean {
 export function recoverLog (o: LogOptions): Recovered {
   const io = o.io
   const where = (seg: string, position?: number, extra: Record<string, unknown> = {}) => ({ partition: o.id, segment: seg, position, ...extra })
-  if (!o.readOnly) {
-    io.mkdir(o.dir)
-    let removed = false
-    for (const name of io.readdir(o.dir)) {
-      if (name.endsWith('.tmp')) { io.unlink(path.join(o.dir, name)); removed = true }
-    }
-    if (removed) io.syncDir(o.dir)
-  }
+  if (!o.readOnly) io.mkdir(o.dir)
   const headPath = path.join(o.dir, HEAD_FILE)
   let headFd = -1
   let synced: HeadMark | null = null
@@ -84,6 +86,22 @@ export function recoverLog (o: LogOptions): Recovered {
   } else {
     headFd = io.exists(headPath) ? io.open(headPath, 'rw') : io.open(headPath, 'wx')
     synced = readHead(io, headFd).synced
+  }
+  const bootId = o.readOnly ? null : (io.bootId?.() ?? null)
+  const sameBoot = stampedInBoot(io, headFd, bootId)
+  let prepared: string | null = null
+  if (!o.readOnly) {
+    let removed = false
+    for (const name of io.readdir(o.dir)) {
+      if (!name.endsWith('.tmp')) continue
+      // A zero-filled next segment is kept for the preparer to finish: deleting 64 MiB costs
+      // milliseconds. Only the preparer ever writes one, and only zeros, but a power loss could
+      // undo the rename that took it out of that role, so only within the stamp's boot.
+      if (prepared === null && sameBoot && name.endsWith(PREPARED_SUFFIX)) { prepared = path.join(o.dir, name); continue }
+      io.unlink(path.join(o.dir, name))
+      removed = true
+    }
+    if (removed) io.syncDir(o.dir)
   }
   let bases = listSegments(o)
   // A reader ignores a segment the writer has created but not yet published a commit in.
@@ -143,8 +161,14 @@ export function recoverLog (o: LogOptions): Recovered {
         continue
       }
       const indexer = new IndexBuilder(base, o.indexInterval)
-      const r = scanSegment(io, fd, size, { base, maxBatchBytes: BATCH_READ_LIMIT, checkpoints: last ? checkpoints : undefined, index: indexer })
       const markPos = synced !== null && synced.segmentBase === base ? synced.position : (synced !== null && synced.segmentBase > base ? Infinity : 0)
+      // Below the mark nothing can be torn: only the structure is walked there (reads verify
+      // checksums), so open costs little more than the unsynced tail whatever the segment holds.
+      const mark = last && synced !== null && synced.segmentBase === base ? synced : null
+      const r = scanSegment(io, fd, size, {
+        base, maxBatchBytes: BATCH_READ_LIMIT, checkpoints: last ? checkpoints : undefined, index: indexer,
+        trustedEnd: mark?.position ?? 0, trustedNextOffset: mark?.nextOffset
+      })
       // An older segment's data was synced before the next segment was started, so bad bytes in
       // it are damage, unless they are only a seal torn by the crash: nothing but zeros after it.
       const tornSeal = !last && r.stop === 'bad' && (r.end + SEAL_BYTES >= size || allZero(io, fd, r.end + SEAL_BYTES, size))
@@ -159,7 +183,9 @@ export function recoverLog (o: LogOptions): Recovered {
       const wfd = last ? fd : io.open(seg.path, 'rw')
       try {
         let preallocated = last && size === o.segmentBytes
-        if (r.end < size && (r.stop === 'bad' || !allZero(io, wfd, r.end, size))) {
+        // Stale bytes past the end can only come from writes reordered by a power loss: in the
+        // boot that made them, the page cache holds every write whole or as a prefix.
+        if (r.end < size && (r.stop === 'bad' || ((!last || !sameBoot) && !allZero(io, wfd, r.end, size)))) {
           io.truncate(wfd, r.end)
           preallocated = false
           if (!last) io.datasync(wfd)
@@ -201,7 +227,7 @@ export function recoverLog (o: LogOptions): Recovered {
     if (activeFd >= 0) io.close(activeFd)
     throw corrupted(`the segment holding acknowledged data up to offset ${synced.nextOffset} is missing`, { partition: o.id, segment: String(synced.segmentBase).padStart(20, '0') + '.log' })
   }
-  return { segments, checkpoints, activeFd, activePreallocated, headFd, emptyNextOffset: 0 }
+  return { segments, checkpoints, activeFd, activePreallocated, headFd, emptyNextOffset: 0, stampBoot: sameBoot ? null : bootId, prepared }
 }
 
 /**

@@ -1,11 +1,15 @@
 import type { FileIO } from '../io/file-io.js'
 import { readFully } from '../io/full-io.js'
-import { ATTR_SEAL, BATCH_HEADER_BYTES, batchCrcValid, checkHeader, readHeader, type BatchHeader } from '../format/batch.js'
+import { ATTR_CHECKPOINT, ATTR_SEAL, BATCH_HEADER_BYTES, batchCrcValid, checkHeader, readHeader, type BatchHeader } from '../format/batch.js'
 import { RecordCursor, MalformedBatch } from '../format/decode.js'
 import { SEAL_BYTES, SEGMENT_HEADER_BYTES, chainCrc, decodeSeal, type SealInfo } from '../format/segment-file.js'
 import type { IndexBuilder } from './index-builder.js'
 
 const CHUNK = 4 * 1024 * 1024
+// After a batch this large the next header is read alone: a window would carry a payload that a
+// trusted walk never looks at, or read again what the next batch's own read covers.
+const HEADER_ONLY_AFTER = 64 * 1024
+const HEADER_WINDOW = 4096
 
 export interface ScanOptions {
   /** Expected base offset (from the file name). */
@@ -18,6 +22,15 @@ export interface ScanOptions {
   deep?: boolean
   /** Stop at this position (exclusive) even if more valid batches follow. */
   limit?: number
+  /**
+   * Batches that end below this position were covered by an fdatasync (the synced mark): only
+   * their structure is checked here, not their checksum, and their payload is not read. Every
+   * read checks the checksum of what it returns, as it does for sealed segments. Batches with
+   * checkpoints are always verified, since the scan hands their content on.
+   */
+  trustedEnd?: number
+  /** The next offset after the batch ending at trustedEnd, from the same mark. */
+  trustedNextOffset?: number
   /** Resume an earlier scan: its end position, next offset, chain and batch count. */
   resume?: { end: number, nextOffset: number, chain: number, batchCount: number }
 }
@@ -47,16 +60,28 @@ export function scanSegment (io: FileIO, fd: number, fileSize: number, o: ScanOp
     end: SEGMENT_HEADER_BYTES, nextOffset: o.base, batchCount: 0, chain: 0,
     minTimestamp: Number.MAX_SAFE_INTEGER, maxTimestamp: Number.MIN_SAFE_INTEGER, stop: 'end'
   }
-  let buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(limit, 1)))
+  const trustedEnd = o.trustedEnd ?? 0
+  let buf = Buffer.allocUnsafe(Math.min(trustedEnd > 0 ? HEADER_WINDOW : CHUNK, Math.max(limit, 1)))
   let winStart = 0
   let winLen = 0
+  let lastLength = 0
+  let untrustedWindow = HEADER_WINDOW
 
   // Makes [pos, pos + need) available in `buf`; returns the bytes available from pos (<= need).
   const ensure = (pos: number, need: number): number => {
     const want = Math.min(need, limit - pos)
     if (want <= 0) return 0
     if (pos >= winStart && pos + want <= winStart + winLen) return want
-    const size = Math.max(want, Math.min(CHUNK, limit - pos))
+    let window = CHUNK
+    if (lastLength > HEADER_ONLY_AFTER || (lastLength === 0 && pos < trustedEnd)) {
+      // Batch sizes are not known before the first one: a trusted walk starts small.
+      window = HEADER_WINDOW
+    } else if (pos >= trustedEnd) {
+      // Past the mark there is usually little but zeros (a preallocated tail): grow into it.
+      window = untrustedWindow
+      untrustedWindow = Math.min(CHUNK, untrustedWindow * 2)
+    }
+    const size = Math.max(want, Math.min(window, limit - pos))
     if (buf.length < size) buf = Buffer.allocUnsafe(size)
     winStart = pos
     winLen = readFully(io, fd, buf, 0, size, pos)
@@ -73,9 +98,13 @@ export function scanSegment (io: FileIO, fd: number, fileSize: number, o: ScanOp
     if (check === 'zero') break
     if (check !== 'ok') { r.stop = 'bad'; r.reason = check === 'short' ? 'truncated batch header' : 'not a batch header'; break }
     const h: BatchHeader = readHeader(buf, pos - winStart)
-    if (ensure(pos, h.length) < h.length) { r.stop = 'bad'; r.reason = 'batch runs past the end of the file'; break }
+    lastLength = h.length
+    const trusted = pos + h.length <= trustedEnd && (h.attributes & (ATTR_CHECKPOINT | ATTR_SEAL)) === 0 && o.deep !== true
+    if (!trusted) {
+      if (ensure(pos, h.length) < h.length) { r.stop = 'bad'; r.reason = 'batch runs past the end of the file'; break }
+      if (!batchCrcValid(buf, pos - winStart, h.length)) { r.stop = 'bad'; r.reason = 'checksum mismatch'; break }
+    }
     const at = pos - winStart
-    if (!batchCrcValid(buf, at, h.length)) { r.stop = 'bad'; r.reason = 'checksum mismatch'; break }
     if ((h.attributes & ATTR_SEAL) !== 0) {
       const seal = h.length === SEAL_BYTES ? decodeSeal(buf, at) : null
       if (seal === null || seal.dataEnd !== pos || seal.batchCount !== r.batchCount || seal.chainCrc !== r.chain || seal.nextOffset !== r.nextOffset) {
@@ -86,7 +115,7 @@ export function scanSegment (io: FileIO, fd: number, fileSize: number, o: ScanOp
     if (h.baseOffset < r.nextOffset || (h.recordCount > 0 && h.lastOffsetDelta < h.recordCount - 1) || !Number.isSafeInteger(h.baseOffset + h.lastOffsetDelta)) {
       r.stop = 'bad'; r.reason = `batch offset ${h.baseOffset} does not follow ${r.nextOffset - 1}`; break
     }
-    if (o.checkpoints !== undefined || o.deep === true) {
+    if (!trusted && (o.checkpoints !== undefined || o.deep === true)) {
       try {
         const cur = RecordCursor.inBatch(buf, at, h.length)
         if (o.deep === true) {
@@ -103,6 +132,12 @@ export function scanSegment (io: FileIO, fd: number, fileSize: number, o: ScanOp
         if (!(err instanceof MalformedBatch)) throw err
         r.stop = 'bad'; r.reason = `malformed batch: ${err.message}`; break
       }
+    }
+    // The batch that ends at the mark gives the log its next offset: the mark, checksummed
+    // itself, must agree, or the header is damaged.
+    if (trusted && pos + h.length === trustedEnd && o.trustedNextOffset !== undefined &&
+        (h.recordCount > 0 ? h.baseOffset + h.lastOffsetDelta + 1 : r.nextOffset) !== o.trustedNextOffset) {
+      r.stop = 'bad'; r.reason = `batch ends at offset ${h.baseOffset + h.lastOffsetDelta}, the durable mark at ${o.trustedNextOffset - 1}`; break
     }
     if (h.recordCount > 0) {
       o.index?.add(h.baseOffset, pos, h.maxTimestamp)

@@ -162,6 +162,7 @@ export class SimDisk {
     this._partialFull = false
     this._short = null
     this._eintr = null
+    this.boots = 0 // power losses so far: the boot id changes with each
     this.io = this._makeIO()
   }
 
@@ -209,11 +210,12 @@ export class SimDisk {
    * Power loss and reboot. mode 'drop': only durable data survives. 'tear512' / 'tear4k': for each
    * file, the size is its durable or its current size (random), and every sector touched by an
    * unsynced write is independently kept (latest content) or not. Directory entries revert to
-   * their last syncDir. All descriptors become invalid. Injected faults stay armed.
+   * their last syncDir. All descriptors become invalid. Injected faults stay armed. The boot id (io.bootId) changes.
    */
   powerLoss ({ mode = 'drop', rng = mulberry32(1) } = {}) {
     if (mode !== 'drop' && mode !== 'tear512' && mode !== 'tear4k') throw new Error(`unknown power loss mode ${mode}`)
     this._reboot()
+    this.boots++
     // Directory entries revert.
     const alive = new Set()
     for (const dir of this.dirs.values()) {
@@ -234,7 +236,7 @@ export class SimDisk {
     this.inodes = alive
   }
 
-  /** A process crash: the page cache survives (everything written stays, still unsynced), all descriptors become invalid. */
+  /** A process crash: the page cache survives (everything written stays, still unsynced), all descriptors become invalid. The boot id stays. */
   crash () {
     this._reboot()
     for (const ino of this.inodes) ino.openCount = 0
@@ -438,6 +440,7 @@ export class SimDisk {
     const disk = this
     const later = (fn) => setImmediate(fn)
     return {
+      bootId: () => `sim-boot-${disk.boots}`,
       open (p, mode) {
         if (mode !== 'r' && mode !== 'rw' && mode !== 'wx') throw fsError('EINVAL', 'open', p)
         const abs = path.resolve(p)
