@@ -284,6 +284,18 @@ test('every descriptor is EBADF after a power loss or a crash; a crash keeps the
   t.is(t.throws(() => disk.io.write(r, Buffer.from('a'), 0, 1, 0)).code, 'EBADF', 'read-only descriptor')
 })
 
+test('a crash keeps the boot id, a power loss changes it', (t) => {
+  const disk = new SimDisk()
+  const first = disk.io.bootId()
+  disk.crash()
+  t.is(disk.io.bootId(), first)
+  disk.powerLoss()
+  const second = disk.io.bootId()
+  t.not(second, first)
+  disk.powerLoss({ mode: 'tear4k' })
+  t.not(disk.io.bootId(), second)
+})
+
 test('onOperation sees every mutating operation; a throwing hook cancels it', (t) => {
   const disk = new SimDisk()
   const ops = []
