@@ -144,14 +144,15 @@ function batchStarts (buf) {
   return starts
 }
 
-/** Flips one bit of the open segment's file at `pick(batchStarts)`; returns what is needed to check. */
+/** Flips one bit of the open segment's file at `pick(batchStarts)`, or cuts the file at minus that; returns what is needed to check. */
 function flipInOpenSegment (dir, pick) {
   const file = partitionPath(dir, 0, segmentFiles(dir).at(-1))
   const before = fs.readFileSync(file)
   const buf = Buffer.from(before)
   const at = pick(batchStarts(buf))
-  buf[at] ^= 0x01
-  fs.writeFileSync(file, buf)
+  // A negative position means: cut the file there instead.
+  if (at < 0) fs.writeFileSync(file, buf.subarray(0, -at))
+  else { buf[at] ^= 0x01; fs.writeFileSync(file, buf) }
   return { file, before, at }
 }
 
@@ -182,17 +183,19 @@ test('damage to a batch header of the open segment is CORRUPTED on open, never t
     // A base offset that no longer follows the batch before.
     'second batch base offset': (starts) => starts[1] + 19,
     // The last batch's end offset no longer agrees with the durable mark's.
-    'last batch offset delta': (starts) => starts.at(-1) + 23
+    'last batch offset delta': (starts) => starts.at(-1) + 23,
+    // The file ends inside the last batch: its header alone is intact.
+    'file cut short': (starts) => -starts.at(-1) - 100
   }
   for (const [name, pick] of Object.entries(cases)) {
     const dir = tmpDir(t, name.replaceAll(' ', '-'))
     await fill(dir, 3)
-    const { file, before } = flipInOpenSegment(dir, pick)
+    const { file, before, at } = flipInOpenSegment(dir, pick)
     const err = await t.throwsAsync(WriteAhead.open(dir, small), { instanceOf: WalError, code: 'CORRUPTED' }, name)
     t.is(err.details.partition, 0)
     t.is(err.details.segment, segmentFiles(dir).at(-1))
     t.is(typeof err.details.position, 'number')
-    t.is(fs.statSync(file).size, before.length, `${name}: nothing was cut away`)
+    t.is(fs.statSync(file).size, at < 0 ? -at : before.length, `${name}: nothing was cut away`)
     // The lock was released: after fixing the bit the log opens.
     fs.writeFileSync(file, before)
     const wal = await WriteAhead.open(dir, small)

@@ -60,7 +60,8 @@ export function scanSegment (io: FileIO, fd: number, fileSize: number, o: ScanOp
     end: SEGMENT_HEADER_BYTES, nextOffset: o.base, batchCount: 0, chain: 0,
     minTimestamp: Number.MAX_SAFE_INTEGER, maxTimestamp: Number.MIN_SAFE_INTEGER, stop: 'end'
   }
-  const trustedEnd = o.trustedEnd ?? 0
+  // A file cut short below the mark must fail the walk, not be trusted past its end.
+  const trustedEnd = Math.min(o.trustedEnd ?? 0, limit)
   let buf = Buffer.allocUnsafe(Math.min(trustedEnd > 0 ? HEADER_WINDOW : CHUNK, Math.max(limit, 1)))
   let winStart = 0
   let winLen = 0
