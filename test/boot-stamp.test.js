@@ -147,6 +147,26 @@ test('a failed sync clears the stamp: the next open reads the whole tail again',
   await wal.close()
 })
 
+test('only a writer that syncs every commit keeps the stamp', async (t) => {
+  for (const sync of ['interval', 'never']) {
+    const dir = tmpDir(t, sync)
+    let wal = await writeUntilPreparedSegment(dir)
+    await wal.close()
+    const name = segmentFiles(dir).at(-1)
+    const end = dataEnd(partitionPath(dir, 0, name))
+    // This open still trusts the stamp its predecessor left, then clears it: with 'interval' or
+    // 'never' a failed writeback can go unseen until after a crash.
+    const first = spyIO()
+    wal = await WriteAhead.open(dir, { io: first, segmentBytes: SEGMENT_BYTES, sync })
+    t.true(bytesReadPast(first, name, end) <= 4096 + 68, sync)
+    await wal.close()
+    const second = spyIO()
+    wal = await WriteAhead.open(dir, { io: second, segmentBytes: SEGMENT_BYTES })
+    t.true(bytesReadPast(second, name, end) >= SEGMENT_BYTES - end, `${sync}: the whole tail was read`)
+    await wal.close()
+  }
+})
+
 test('a crash in the middle of a rotation never leaves a prepared file holding anything but zeros', async (t) => {
   const disk = new SimDisk()
   const dir = '/sim/wal'

@@ -330,6 +330,24 @@ test('a torn seal on an older segment (power lost while sealing) heals on open',
   t.true((await WriteAhead.verify(dir)).ok)
 })
 
+test('a checkpoint batch that lost its checkpoint bit below the durable mark is CORRUPTED on open, not an older value', async (t) => {
+  const dir = tmpDir(t)
+  let wal = await WriteAhead.open(dir, small)
+  await wal.appendBatch(0, ['a'], { checkpoint: { name: 'pos', value: 'first' } })
+  await wal.appendBatch(0, ['b'], { checkpoint: { name: 'pos', value: 'second' } })
+  await wal.appendBatch(0, ['c'])
+  await wal.close()
+  // Bit 0 of the attributes (byte 9) marks the checkpoint section of the second batch.
+  const { file, before } = flipInOpenSegment(dir, (starts) => starts[1] + 9)
+  const err = await t.throwsAsync(WriteAhead.open(dir, small), { instanceOf: WalError, code: 'CORRUPTED' })
+  t.is(err.details.offset, 1)
+  t.is(fs.statSync(file).size, before.length, 'nothing was cut away')
+  fs.writeFileSync(file, before)
+  wal = await WriteAhead.open(dir, small)
+  t.is(wal.checkpoint(0, 'pos').toString(), 'second')
+  await wal.close()
+})
+
 test('damage inside acknowledged data is CORRUPTED whatever sync mode the log is reopened with', async (t) => {
   for (const sync of ['interval', 'never']) {
     const dir = tmpDir(t, `reopen-${sync}`)

@@ -146,10 +146,11 @@ export class PartitionLog implements Committable {
       log.headFd = r.headFd
       log.head = new HeadFile(o.io, r.headFd)
       // Only now is the log clean: a stamp written before could vouch for a tail not yet cut.
-      if (r.stampBoot !== null) log.head.stampBoot(r.stampBoot)
+      // Best effort, like every write of the head file: without a stamp the next open reads more.
+      if (r.stampBoot !== undefined) { try { log.head.stampBoot(r.stampBoot) } catch {} }
       if (r.prepared !== null) {
         if (log.preparer !== null) log.preparer.adopt(r.prepared)
-        else o.io.unlink(r.prepared)
+        else { try { o.io.unlink(r.prepared) } catch {} }
       }
       if (r.activeFd >= 0 && last !== undefined && !last.sealed) {
         log.active = last
@@ -526,6 +527,9 @@ export class PartitionLog implements Committable {
    */
   private writeFailed (err: unknown, waiters: Waiter[], firstOffset: number, len: number): void {
     const e = fromIoError(err, `append to partition ${this.o.id}`, { partition: this.o.id })
+    // Whatever failed here (a write, or rotation's sync of the old segment), the page cache may
+    // no longer be the whole truth: the next open reads the whole tail.
+    this.clearBootStamp()
     if (e.code !== 'DISK_FULL') return this.fence(err, 'write failed', waiters)
     // Undo whatever part of the write reached the open segment (none, if rotation failed).
     try {
@@ -554,9 +558,13 @@ export class PartitionLog implements Committable {
     if (this.failure === null) this.failure = e
     // Pages whose writeback failed may later be dropped from the page cache, leaving a gap
     // before bytes written after them: the next open must read the whole tail again.
-    try { this.head?.stampBoot(null) } catch {}
+    this.clearBootStamp()
     for (const w of waiters) w.reject(e)
     this.rejectAll(e)
+  }
+
+  private clearBootStamp (): void {
+    try { this.head?.stampBoot(null) } catch {}
   }
 
   private rejectAll (e: WalError): void {

@@ -35,8 +35,8 @@ export interface Recovered {
   activePreallocated: boolean
   headFd: number
   emptyNextOffset: number
-  /** The boot running now, when the partition's stamp does not already name it. */
-  stampBoot: string | null
+  /** What the boot stamp must become once the log is clean: undefined, as it is; null, cleared. */
+  stampBoot: string | null | undefined
   /** A zero-filled next segment a crashed writer left behind, to finish rather than delete. */
   prepared: string | null
 }
@@ -70,6 +70,15 @@ function readHeaderOf (o: LogOptions, fd: number, base: number): boolean {
   readFully(o.io, fd, buf, 0, SEGMENT_HEADER_BYTES, 0)
   const h = decodeSegmentHeader(buf)
   return h !== null && h.base === base
+}
+
+/**
+ * Only a writer that syncs every commit keeps the stamp: with 'interval' or 'never' a writeback
+ * error can go unseen until after a crash, so nothing would clear it.
+ */
+function wantedStamp (o: LogOptions, bootId: string | null, sameBoot: boolean): string | null | undefined {
+  const want = o.sync === 'always' ? bootId : null
+  return (sameBoot ? bootId : null) === want ? undefined : want
 }
 
 export function recoverLog (o: LogOptions): Recovered {
@@ -164,7 +173,9 @@ export function recoverLog (o: LogOptions): Recovered {
       const markPos = synced !== null && synced.segmentBase === base ? synced.position : (synced !== null && synced.segmentBase > base ? Infinity : 0)
       // Below the mark nothing can be torn: only the structure is walked there (reads verify
       // checksums), so open costs little more than the unsynced tail whatever the segment holds.
-      const mark = last && synced !== null && synced.segmentBase === base ? synced : null
+      // Not in a log whose batches all carry checkpoints (meta): a header bit decides which
+      // batches are checked in full, and there a flipped one would silently lose values.
+      const mark = last && !o.compactOnRotate && synced !== null && synced.segmentBase === base ? synced : null
       const r = scanSegment(io, fd, size, {
         base, maxBatchBytes: BATCH_READ_LIMIT, checkpoints: last ? checkpoints : undefined, index: indexer,
         trustedEnd: mark?.position ?? 0, trustedNextOffset: mark?.nextOffset
@@ -227,7 +238,7 @@ export function recoverLog (o: LogOptions): Recovered {
     if (activeFd >= 0) io.close(activeFd)
     throw corrupted(`the segment holding acknowledged data up to offset ${synced.nextOffset} is missing`, { partition: o.id, segment: String(synced.segmentBase).padStart(20, '0') + '.log' })
   }
-  return { segments, checkpoints, activeFd, activePreallocated, headFd, emptyNextOffset: 0, stampBoot: sameBoot ? null : bootId, prepared }
+  return { segments, checkpoints, activeFd, activePreallocated, headFd, emptyNextOffset: 0, stampBoot: wantedStamp(o, bootId, sameBoot), prepared }
 }
 
 /**

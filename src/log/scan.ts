@@ -26,7 +26,7 @@ export interface ScanOptions {
    * Batches that end below this position were covered by an fdatasync (the synced mark): only
    * their structure is checked here, not their checksum, and their payload is not read. Every
    * read checks the checksum of what it returns, as it does for sealed segments. Batches with
-   * checkpoints are always verified, since the scan hands their content on.
+   * checkpoints, and every batch after one, are always verified: the scan hands their content on.
    */
   trustedEnd?: number
   /** The next offset after the batch ending at trustedEnd, from the same mark. */
@@ -67,6 +67,7 @@ export function scanSegment (io: FileIO, fd: number, fileSize: number, o: ScanOp
   let winLen = 0
   let lastLength = 0
   let untrustedWindow = HEADER_WINDOW
+  let sawCheckpoints = false
 
   // Makes [pos, pos + need) available in `buf`; returns the bytes available from pos (<= need).
   const ensure = (pos: number, need: number): number => {
@@ -100,7 +101,11 @@ export function scanSegment (io: FileIO, fd: number, fileSize: number, o: ScanOp
     if (check !== 'ok') { r.stop = 'bad'; r.reason = check === 'short' ? 'truncated batch header' : 'not a batch header'; break }
     const h: BatchHeader = readHeader(buf, pos - winStart)
     lastLength = h.length
-    const trusted = pos + h.length <= trustedEnd && (h.attributes & (ATTR_CHECKPOINT | ATTR_SEAL)) === 0 && o.deep !== true
+    // A batch without records exists only to carry checkpoints (or seal): always checked. Once a
+    // segment has shown checkpoints, so is the rest of it, so that one flipped attribute bit
+    // cannot hide a later checkpoint batch.
+    if (h.recordCount === 0 || (h.attributes & (ATTR_CHECKPOINT | ATTR_SEAL)) !== 0) sawCheckpoints = true
+    const trusted = !sawCheckpoints && pos + h.length <= trustedEnd && o.deep !== true
     if (!trusted) {
       if (ensure(pos, h.length) < h.length) { r.stop = 'bad'; r.reason = 'batch runs past the end of the file'; break }
       if (!batchCrcValid(buf, pos - winStart, h.length)) { r.stop = 'bad'; r.reason = 'checksum mismatch'; break }
