@@ -12,8 +12,9 @@
  * [8, 32) | u64 segment base | u64 data end position | u64 next offset.
  *
  * A third slot, [64, 96), is the boot stamp: u32 magic "WHB1" | u32 CRC32C of [72, 96) | the
- * first 24 bytes of SHA-256 of the boot id (FileIO.bootId). A writer stamps it once recovery has
- * cleaned the log, and clears it when a sync fails. A stamp of the current boot means every
+ * first 24 bytes of SHA-256 of the boot id (FileIO.bootId). A writer with sync 'always' stamps
+ * it once recovery has cleaned the log and clears it when a write or sync fails; other writers
+ * clear it (recovery.ts, wantedStamp). A stamp of the current boot means every
  * write since then is in the page cache exactly as made: a prefix, never a gap with stale bytes
  * after it, so recovery need not read the preallocated tail. Older logs have no stamp: the same
  * as a stamp of another boot.
