@@ -62,12 +62,13 @@ export function scanSegment (io: FileIO, fd: number, fileSize: number, o: ScanOp
   }
   // A file cut short below the mark must fail the walk, not be trusted past its end.
   const trustedEnd = Math.min(o.trustedEnd ?? 0, limit)
-  let buf = Buffer.allocUnsafe(Math.min(trustedEnd > 0 ? HEADER_WINDOW : CHUNK, Math.max(limit, 1)))
+  // Every walk starts with a small window (see ensure); it grows as batch sizes show.
+  let buf = Buffer.allocUnsafe(Math.min(HEADER_WINDOW, Math.max(limit, 1)))
   let winStart = 0
   let winLen = 0
   let lastLength = 0
   let untrustedWindow = HEADER_WINDOW
-  let sawCheckpoints = false
+  let checkRest = false
 
   // Makes [pos, pos + need) available in `buf`; returns the bytes available from pos (<= need).
   const ensure = (pos: number, need: number): number => {
@@ -104,8 +105,8 @@ export function scanSegment (io: FileIO, fd: number, fileSize: number, o: ScanOp
     // A batch without records exists only to carry checkpoints (or seal): always checked. Once a
     // segment has shown checkpoints, so is the rest of it, so that one flipped attribute bit
     // cannot hide a later checkpoint batch.
-    if (h.recordCount === 0 || (h.attributes & (ATTR_CHECKPOINT | ATTR_SEAL)) !== 0) sawCheckpoints = true
-    const trusted = !sawCheckpoints && pos + h.length <= trustedEnd && o.deep !== true
+    if (h.recordCount === 0 || (h.attributes & (ATTR_CHECKPOINT | ATTR_SEAL)) !== 0) checkRest = true
+    const trusted = !checkRest && pos + h.length <= trustedEnd && o.deep !== true
     if (!trusted) {
       if (ensure(pos, h.length) < h.length) { r.stop = 'bad'; r.reason = 'batch runs past the end of the file'; break }
       if (!batchCrcValid(buf, pos - winStart, h.length)) { r.stop = 'bad'; r.reason = 'checksum mismatch'; break }
@@ -141,8 +142,9 @@ export function scanSegment (io: FileIO, fd: number, fileSize: number, o: ScanOp
     }
     // The batch that ends at the mark gives the log its next offset: the mark, checksummed
     // itself, must agree, or the header is damaged.
+    // (A trusted batch always has records: see checkRest.)
     if (trusted && pos + h.length === trustedEnd && o.trustedNextOffset !== undefined &&
-        (h.recordCount > 0 ? h.baseOffset + h.lastOffsetDelta + 1 : r.nextOffset) !== o.trustedNextOffset) {
+        h.baseOffset + h.lastOffsetDelta + 1 !== o.trustedNextOffset) {
       r.stop = 'bad'; r.reason = `batch ends at offset ${h.baseOffset + h.lastOffsetDelta}, the durable mark at ${o.trustedNextOffset - 1}`; break
     }
     if (h.recordCount > 0) {
