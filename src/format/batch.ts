@@ -119,6 +119,7 @@ export class BatchEncoder {
   private maxTimestamp = 0
   private lastOffsetDelta = 0
   private count = 0
+  private readonly saved = new Float64Array(4)
 
   constructor (initialBytes = 64 * 1024) {
     this.buf = Buffer.allocUnsafe(initialBytes)
@@ -127,6 +128,8 @@ export class BatchEncoder {
   get inBatch (): boolean { return this.batchStart >= 0 }
   get currentBatchBytes (): number { return this.batchStart < 0 ? 0 : this.length - this.batchStart }
   get currentBaseOffset (): number { return this.baseOffset }
+  /** The largest record timestamp of the open batch, or of the one closeBatch() just closed. */
+  get batchMaxTimestamp (): number { return this.maxTimestamp }
 
   reset (): void {
     this.length = 0
@@ -140,13 +143,17 @@ export class BatchEncoder {
     this.batchStart = -1
   }
 
-  /** State to undo an encode that turned out too large for its batch. */
-  mark (): number[] {
-    return [this.length, this.count, this.lastOffsetDelta, this.maxTimestamp]
+  /**
+   * Saves the state to undo an encode that turns out too large for its batch (one slot, not an
+   * object: this runs on every append, and its garbage adds to young-generation collections).
+   */
+  save (): void {
+    this.saved[0] = this.length; this.saved[1] = this.count; this.saved[2] = this.lastOffsetDelta; this.saved[3] = this.maxTimestamp
   }
 
-  rollback (m: number[]): void {
-    this.length = m[0]; this.count = m[1]; this.lastOffsetDelta = m[2]; this.maxTimestamp = m[3]
+  /** Back to the state of the last save(). */
+  restore (): void {
+    this.length = this.saved[0]; this.count = this.saved[1]; this.lastOffsetDelta = this.saved[2]; this.maxTimestamp = this.saved[3]
   }
 
   get recordCount (): number { return this.count }
@@ -292,6 +299,13 @@ export class BatchEncoder {
 
   /** Closes the open batch: header and checksum. Returns its [start, end) in `buf`. */
   endBatch (checkpoints?: Map<string, Buffer>, attributes = 0): { start: number, end: number, maxTimestamp: number } {
+    const start = this.batchStart
+    this.closeBatch(checkpoints, attributes)
+    return { start, end: this.length, maxTimestamp: this.maxTimestamp }
+  }
+
+  /** endBatch() without the result object, for the append path: the batch ends at `length`. */
+  closeBatch (checkpoints?: Map<string, Buffer>, attributes = 0): void {
     if (checkpoints !== undefined && checkpoints.size > 0) {
       attributes |= ATTR_CHECKPOINT
       let size = 4
@@ -321,7 +335,6 @@ export class BatchEncoder {
     writeU64(buf, this.maxTimestamp, start + 36)
     buf.writeUInt32BE(crc32c(buf, start + 8, this.length), start + 4)
     this.batchStart = -1
-    return { start, end: this.length, maxTimestamp: this.maxTimestamp }
   }
 }
 

@@ -12,14 +12,24 @@ export interface Committable {
   commit (parallel: boolean): void
   readonly hasPending: boolean
   readonly syncing: boolean
+  /** Whether the log is in the scheduler's queue (kept by the scheduler). */
+  queued: boolean
 }
 
+/**
+ * Arrays and a flag on each log rather than a Set: this runs once per commit, and a Set that
+ * empties and refills reallocates its table each time (garbage on every serial append).
+ */
 export class CommitScheduler {
-  private readonly dirty = new Set<Committable>()
+  private dirty: Committable[] = []
+  private spare: Committable[] = []
   private scheduled = false
 
   mark (log: Committable): void {
-    this.dirty.add(log)
+    if (!log.queued) {
+      log.queued = true
+      this.dirty.push(log)
+    }
     if (!this.scheduled) {
       this.scheduled = true
       setImmediate(this.run)
@@ -28,13 +38,20 @@ export class CommitScheduler {
 
   private readonly run = (): void => {
     this.scheduled = false
-    const ready: Committable[] = []
-    for (const log of this.dirty) {
-      if (log.syncing) continue // re-marked when its sync completes
-      this.dirty.delete(log)
-      if (log.hasPending) ready.push(log)
+    const logs = this.dirty
+    this.dirty = this.spare
+    let ready = 0
+    for (let i = 0; i < logs.length; i++) {
+      const log = logs[i]
+      // A syncing log stays queued; it is marked again when its sync completes.
+      if (log.syncing) { this.dirty.push(log); continue }
+      log.queued = false
+      if (log.hasPending) logs[ready++] = log
     }
-    const parallel = ready.length > 1
-    for (const log of ready) log.commit(parallel)
+    logs.length = ready
+    const parallel = ready > 1
+    for (let i = 0; i < ready; i++) logs[i].commit(parallel)
+    logs.length = 0
+    this.spare = logs
   }
 }

@@ -106,10 +106,17 @@ export class PartitionLog implements Committable {
   private openBatchMinTs = Number.MAX_SAFE_INTEGER
   private pendingBatches: PendingBatch[] = []
   private waiters: Waiter[] = []
+  // Reused from commit to commit (one commit per partition is in flight at a time): fewer
+  // short-lived objects on the append path means fewer young-generation collections in its tail.
+  private spareBatches: PendingBatch[] | null = null
+  private spareWaiters: Waiter[] | null = null
+  private readonly pieces: Piece[] = []
+  private readonly headMark: HeadMark = { segmentBase: 0, position: 0, nextOffset: 0 }
   private commitFirstOffset = -1
   /** Segments this commit rotated away from, sealed when it is published (see rotate). */
   private leftBehind: Array<{ seg: Segment, fd: number }> = []
   syncing = false
+  queued = false
   private unsynced = false
   private failure: WalError | null = null
   private closing = false
@@ -201,36 +208,25 @@ export class PartitionLog implements Committable {
       const size = plain ? records.values[i].length : (records as NormalRecord[])[i].size
       if (size > max) throw new WalError('RECORD_TOO_LARGE', `record of ${size} bytes exceeds maxRecordBytes (${max})`, { partition: this.o.id, size })
     }
-    const encodeAll = plain
-      ? (): void => {
-          const { values, timestamp } = records
-          if (offsets === null) enc.addValues(values, first, timestamp)
-          else for (let i = 0; i < count; i++) enc.addValue(values[i], offsets[i], timestamp)
-        }
-      : (): void => {
-          const recs = records as NormalRecord[]
-          for (let i = 0; i < count; i++) enc.addRecord(recs[i], offsets === null ? first + i : offsets[i])
-        }
     const ts0 = plain ? records.timestamp : (count > 0 ? (records as NormalRecord[])[0].timestamp : Date.now())
-    const tooLarge = (): WalError => new WalError('BATCH_TOO_LARGE', `batch of ${count} records exceeds maxBatchBytes (${this.o.maxBatchBytes})`, { partition: this.o.id })
     // Separate calls share a batch only up to a modest size, so a point read never has to read and
     // checksum a huge batch that group commit happened to merge.
     if (enc.inBatch && enc.currentBatchBytes >= MERGE_LIMIT) this.closeOpenBatch()
     // A batch stores its offsets as 32-bit deltas from its base: far explicit offsets start a new one.
     if (enc.inBatch && offsets !== null && offsets.length > 0 && offsets[offsets.length - 1] - enc.currentBaseOffset > MAX_OFFSET_DELTA) this.closeOpenBatch()
     if (!enc.inBatch) enc.beginBatch(first, ts0)
-    let mark = enc.mark()
-    encodeAll()
+    enc.save()
+    this.encodeRecords(records, first, offsets)
     // The checkpoint section is written at the end of the batch: it counts toward the limit too.
     if (enc.currentBatchBytes + checkpointSectionBytes(this.openBatchCheckpoints, checkpoints) > this.o.maxBatchBytes) {
-      enc.rollback(mark)
+      enc.restore()
       const alone = enc.recordCount === 0 && this.openBatchCheckpoints === null
-      if (alone) { enc.abandonBatch(); throw tooLarge() }
+      if (alone) { enc.abandonBatch(); throw this.batchTooLarge(count) }
       this.closeOpenBatch()
       enc.beginBatch(first, ts0)
-      mark = enc.mark()
-      encodeAll()
-      if (enc.currentBatchBytes + checkpointSectionBytes(checkpoints) > this.o.maxBatchBytes) { enc.rollback(mark); enc.abandonBatch(); throw tooLarge() }
+      enc.save()
+      this.encodeRecords(records, first, offsets)
+      if (enc.currentBatchBytes + checkpointSectionBytes(checkpoints) > this.o.maxBatchBytes) { enc.restore(); enc.abandonBatch(); throw this.batchTooLarge(count) }
     }
     if (this.commitFirstOffset < 0) this.commitFirstOffset = this.nextOffset
     if (plain) {
@@ -249,12 +245,31 @@ export class PartitionLog implements Committable {
     return p
   }
 
+  /** A method, not a closure made per append: the append path's garbage adds to collections. */
+  private encodeRecords (records: NormalRecord[] | PlainValues, first: number, offsets: number[] | null): void {
+    const enc = this.encoder
+    if (!Array.isArray(records)) {
+      const { values, timestamp } = records
+      if (offsets === null) enc.addValues(values, first, timestamp)
+      else for (let i = 0; i < values.length; i++) enc.addValue(values[i], offsets[i], timestamp)
+    } else {
+      for (let i = 0; i < records.length; i++) enc.addRecord(records[i], offsets === null ? first + i : offsets[i])
+    }
+  }
+
+  private batchTooLarge (count: number): WalError {
+    return new WalError('BATCH_TOO_LARGE', `batch of ${count} records exceeds maxBatchBytes (${this.o.maxBatchBytes})`, { partition: this.o.id })
+  }
+
   private closeOpenBatch (): void {
     const enc = this.encoder
     if (!enc.inBatch) return
     const base = enc.currentBaseOffset
     const records = this.openBatchRecords
-    const { start, end, maxTimestamp } = enc.endBatch(this.openBatchCheckpoints ?? undefined)
+    const start = enc.length - enc.currentBatchBytes
+    enc.closeBatch(this.openBatchCheckpoints ?? undefined)
+    const end = enc.length
+    const maxTimestamp = enc.batchMaxTimestamp
     this.pendingBatches.push({
       start,
       end,
@@ -278,10 +293,12 @@ export class PartitionLog implements Committable {
     const batches = this.pendingBatches
     const waiters = this.waiters
     const firstOffset = this.commitFirstOffset
-    this.pendingBatches = []
-    this.waiters = []
+    this.pendingBatches = this.spareBatches ?? []
+    this.waiters = this.spareWaiters ?? []
+    this.spareBatches = this.spareWaiters = null
     this.commitFirstOffset = -1
-    const pieces: Piece[] = []
+    const pieces = this.pieces
+    pieces.length = 0
     let synced = false
     try {
       synced = this.writePieces(batches, pieces)
@@ -394,8 +411,11 @@ export class PartitionLog implements Committable {
       }
     }
     if (seg.nextOffset > this.visibleEnd) this.visibleEnd = seg.nextOffset
-    for (const { seg: old, fd } of this.leftBehind.splice(0)) this.sealLater(old, fd)
-    const mark: HeadMark = { segmentBase: seg.base, position: seg.dataEnd, nextOffset: seg.nextOffset }
+    if (this.leftBehind.length > 0) for (const { seg: old, fd } of this.leftBehind.splice(0)) this.sealLater(old, fd)
+    const mark = this.headMark
+    mark.segmentBase = seg.base
+    mark.position = seg.dataEnd
+    mark.nextOffset = seg.nextOffset
     try {
       this.head?.write(mark, synced ? mark : null)
     } catch {
@@ -415,6 +435,10 @@ export class PartitionLog implements Committable {
     this.commitBytesAvg += (bytes - this.commitBytesAvg) / 8
     if (this.commitBytesAvg < PREPARE_BELOW_COMMIT_BYTES) this.preparer?.start()
     if (!this.hasPending && !this.syncing) this.notifyDrained()
+    batches.length = 0
+    waiters.length = 0
+    this.spareBatches = batches
+    this.spareWaiters = waiters
   }
 
   /**
