@@ -50,8 +50,12 @@ export class CommitScheduler {
     }
     logs.length = ready
     const parallel = ready > 1
-    for (let i = 0; i < ready; i++) logs[i].commit(parallel)
-    logs.length = 0
-    this.spare = logs
+    try {
+      for (let i = 0; i < ready; i++) logs[i].commit(parallel)
+    } finally {
+      // Always handed back empty: `dirty` and `spare` must never be the same array.
+      logs.length = 0
+      this.spare = logs
+    }
   }
 }
