@@ -299,13 +299,12 @@ export class BatchEncoder {
 
   /** Closes the open batch: header and checksum. Returns its [start, end) in `buf`. */
   endBatch (checkpoints?: Map<string, Buffer>, attributes = 0): { start: number, end: number, maxTimestamp: number } {
-    const start = this.batchStart
-    this.closeBatch(checkpoints, attributes)
+    const start = this.closeBatch(checkpoints, attributes)
     return { start, end: this.length, maxTimestamp: this.maxTimestamp }
   }
 
-  /** endBatch() without the result object, for the append path: the batch ends at `length`. */
-  closeBatch (checkpoints?: Map<string, Buffer>, attributes = 0): void {
+  /** endBatch() without the result object, for the append path: returns the batch's start; it ends at `length`. */
+  closeBatch (checkpoints?: Map<string, Buffer>, attributes = 0): number {
     if (checkpoints !== undefined && checkpoints.size > 0) {
       attributes |= ATTR_CHECKPOINT
       let size = 4
@@ -335,6 +334,7 @@ export class BatchEncoder {
     writeU64(buf, this.maxTimestamp, start + 36)
     buf.writeUInt32BE(crc32c(buf, start + 8, this.length), start + 4)
     this.batchStart = -1
+    return start
   }
 }
 
