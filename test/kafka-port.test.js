@@ -23,8 +23,8 @@ const kafkajsMurmur2 = require('kafkajs/src/producer/partitioners/default/murmur
 
 patchKafkajsDecoders();
 
-function roundTrip(headers) {
-  const enc = Record({ key: Buffer.from('k'), value: Buffer.from('v'), headers: kafkajsHeaders(headers) });
+function roundTrip(headers, provenance) {
+  const enc = Record({ key: Buffer.from('k'), value: Buffer.from('v'), headers: kafkajsHeaders(headers, provenance) });
   const d = new Decoder(enc.buffer);
   d.readVarInt(); // record length
   return RecordDecoder(d, { firstOffset: '0', firstTimestamp: '0' });
@@ -61,6 +61,27 @@ test('header round trip: random header lists', (t) => {
       const headers = hs.map((h) => ({ key: h.key, value: h.value === null ? null : Buffer.from(h.value) }));
       const got = orderedHeadersOf(roundTrip(headers).headers);
       t.deepEqual(norm(got.headers), norm(headers));
+    }),
+    { numRuns: 300 },
+  );
+  t.pass();
+});
+
+test('the provenance header is added while kafkajs encodes, after the record\'s own headers', (t) => {
+  const header = fc.record({
+    key: fc.constantFrom('a', 'x-trace', POSITION_HEADER),
+    value: fc.option(fc.uint8Array({ maxLength: 8 }), { nil: null }),
+  });
+  const source = fc.option(fc.constantFrom('dc-1', 'a:b'), { nil: null });
+  fc.assert(
+    fc.property(fc.array(header, { maxLength: 6 }), fc.nat(1000), fc.maxSafeNat(), source, (hs, partition, offset, src) => {
+      const headers = hs.map((h) => ({ key: h.key, value: h.value === null ? null : Buffer.from(h.value) }));
+      const before = norm(headers);
+      const got = orderedHeadersOf(roundTrip(headers, { partition, offset, source: src }).headers).headers;
+      t.deepEqual(norm(got), [...before, norm([provenanceHeader(partition, offset, src)])[0]]);
+      t.deepEqual(provenanceOf(got), { partition, offset, source: src });
+      t.deepEqual(norm(stripProvenance(got)), before);
+      t.deepEqual(norm(headers), before, 'the record\'s own header list is left as it was');
     }),
     { numRuns: 300 },
   );

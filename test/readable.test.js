@@ -1,7 +1,11 @@
 import test from 'ava'
 import { once } from 'node:events'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { WriteAhead, WalError } from '../dist/src/index.js'
 import { tmpDir, collect } from './helpers/tmp.js'
+
+setFlagsFromString('--expose-gc')
 
 async function filled (t, n, opts = {}) {
   const wal = await WriteAhead.open(tmpDir(t), opts)
@@ -111,5 +115,33 @@ test('a slow consumer tailing 1M records keeps memory bounded', async (t) => {
   const growth = peak - base
   t.log(`heap growth while tailing ${N} records: ${(growth / 1048576).toFixed(1)} MiB`)
   t.true(growth < 64 * 1048576, `heap grew by ${(growth / 1048576).toFixed(1)} MiB`)
+  await wal.close()
+})
+
+test('a paused reader holds decoded only what its buffer holds, not the whole batch it read', async (t) => {
+  // One batch of 50k records (about 0.7 MB on disk): a reader that decoded a chunk at once held all
+  // of them until the consumer had taken the last, and every young-generation collection copied them.
+  const gc = runInNewContext('gc')
+  const wal = await WriteAhead.open(tmpDir(t))
+  const N = 50_000
+  await wal.appendBatch(0, Array.from({ length: N }, (_, i) => ({ value: 'v', headers: [{ key: 'h', value: String(i % 10) }] })))
+  gc()
+  const base = process.memoryUsage().heapUsed
+  const rs = wal.readable(0, { highWaterMark: 16 * 1024 })
+  const it = rs[Symbol.asyncIterator]()
+  const first = await it.next()
+  t.is(first.value.offset, 0)
+  gc()
+  const held = process.memoryUsage().heapUsed - base
+  t.log(`held by a paused reader of a ${N}-record batch: ${(held / 1048576).toFixed(2)} MiB`)
+  t.true(held < 4 * 1048576, `a paused reader held ${(held / 1048576).toFixed(1)} MiB`)
+  // And it still delivers every record, in order.
+  let next = 1
+  for (let r = await it.next(); !r.done; r = await it.next()) {
+    const rec = r.value
+    if (rec.offset !== next || rec.headers[0].value.toString() !== String(next % 10)) throw new Error(`record ${rec.offset} at ${next}`)
+    next++
+  }
+  t.is(next, N)
   await wal.close()
 })

@@ -24,6 +24,7 @@ import {
   KafkaPortError, type Consumption, type ConsumeOptions, type CreateTopicOptions, type KafkaPort, type PartitionInfo,
   type PortBatch, type PortMessage, type PortProducer, type ProduceRecord
 } from './port.js'
+import { provenanceHeader, type Provenance } from './provenance.js'
 
 const { Partitioners } = kafkajs
 const require = createRequire(import.meta.url)
@@ -122,23 +123,25 @@ function nullHeader (key: string): { key: string, value: Buffer | null } {
 
 /**
  * kafkajs's record encoder calls `headers[key].map(...)` for array values and encodes what comes
- * back: this array's `map` ignores the callback and yields the ordered list itself. A class rather
- * than Object.defineProperty on each record's array, which cost more than encoding the header.
+ * back: this array's `map` ignores the callback and yields the ordered list itself, with the
+ * provenance header last when there is one. A class rather than Object.defineProperty on each
+ * record's array, which cost more than encoding the header.
  */
 class OrderedHeaderList extends Array<unknown> {
-  constructor (private readonly headers: WalHeader[]) { super() }
+  constructor (private readonly headers: WalHeader[], private readonly provenance: Provenance | undefined) { super() }
   // kafkajs reads { key, value } from each item, which a WalHeader already is (unless its value is null).
   override map<U> (): U[] {
-    const h = this.headers
+    const p = this.provenance
+    const h = p === undefined ? this.headers : [...this.headers, provenanceHeader(p.partition, p.offset, p.source)]
     for (let i = 0; i < h.length; i++) if (h[i].value === null) return h.map((x) => x.value === null ? nullHeader(x.key) : x) as U[]
     return h as U[]
   }
 }
 
-/** Headers in the shape kafkajs's record encoder turns into exactly this ordered list. */
-export function kafkajsHeaders (headers: WalHeader[]): Record<string, unknown> {
-  if (headers.length === 0) return {}
-  return { '': new OrderedHeaderList(headers) }
+/** Headers in the shape kafkajs's record encoder turns into exactly this ordered list (then the provenance header, if given). */
+export function kafkajsHeaders (headers: WalHeader[], provenance?: Provenance): Record<string, unknown> {
+  if (headers.length === 0 && provenance === undefined) return {}
+  return { '': new OrderedHeaderList(headers, provenance) }
 }
 
 // ---------------------------------------------------------------------------
@@ -452,7 +455,7 @@ class KafkajsPort implements KafkaPort {
               partition: r.partition,
               key: r.key,
               value: r.value,
-              headers: kafkajsHeaders(r.headers) as never,
+              headers: kafkajsHeaders(r.headers, r.provenance) as never,
               timestamp: String(r.timestamp)
             }))
           })

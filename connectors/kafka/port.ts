@@ -8,6 +8,7 @@
  * Offsets are JavaScript numbers (Kafka's int64 offsets stay below 2^53 in practice, as WAL
  * offsets must). Headers are an ordered list: order and duplicate keys are kept, values may be null.
  */
+import type { Provenance } from './provenance.js'
 import type { WalHeader } from '../../src/index.js'
 
 /** A record as Kafka holds it, byte for byte. */
@@ -78,6 +79,13 @@ export interface Consumption {
 /** A record to produce, with its target partition. */
 export interface ProduceRecord extends PortRecord {
   partition: number
+  /**
+   * The WAL position the record comes from: the port sends the provenance header for it after
+   * `headers` (provenance.ts). The port builds that header only while encoding: built for every
+   * record ahead of the send, it lived until Kafka's acknowledgement, so young-generation
+   * collections copied it, often twice.
+   */
+  provenance?: Provenance
 }
 
 export interface PortProducer {

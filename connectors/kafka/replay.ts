@@ -34,7 +34,7 @@ import {
 import type { KafkajsPortOptions } from './kafkajs-port.js'
 import { murmur2Partition } from './murmur2.js'
 import { KafkaPortError, type KafkaPort, type PartitionInfo, type PortProducer, type ProduceRecord } from './port.js'
-import { provenanceHeader, provenanceOf } from './provenance.js'
+import { provenanceOf } from './provenance.js'
 
 /** Where replay starts when the group has no committed cursor (or there is no group). */
 export type ReplayFrom = 'earliest' | 'latest' | number | { timestamp: number | Date } | Record<number, number>
@@ -110,9 +110,6 @@ export interface ReplayBatchEvent {
   /** Per WAL partition touched by the round: records and bytes sent, next WAL offset. */
   partitions: Record<number, { records: number, bytes: number, next: number }>
 }
-
-/** A record read for a round: its WAL partition, the record, and its payload bytes. */
-type Collected = [number, WalRecord, number]
 
 interface RoundPartition { records: number, bytes: number, gaps: number, skipped: number, last: number }
 
@@ -361,13 +358,13 @@ class ReplayImpl extends EventEmitter implements Replay {
       // round. Later rounds take each partition only at its share, and other partitions' traffic
       // could push these records out of the target tails before a second failure: they would then
       // look unsent and be sent again.
-      const first: Collected[] = []
+      const first: WalRecord[] = []
       for (const [p, s] of this.state) {
         const row = landed.get(p)
         if (row === undefined) continue
         const upTo = Math.min(Math.max(...row.values()) + 1, s.end)
         if (upTo <= s.pos) continue
-        for await (const rec of wal.iterate(p, { from: s.pos, to: upTo })) first.push([p, rec, recordSize(rec)])
+        for await (const rec of wal.iterate(p, { from: s.pos, to: upTo })) first.push(rec)
       }
       if (first.length > 0) await this.send(producer, first, landed, n)
     }
@@ -437,8 +434,8 @@ class ReplayImpl extends EventEmitter implements Replay {
   }
 
   /** Up to maxBatchRecords / maxBatchBytes of buffered records, taking turns across partitions. */
-  private collect (readers: Map<number, WalReadable>, order: number[], turn: number): Collected[] {
-    const out: Collected[] = []
+  private collect (readers: Map<number, WalReadable>, order: number[], turn: number): WalRecord[] {
+    const out: WalRecord[] = []
     let bytes = 0
     const share = Math.max(1, Math.ceil(this.maxRecords / Math.max(1, order.length)))
     for (let pass = 0; pass < 2 && out.length < this.maxRecords && bytes < this.maxBytes; pass++) {
@@ -449,9 +446,8 @@ class ReplayImpl extends EventEmitter implements Replay {
         while ((pass === 1 || taken < share) && out.length < this.maxRecords && bytes < this.maxBytes) {
           const rec = rs.read() as WalRecord | null
           if (rec === null) break
-          const size = recordSize(rec)
-          out.push([p, rec, size])
-          bytes += size + 64
+          out.push(rec)
+          bytes += recordSize(rec) + 64
           taken++
         }
       }
@@ -459,7 +455,7 @@ class ReplayImpl extends EventEmitter implements Replay {
     return out
   }
 
-  private async send (producer: PortProducer, batch: Collected[], landed: Map<number, Map<number, number>>, n: number): Promise<void> {
+  private async send (producer: PortProducer, batch: WalRecord[], landed: Map<number, Map<number, number>>, n: number): Promise<void> {
     await this.deliver(producer, this.prepare(batch, landed, n, new Map()))
   }
 
@@ -467,13 +463,15 @@ class ReplayImpl extends EventEmitter implements Replay {
    * Turns WAL records into messages for one round. `taken` holds the last offset already taken
    * from each partition by rounds prepared earlier (not yet acknowledged), to count gaps.
    */
-  private prepare (batch: Collected[], landed: Map<number, Map<number, number>>, n: number, taken: Map<number, number>): Round {
+  private prepare (batch: WalRecord[], landed: Map<number, Map<number, number>>, n: number, taken: Map<number, number>): Round {
     const msgs: ProduceRecord[] = []
     let records = 0
     let bytes = 0
     let skipped = 0
     const per = new Map<number, RoundPartition>()
-    for (const [p, rec, size] of batch) {
+    const source = this.o.source ?? null
+    for (const rec of batch) {
+      const p = rec.partition
       let acc = per.get(p)
       if (acc === undefined) {
         acc = { records: 0, bytes: 0, gaps: 0, skipped: 0, last: taken.get(p) ?? (this.state.get(p) as PState).pos - 1 }
@@ -488,9 +486,11 @@ class ReplayImpl extends EventEmitter implements Replay {
         partition: q,
         key: rec.key,
         value: rec.value,
-        headers: this.provenance ? [...rec.headers, provenanceHeader(p, rec.offset, this.o.source)] : rec.headers,
-        timestamp: rec.timestamp
+        headers: rec.headers,
+        timestamp: rec.timestamp,
+        provenance: this.provenance ? { partition: p, offset: rec.offset, source } : undefined
       })
+      const size = recordSize(rec)
       acc.records++
       acc.bytes += size
       records++

@@ -36,6 +36,7 @@ export interface ReadableHost {
   readonly closing: boolean
 }
 
+/** Bytes read from disk at a time: raw bytes, decoded only as records are pushed. */
 const CHUNK = 256 * 1024
 
 /** Bytes a record holds, so highWaterMark counts real bytes (streamx counts 1 KiB per object otherwise). */
@@ -59,9 +60,6 @@ export class WalReadable extends Readable {
   private ended = false
   private timer: NodeJS.Timeout | null = null
   private leased = false
-  /** Records read from disk but not yet pushed: pushing stops when streamx's buffer is full. */
-  private pending: WalRecord[] = []
-  private pendingAt = 0
   /** One past the last record handed to the consumer (not merely buffered). */
   delivered = -1
 
@@ -124,8 +122,6 @@ export class WalReadable extends Readable {
 
   /** Group seek: continue from `offset`; records already in streamx's buffer (at most highWaterMark) are still delivered. */
   reposition (offset: number): void {
-    this.pending = []
-    this.pendingAt = 0
     this.startAt(offset)
     this.delivered = offset
     const wake = this.waiting
@@ -139,35 +135,31 @@ export class WalReadable extends Readable {
     if (wake !== null) wake()
   }
 
-  private pushPending (): void {
-    const recs = this.pending
-    while (this.pendingAt < recs.length) {
-      if (!this.push(recs[this.pendingAt++])) break
+  /**
+   * Pushes until streamx's buffer is full; true if it pushed anything. Records are decoded one at
+   * a time as they are pushed (BatchReader.next), so what is alive is what streamx buffers. Once
+   * ended, only the chunk already read is finished (no more I/O).
+   */
+  private pushRecords (reader: BatchReader): boolean {
+    let pushed = false
+    for (;;) {
+      const rec = this.ended || this.host.closing ? reader.nextLoaded() : reader.next()
+      if (rec === null) return pushed
+      pushed = true
+      if (!this.push(rec)) return true
     }
-    if (this.pendingAt >= recs.length) { this.pending = []; this.pendingAt = 0 }
   }
 
   override _read (cb: (err: Error | null) => void): void {
-    if (this.pendingAt < this.pending.length) {
-      this.pushPending()
-      return cb(null)
-    }
     const reader = this.reader as BatchReader
-    let chunk
     try {
-      chunk = this.ended || this.host.closing ? null : reader.nextChunk()
+      if (this.pushRecords(reader)) return cb(null)
     } catch (err) {
       if (WalError.is(err, 'OFFSET_TRIMMED') && this.opts.onTrimmed === 'earliest') {
         this.startAt(this.log.start)
         return this._read(cb)
       }
       return cb(err as Error)
-    }
-    if (chunk !== null) {
-      this.pending = chunk
-      this.pendingAt = 0
-      this.pushPending()
-      return cb(null)
     }
     const to = this.opts.to ?? Number.MAX_SAFE_INTEGER
     if (this.ended || this.host.closing || this.opts.live !== true || reader.position >= to) {
