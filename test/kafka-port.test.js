@@ -49,6 +49,11 @@ test('headers keep order, interleaved duplicates, integer-like keys and null val
   // kafkajs users in the same process still see kafkajs's usual object form.
   t.deepEqual(Object.keys(rec.headers).sort(), ['10', '2', '__proto__', 'a', 'b'].sort());
   t.deepEqual(norm(orderedHeadersOf(roundTrip([]).headers).headers), []);
+  // The list handed out is an ordinary array to its users, reduce included.
+  t.is(got.headers.reduce((n, h) => n + (h.key === 'a' ? 1 : 0), 0), 3);
+  t.is(got.headers.reduce((a, h) => (a.key === 'a' ? a : h)).key, 'a');
+  t.deepEqual(got.headers.map((h) => h.key), headers.map((h) => h.key));
+  t.true(Array.isArray(got.headers));
 });
 
 test('header round trip: random header lists', (t) => {
