@@ -136,10 +136,8 @@ export class BatchReader {
   }
 }
 
-/** AsyncIterable of records; `next()` resolves at once from the decoded chunk. */
+/** AsyncIterable of records; `next()` resolves at once, decoding one record from the chunk read last. */
 export class RecordIterator implements AsyncIterableIterator<WalRecord> {
-  private chunk: WalRecord[] = []
-  private i = 0
   private done = false
 
   constructor (private readonly reader: BatchReader) {}
@@ -148,13 +146,9 @@ export class RecordIterator implements AsyncIterableIterator<WalRecord> {
 
   next (): Promise<IteratorResult<WalRecord>> {
     try {
-      if (this.i >= this.chunk.length) {
-        const c = this.done ? null : this.reader.nextChunk()
-        if (c === null) { this.done = true; return Promise.resolve({ done: true, value: undefined }) }
-        this.chunk = c
-        this.i = 0
-      }
-      return Promise.resolve({ done: false, value: this.chunk[this.i++] })
+      const rec = this.done ? null : this.reader.next()
+      if (rec === null) { this.done = true; return Promise.resolve({ done: true, value: undefined }) }
+      return Promise.resolve({ done: false, value: rec })
     } catch (err) {
       this.done = true
       return Promise.reject(err)
@@ -163,7 +157,6 @@ export class RecordIterator implements AsyncIterableIterator<WalRecord> {
 
   return (): Promise<IteratorResult<WalRecord>> {
     this.done = true
-    this.chunk = []
     return Promise.resolve({ done: true, value: undefined })
   }
 }
