@@ -218,8 +218,9 @@ test('rounds are sent one at a time, in order, and cursors move only after each 
     t.deepEqual(cursors(), expected, `round ${round}: cursors at the end of the rounds before it`);
     t.is(held.sends.length, round + 1, 'one send at a time');
     for (const m of s.records) {
-      // The port is handed the WAL position and adds the provenance header while encoding.
-      const prov = m.provenance;
+      // This wrapper port does not declare addsProvenance: replay puts the header in the headers.
+      t.is(m.provenance, undefined);
+      const prov = provenanceOf(m.headers);
       sent.push(prov);
       expected[prov.partition] = prov.offset + 1;
     }

@@ -462,6 +462,7 @@ class KafkajsPort implements KafkaPort {
       throw toPortError(err, 'connecting the producer')
     }
     return {
+      addsProvenance: true,
       send: async (topic: string, records: ProduceRecord[]) => {
         try {
           await producer.send({

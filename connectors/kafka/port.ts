@@ -80,15 +80,20 @@ export interface Consumption {
 export interface ProduceRecord extends PortRecord {
   partition: number
   /**
-   * The WAL position the record comes from: the port sends the provenance header for it after
-   * `headers` (provenance.ts). The port builds that header only while encoding: built for every
-   * record ahead of the send, it lived until Kafka's acknowledgement, so young-generation
-   * collections copied it, often twice.
+   * The WAL position the record comes from, given only to a producer with `addsProvenance`: it
+   * sends the provenance header for it after `headers` (provenance.ts), built while encoding.
+   * Built for every record ahead of the send, the header lived until Kafka's acknowledgement, so
+   * young-generation collections copied it, often twice.
    */
   provenance?: Provenance
 }
 
 export interface PortProducer {
+  /**
+   * True when send() turns each record's `provenance` into the provenance header itself. Otherwise
+   * replay puts the header into `headers`, so a port that knows nothing of provenance still sends it.
+   */
+  readonly addsProvenance?: boolean
   /**
    * Sends with acks = -1 (all in-sync replicas) through an idempotent producer, keeping the order
    * of `records` within each partition; resolves once every record is acknowledged. On rejection

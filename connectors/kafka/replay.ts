@@ -34,7 +34,7 @@ import {
 import type { KafkajsPortOptions } from './kafkajs-port.js'
 import { murmur2Partition } from './murmur2.js'
 import { KafkaPortError, type KafkaPort, type PartitionInfo, type PortProducer, type ProduceRecord } from './port.js'
-import { provenanceOf } from './provenance.js'
+import { provenanceHeader, provenanceOf } from './provenance.js'
 
 /** Where replay starts when the group has no committed cursor (or there is no group). */
 export type ReplayFrom = 'earliest' | 'latest' | number | { timestamp: number | Date } | Record<number, number>
@@ -155,6 +155,8 @@ class ReplayImpl extends EventEmitter implements Replay {
   private readonly handle: WalHandle
   private readonly partitioner: 'same' | 'murmur2'
   private readonly provenance: boolean
+  /** The session's producer builds the provenance header from ProduceRecord.provenance. */
+  private portAddsProvenance = false
   private readonly soleWriter: boolean
   private readonly maxRecords: number
   private readonly maxBytes: number
@@ -353,6 +355,7 @@ class ReplayImpl extends EventEmitter implements Replay {
       }
     }
     const producer = await withDeadline(this.port.producer(), budgetMs, `replay to ${this.topic}: connecting the producer`)
+    this.portAddsProvenance = producer.addsProvenance === true
     if (this.partitioner === 'murmur2' && landed.size > 0) {
       // Records in doubt (up to the highest offset any target shows as landed) go first, in one
       // round. Later rounds take each partition only at its share, and other partitions' traffic
@@ -486,9 +489,9 @@ class ReplayImpl extends EventEmitter implements Replay {
         partition: q,
         key: rec.key,
         value: rec.value,
-        headers: rec.headers,
+        headers: !this.provenance || this.portAddsProvenance ? rec.headers : [...rec.headers, provenanceHeader(p, rec.offset, source)],
         timestamp: rec.timestamp,
-        provenance: this.provenance ? { partition: p, offset: rec.offset, source } : undefined
+        provenance: this.provenance && this.portAddsProvenance ? { partition: p, offset: rec.offset, source } : undefined
       })
       const size = recordSize(rec)
       acc.records++
