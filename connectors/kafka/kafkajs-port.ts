@@ -99,7 +99,7 @@ export function patchKafkajsDecoders (): number {
     if (typeof original !== 'function' || typeof Decoder.prototype.readVarInt !== 'function') continue
     Decoder.prototype.readVarIntArray = function (this: { readVarInt: () => number }, reader: Reader): unknown[] {
       if (reader !== headerReader) return original.call(this, reader)
-      // kafkajs's own loop, into a DecodedHeaderList.
+      // kafkajs's own loop into a plain list, handed to kafkajs inside a HeaderFold.
       const length = this.readVarInt()
       if (length <= 0) return []
       const list = new Array<WalHeader>(length)
