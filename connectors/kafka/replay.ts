@@ -473,6 +473,9 @@ class ReplayImpl extends EventEmitter implements Replay {
     let skipped = 0
     const per = new Map<number, RoundPartition>()
     const source = this.o.source ?? null
+    // The provenance header is built by the port while it encodes, or put into the headers here.
+    const byPort = this.provenance && this.portAddsProvenance
+    const here = this.provenance && !this.portAddsProvenance
     for (const rec of batch) {
       const p = rec.partition
       let acc = per.get(p)
@@ -489,9 +492,9 @@ class ReplayImpl extends EventEmitter implements Replay {
         partition: q,
         key: rec.key,
         value: rec.value,
-        headers: !this.provenance || this.portAddsProvenance ? rec.headers : [...rec.headers, provenanceHeader(p, rec.offset, source)],
+        headers: here ? [...rec.headers, provenanceHeader(p, rec.offset, source)] : rec.headers,
         timestamp: rec.timestamp,
-        provenance: this.provenance && this.portAddsProvenance ? { partition: p, offset: rec.offset, source } : undefined
+        provenance: byPort ? { partition: p, offset: rec.offset, source } : undefined
       })
       const size = recordSize(rec)
       acc.records++
