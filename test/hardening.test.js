@@ -85,6 +85,28 @@ test('a failed sync during meta compaction rejects the group commit; reopening k
   await again.close()
 })
 
+test('a reader paused at the end of a segment keeps its place when an older segment is deleted', async (t) => {
+  // The reader remembered its segment by index: with one older segment gone, that index named the
+  // next segment, and the old byte position was used inside it (garbage, or a silently skipped segment).
+  const disk = new SimDisk()
+  const wal = await WriteAhead.open('/sim/paused', { io: disk.io, ...small })
+  for (let i = 0; wal.segments(0).length < 5; i += 20) await wal.appendBatch(0, Array.from({ length: 20 }, (_, j) => recordFor(0, i + j)))
+  const [, second, third] = wal.segments(0)
+  for (const [reader, name] of [[wal.iterate(0, { from: second.base }), 'iterate'], [wal.readable(0, { from: second.base, highWaterMark: 1 })[Symbol.asyncIterator](), 'readable']]) {
+    let expect = second.base
+    while (expect < third.base) t.is((await reader.next()).value.offset, expect++, name)
+    await wal.trimBefore(0, second.base)
+    t.is(wal.segments(0)[0].base, second.base)
+    for (; expect < third.end + 5; expect++) {
+      const { value } = await reader.next()
+      t.is(value.offset, expect, name)
+      t.true(sameRecord(value, 0, expect), name)
+    }
+    await reader.return()
+  }
+  await wal.close()
+})
+
 test('readers, a live tail, trims, retention and rotation at once: trimmed reads are OFFSET_TRIMMED, never garbage', async (t) => {
   const disk = new SimDisk()
   const wal = await WriteAhead.open('/sim/conc', { io: disk.io, ...small, retention: { maxBytes: 160 * 1024 } })

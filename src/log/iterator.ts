@@ -1,3 +1,4 @@
+import path from 'node:path'
 import { readBatches, seekPosition } from './read.js'
 import { readHeader } from '../format/batch.js'
 import { RecordCursor, MalformedBatch } from '../format/decode.js'
@@ -5,6 +6,7 @@ import { SEGMENT_HEADER_BYTES } from '../format/segment-file.js'
 import { corrupted, trimmed } from '../errors.js'
 import type { WalRecord } from '../types.js'
 import type { PartitionLog } from './partition-log.js'
+import type { Segment } from './segment.js'
 
 const CHUNK = 1024 * 1024
 
@@ -17,7 +19,9 @@ const CHUNK = 1024 * 1024
  */
 export class BatchReader {
   private offset: number
-  private segIndex = -1
+  // The segment being read, kept by identity: retention shifts the list, so an index would come to
+  // name a later segment while `pos` still points into this one.
+  private seg: Segment | null = null
   private pos = 0
   // The chunk being decoded: its bytes, batch starts, the next batch, and the visible end then.
   private buf: Buffer | null = null
@@ -107,24 +111,24 @@ export class BatchReader {
       if (this.offset >= end) return false
       if (this.offset < log.start) throw trimmed(log.partition, this.offset, log.start)
       const segs = log.segments
-      let seg = segs[this.segIndex]
-      const want = log.segmentFor(this.offset)
-      if (seg === undefined || segs[want] !== seg) {
-        // First read, or segments came and went (retention): find the place again.
-        this.segIndex = want
-        seg = segs[want]
+      const at = log.segmentFor(this.offset)
+      let seg = this.seg
+      if (seg !== segs[at]) {
+        // First read, or the offset now lies in another segment: find the place in that one.
+        seg = this.seg = segs[at]
         this.pos = seekPosition(log, seg, this.offset)
       }
       if (this.pos >= seg.dataEnd) {
-        if (this.segIndex + 1 >= segs.length) return false
-        this.segIndex++
+        const next = segs[at + 1]
+        if (next === undefined) return false
+        this.seg = next
         this.pos = SEGMENT_HEADER_BYTES
-        if (segs[this.segIndex].base > this.offset) this.offset = segs[this.segIndex].base
+        if (next.base > this.offset) this.offset = next.base
         continue
       }
       const r = readBatches(log, seg, this.pos, this.chunkBytes)
       this.chunkPos = this.pos
-      this.chunkSeg = seg.path
+      this.chunkSeg = path.basename(seg.path)
       this.pos = r.end
       this.buf = r.buf
       this.starts = r.starts
