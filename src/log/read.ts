@@ -111,6 +111,9 @@ export function readRecord (log: PartitionLog, offset: number): WalRecord {
   const si = log.segmentFor(offset)
   if (si < 0) throw range()
   const seg = log.segments[si]
+  // Past the segment's last record: a gap before the next segment (explicit offsets, or records
+  // lost from an older segment), never an empty block to map.
+  if (offset >= seg.nextOffset) throw range()
   const idx = seg.index(log.o.io, () => log.readFd(seg), log.o.indexInterval)
   const i = floorIndex(idx.offsets, offset - seg.base)
   const from = i < 0 ? SEGMENT_HEADER_BYTES : idx.positions[i]
