@@ -10,6 +10,7 @@ import { readFully, writeFully } from './io/full-io.js'
 import { SEAL_BYTES, SEGMENT_HEADER_BYTES, decodeSegmentHeader, parseSegmentFileName } from './format/segment-file.js'
 import { BATCH_READ_LIMIT } from './format/batch.js'
 import { allZero, scanSegment } from './log/scan.js'
+import { recordedEndBefore } from './log/segment.js'
 import { HeadFile, readHead } from './log/head-file.js'
 import { HEAD_FILE } from './log/recovery.js'
 import { DirLock } from './lock.js'
@@ -67,7 +68,9 @@ function listLog (io: FileIO, dir: string): { partitions: number, files: Segment
   return { partitions, files }
 }
 
-function checkFile (io: FileIO, f: SegmentFile, last: boolean, maxBatchBytes: number): { problem: VerifyProblem | null, records: number, end: number, nextOffset: number } {
+/** `next`: the partition's following segment file, whose header may record where `f`'s data ends. */
+function checkFile (io: FileIO, f: SegmentFile, next: SegmentFile | undefined, maxBatchBytes: number): { problem: VerifyProblem | null, records: number, end: number, nextOffset: number } {
+  const last = next === undefined
   const fd = io.open(path.join(f.dir, f.name), 'r')
   try {
     const header = Buffer.alloc(SEGMENT_HEADER_BYTES)
@@ -80,10 +83,16 @@ function checkFile (io: FileIO, f: SegmentFile, last: boolean, maxBatchBytes: nu
     // An older segment without its seal, or with a seal torn by a power cut (nothing but zeros
     // after it), is what a crash during rotation leaves: open seals it. Not damage, and nothing
     // that repair should cut (everything newer is acknowledged data).
-    const tornSeal = !last && r.stop === 'bad' && (r.end + SEAL_BYTES >= f.size || allZero(io, fd, r.end + SEAL_BYTES, f.size))
+    // Where the next segment recorded this one's end, the seal's place is known; in files from
+    // before that record, it is guessed from the shape of what follows the last valid batch.
+    const recorded = last ? null : recordedEndBefore(io, path.join(next.dir, next.name), next.base)
+    const tornSeal = !last && r.stop === 'bad' && (recorded !== null ? r.end === recorded.dataEnd : r.end + SEAL_BYTES >= f.size || allZero(io, fd, r.end + SEAL_BYTES, f.size))
     let reason: string | null = null
     if (r.stop === 'bad' && !tornSeal) reason = r.reason ?? 'invalid data'
     else if (r.stop === 'seal' && r.end + SEAL_BYTES !== f.size) reason = 'data follows the seal'
+    else if (recorded !== null && !(r.end === recorded.dataEnd && r.nextOffset === recorded.nextOffset && r.batchCount === recorded.batchCount && r.chain === recorded.chainCrc)) {
+      reason = r.end < recorded.dataEnd ? `data lost: the next segment records this one's data ending at byte ${recorded.dataEnd}` : 'data differs from what the next segment records of it'
+    }
     const records = r.nextOffset - f.base
     return { problem: reason === null ? null : { partition: f.partition, segment: f.name, position: r.end, offset: r.nextOffset, endOffset: null, laterSegments: 0, reason }, records, end: r.end, nextOffset: r.nextOffset }
   } finally {
@@ -101,7 +110,7 @@ export function verifyLog (dir: string, o: VerifyOptions = {}): VerifyReport {
   o.onProgress?.(0, total)
   files.forEach((f, i) => {
     const last = i === files.length - 1 || files[i + 1].partition !== f.partition
-    const c = checkFile(io, f, last, o.maxBatchBytes ?? BATCH_READ_LIMIT)
+    const c = checkFile(io, f, last ? undefined : files[i + 1], o.maxBatchBytes ?? BATCH_READ_LIMIT)
     report.records += Math.max(0, c.records)
     if (c.problem !== null) {
       const same = files.filter((g) => g.partition === f.partition)
@@ -146,7 +155,7 @@ export function salvageLog (dir: string, o: VerifyOptions = {}): SalvageAction[]
     const stamp = new Date().toISOString().replace(/[:.]/g, '-')
     for (const [partition, segs] of byPartition) {
       for (let i = 0; i < segs.length; i++) {
-        const c = checkFile(io, segs[i], i === segs.length - 1, o.maxBatchBytes ?? BATCH_READ_LIMIT)
+        const c = checkFile(io, segs[i], segs[i + 1], o.maxBatchBytes ?? BATCH_READ_LIMIT)
         if (c.problem === null) continue
         const qdir = path.join(dir, 'quarantine', `${partition === 'meta' ? 'meta' : `partition-${partition}`}-${stamp}`)
         io.mkdir(qdir)

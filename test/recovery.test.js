@@ -1,6 +1,7 @@
 import test from 'ava'
 import fs from 'node:fs'
 import path from 'node:path'
+import { crc32c } from '@node-rs/crc32'
 import { WriteAhead, WalError } from '../dist/src/index.js'
 import { tmpDir, collect, segmentFiles, partitionPath, small } from './helpers/tmp.js'
 
@@ -27,6 +28,14 @@ async function unsealedOlderSegment (t) {
   const victim = partitionPath(dir, 0, segs[1])
   fs.truncateSync(victim, fs.statSync(victim).size - SEAL_BYTES)
   return { dir, values, victim }
+}
+
+/** Makes a segment header look as written before headers recorded the previous segment's end. */
+function forgetPreviousEnd (file) {
+  const buf = fs.readFileSync(file)
+  buf.fill(0, 32, 60)
+  buf.writeUInt32BE(crc32c(buf.subarray(0, 60)), 60)
+  fs.writeFileSync(file, buf)
 }
 
 async function readAll (dir, opts = small) {
@@ -72,6 +81,28 @@ test('an older segment that was never sealed (crash mid-rotation) is sealed on o
   t.deepEqual(r.values, values)
   const sealed = fs.readFileSync(victim)
   t.is(sealed[sealed.length - SEAL_BYTES + 9] & 2, 2, 'the segment ends with a seal again')
+})
+
+test('an older segment cut at a batch boundary before it was sealed is CORRUPTED on open, not a hole in the offsets', async (t) => {
+  // Cut at a batch boundary, the file scans as valid: only the next segment's header, which
+  // recorded where this one's data ended, shows that acknowledged records are gone.
+  const { dir, victim } = await unsealedOlderSegment(t)
+  const before = fs.readFileSync(victim)
+  const starts = batchStarts(before)
+  t.true(starts.length >= 2)
+  fs.truncateSync(victim, starts.at(-1))
+  const err = await t.throwsAsync(WriteAhead.open(dir, small), { instanceOf: WalError, code: 'CORRUPTED' })
+  t.is(err.details.segment, path.basename(victim))
+  t.is(err.details.position, starts.at(-1))
+  t.regex(err.message, /acknowledged data lost/)
+  t.is(fs.statSync(victim).size, starts.at(-1), 'nothing was cut or sealed')
+  const report = await WriteAhead.verify(dir)
+  t.false(report.ok)
+  t.like(report.problems[0], { segment: path.basename(victim), position: starts.at(-1) })
+  t.regex(report.problems[0].reason, /data lost/)
+  // Whole again, it opens with every record.
+  fs.writeFileSync(victim, before)
+  t.is((await readAll(dir)).offsets.end, 600)
 })
 
 test('a crash after sealing and before the next segment exists', async (t) => {
@@ -318,16 +349,21 @@ test('verify finds a flipped bit; salvage keeps the valid prefix and quarantines
 })
 
 test('a torn seal on an older segment (power lost while sealing) heals on open', async (t) => {
-  const dir = tmpDir(t)
-  const values = await fill(dir, 60)
-  const segs = segmentFiles(dir)
-  const victim = partitionPath(dir, 0, segs[0])
-  const buf = fs.readFileSync(victim)
-  buf.fill(0xa5, buf.length - SEAL_BYTES + 10, buf.length - 20)
-  fs.writeFileSync(victim, buf)
-  const r = await readAll(dir)
-  t.deepEqual(r.values, values)
-  t.true((await WriteAhead.verify(dir)).ok)
+  // Also for segments written before headers recorded the previous segment's end: there the
+  // seal's place is found by the shape of what follows the last valid batch.
+  for (const recorded of [true, false]) {
+    const dir = tmpDir(t, `wal-${recorded}`)
+    const values = await fill(dir, 60)
+    const segs = segmentFiles(dir)
+    if (!recorded) forgetPreviousEnd(partitionPath(dir, 0, segs[1]))
+    const victim = partitionPath(dir, 0, segs[0])
+    const buf = fs.readFileSync(victim)
+    buf.fill(0xa5, buf.length - SEAL_BYTES + 10, buf.length - 20)
+    fs.writeFileSync(victim, buf)
+    const r = await readAll(dir)
+    t.deepEqual(r.values, values)
+    t.true((await WriteAhead.verify(dir)).ok)
+  }
 })
 
 test('a checkpoint batch that lost its checkpoint bit below the durable mark is CORRUPTED on open, not an older value', async (t) => {

@@ -2,7 +2,11 @@
  * Segment file: `<baseOffset, 20 digits>.log`.
  *
  *   [0, 64)   header: magic "WALSEG\0\x01" | u32 partition (0xffffffff: meta log) | u32 reserved
- *             | u64 baseOffset | u64 createdAt (ms) | zeros | u32 CRC32C of bytes [0, 60) at 60
+ *             | u64 baseOffset | u64 createdAt (ms) | where the previous segment ended when this
+ *             one was started: u64 nextOffset | u64 dataEnd | u32 batchCount | u32 chained CRC
+ *             (all zero: first segment, or written before this field existed) | u32 zero
+ *             | u32 CRC32C of bytes [0, 60) at 60. A previous segment is sealed after the next
+ *             one exists; until then only this record proves that none of its data was lost.
  *   [64, ..)  record batches back to back (batch.ts). The first batch carries every checkpoint.
  *   then      zeros up to the preallocated size (an open segment), or
  *   a seal    a batch with attribute bit 1 and no records, as the file's last 68 bytes (a sealed
@@ -38,23 +42,35 @@ export function parseSegmentFileName (name: string): number | null {
   return Number.isSafeInteger(n) ? n : null
 }
 
-export function encodeSegmentHeader (partition: number, base: number, createdAt: number): Buffer {
+/** Where a segment's data ends: what its seal, or the next segment's header, records of it. */
+export interface SegmentEnd { nextOffset: number, dataEnd: number, batchCount: number, chainCrc: number }
+
+export function encodeSegmentHeader (partition: number, base: number, createdAt: number, prev: SegmentEnd | null = null): Buffer {
   const buf = Buffer.alloc(SEGMENT_HEADER_BYTES)
   SEGMENT_MAGIC.copy(buf, 0)
   buf.writeUInt32BE(partition >>> 0, 8)
   writeU64(buf, base, 16)
   writeU64(buf, createdAt, 24)
+  if (prev !== null) {
+    writeU64(buf, prev.nextOffset, 32)
+    writeU64(buf, prev.dataEnd, 40)
+    buf.writeUInt32BE(prev.batchCount >>> 0, 48)
+    buf.writeUInt32BE(prev.chainCrc >>> 0, 52)
+  }
   buf.writeUInt32BE(crc32c(buf, 0, 60), 60)
   return buf
 }
 
-export interface SegmentHeader { partition: number, base: number, createdAt: number }
+export interface SegmentHeader { partition: number, base: number, createdAt: number, prev: SegmentEnd | null }
 
 export function decodeSegmentHeader (buf: Buffer): SegmentHeader | null {
   if (buf.length < SEGMENT_HEADER_BYTES) return null
   if (!buf.subarray(0, 8).equals(SEGMENT_MAGIC)) return null
   if (buf.readUInt32BE(60) !== crc32c(buf, 0, 60)) return null
-  return { partition: buf.readUInt32BE(8), base: readU64(buf, 16), createdAt: readU64(buf, 24) }
+  // A real data end is never below the header, so zero there means "not recorded".
+  const dataEnd = readU64(buf, 40)
+  const prev = dataEnd < SEGMENT_HEADER_BYTES ? null : { nextOffset: readU64(buf, 32), dataEnd, batchCount: buf.readUInt32BE(48), chainCrc: buf.readUInt32BE(52) }
+  return { partition: buf.readUInt32BE(8), base: readU64(buf, 16), createdAt: readU64(buf, 24), prev }
 }
 
 export interface SealInfo {

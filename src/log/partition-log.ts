@@ -2,7 +2,7 @@ import path from 'node:path'
 import type { FileIO } from '../io/file-io.js'
 import { writeFully } from '../io/full-io.js'
 import { BatchEncoder, BATCH_HEADER_BYTES, MAX_OFFSET_DELTA, checkpointSectionBytes } from '../format/batch.js'
-import { SEAL_BYTES, SEGMENT_HEADER_BYTES, encodeSeal, encodeSegmentHeader, segmentFileName } from '../format/segment-file.js'
+import { SEAL_BYTES, SEGMENT_HEADER_BYTES, encodeSeal, encodeSegmentHeader, segmentFileName, type SegmentEnd } from '../format/segment-file.js'
 import { crc32c } from '../format/crc.js'
 import { commitChannel, rotateChannel } from '../channels.js'
 import { WalError, closed, fromIoError, readOnly as readOnlyError } from '../errors.js'
@@ -338,6 +338,20 @@ export class PartitionLog implements Committable {
     // Not while the open segment holds no records yet: the new segment would get the same base
     // offset, that is the same file name (checkpoint-only commits do not advance offsets).
     const switchToPrepared = this.preparer?.ready === true && !this.activePreallocated && (this.active === null || n === 0 || batches[0].base > this.active.base)
+    // Where the open segment's data ends, this commit's pieces in it included: a new segment's
+    // header records it, so recovery can prove the old one whole before its seal is written.
+    const active = this.active
+    let end: SegmentEnd | null = active === null ? null : { nextOffset: active.nextOffset, dataEnd: this.writePos, batchCount: active.batchCount, chainCrc: active.chain }
+    const extend = (from: number, to: number): void => {
+      if (end === null) return
+      for (let k = from; k < to; k++) {
+        const b = batches[k]
+        if (b.records > 0) end.nextOffset = b.next
+        end.batchCount++
+        end.chainCrc = chainWith(end.chainCrc, b.crc)
+      }
+      end.dataEnd = this.writePos
+    }
     while (i < n) {
       let j = i
       if (this.active !== null && !(switchToPrepared && i === 0)) {
@@ -349,6 +363,7 @@ export class PartitionLog implements Committable {
         writeFully(this.o.io, this.writeFd, buf, start, len, this.writePos)
         pieces.push({ seg: this.active as Segment, shift: this.writePos - start, from: i, to: j })
         this.writePos += len
+        extend(i, j)
         lastSynced = false
         if (j < n && this.o.sync !== 'never') this.o.io.datasync(this.writeFd)
       } else {
@@ -365,9 +380,13 @@ export class PartitionLog implements Committable {
           if (carried === this.checkpoints) carried = new Map(this.checkpoints)
           for (const [name, value] of cps) carried.set(name, value)
         }
-        const dataPos = this.rotate(buf, start, len, batches[i].base, carried)
+        const dataPos = this.rotate(buf, start, len, batches[i].base, carried, end)
         pieces.push({ seg: this.active as Segment, shift: dataPos - start, from: i, to: j })
         this.writePos = dataPos + len
+        // Now the new segment's: its carried checkpoints, then this piece.
+        const seg = this.active as Segment
+        end = { nextOffset: seg.base, dataEnd: dataPos, batchCount: seg.batchCount, chainCrc: seg.chain }
+        extend(i, j)
         lastSynced = this.o.sync !== 'never'
       }
       i = j
@@ -436,7 +455,7 @@ export class PartitionLog implements Committable {
    * is acknowledged; the old segment is sealed afterwards, off the acknowledgement path (an old
    * segment left unsealed by a crash is sealed on open).
    */
-  private rotate (buf: Buffer, start: number, len: number, base: number, carried: Map<string, Buffer>): number {
+  private rotate (buf: Buffer, start: number, len: number, base: number, carried: Map<string, Buffer>, prev: SegmentEnd | null): number {
     const io = this.o.io
     const lastSeg = this.segments[this.segments.length - 1]
     if (lastSeg !== undefined && base <= lastSeg.base) {
@@ -447,7 +466,7 @@ export class PartitionLog implements Committable {
     // power cut, the log would have a hole in its offsets, and the `durable` mark (which moves to
     // the new segment) would call the tail damage. So sync the old one first: rotations are rare.
     if (this.o.sync === 'interval' && this.active !== null && this.writeFd >= 0) io.datasync(this.writeFd)
-    const header = encodeSegmentHeader(this.o.id, base, Date.now())
+    const header = encodeSegmentHeader(this.o.id, base, Date.now(), prev)
     // Every checkpoint is carried into the first batch of the new segment, so the newest segment
     // alone holds them all: recovery never reads sealed segments for them, and the meta log is
     // compacted just by dropping its older segments.

@@ -18,12 +18,12 @@ import path from 'node:path'
 import { corrupted, fromIoError, WalError } from '../errors.js'
 import { readFully, writeFully } from '../io/full-io.js'
 import { BATCH_READ_LIMIT, batchCrcValid, checkHeader } from '../format/batch.js'
-import { SEAL_BYTES, SEGMENT_HEADER_BYTES, decodeSeal, decodeSegmentHeader, encodeSeal, parseSegmentFileName } from '../format/segment-file.js'
+import { SEAL_BYTES, SEGMENT_HEADER_BYTES, decodeSeal, decodeSegmentHeader, encodeSeal, parseSegmentFileName, segmentFileName } from '../format/segment-file.js'
 import { IndexBuilder } from './index-builder.js'
 import { readHead, stampedInBoot, type HeadMark } from './head-file.js'
 import { PREPARED_SUFFIX } from './preparer.js'
 import { scanSegment, allZero } from './scan.js'
-import { Segment, writeIndexFiles } from './segment.js'
+import { Segment, recordedEndBefore, writeIndexFiles } from './segment.js'
 import type { LogOptions, PartitionLog } from './partition-log.js'
 
 export const HEAD_FILE = 'durable'
@@ -158,10 +158,13 @@ export function recoverLog (o: LogOptions): Recovered {
         segments.push(seg)
         continue
       }
+      // Unsealed and not the last: a crash came between starting the next segment and sealing
+      // this one. The next one's header says where this one's data ends.
+      const recorded = last ? null : recordedEndBefore(io, path.join(o.dir, segmentFileName(bases[i + 1])), bases[i + 1])
       if (o.readOnly) {
         // Never write: an unsealed segment is read up to the writer's mark or its valid end.
         const indexer = new IndexBuilder(base, o.indexInterval)
-        const limit = visible !== null && visible.segmentBase === base ? Math.min(visible.position, size) : size
+        const limit = Math.min(visible !== null && visible.segmentBase === base ? visible.position : size, recorded?.dataEnd ?? size, size)
         const r = scanSegment(io, fd, limit, { base, maxBatchBytes: BATCH_READ_LIMIT, checkpoints: last ? checkpoints : undefined, index: indexer })
         seg.nextOffset = r.nextOffset; seg.dataEnd = r.end; seg.batchCount = r.batchCount; seg.chain = r.chain
         seg.minTimestamp = r.minTimestamp; seg.maxTimestamp = r.maxTimestamp
@@ -178,15 +181,22 @@ export function recoverLog (o: LogOptions): Recovered {
       const mark = last && !o.compactOnRotate && synced !== null && synced.segmentBase === base ? synced : null
       const r = scanSegment(io, fd, size, {
         base, maxBatchBytes: BATCH_READ_LIMIT, checkpoints: last ? checkpoints : undefined, index: indexer,
-        trustedEnd: mark?.position ?? 0, trustedNextOffset: mark?.nextOffset
+        trustedEnd: mark?.position ?? 0, trustedNextOffset: mark?.nextOffset, limit: recorded?.dataEnd
       })
       // An older segment's data was synced before the next segment was started, so bad bytes in
-      // it are damage, unless they are only a seal torn by the crash: nothing but zeros after it.
-      const tornSeal = !last && r.stop === 'bad' && (r.end + SEAL_BYTES >= size || allZero(io, fd, r.end + SEAL_BYTES, size))
+      // it are damage, unless they are only a seal torn by the crash. Where the next segment
+      // recorded this one's end, the seal starts there; in files from before that record, a torn
+      // seal is guessed: nothing but zeros after one seal's length.
+      const tornSeal = !last && recorded === null && r.stop === 'bad' && (r.end + SEAL_BYTES >= size || allZero(io, fd, r.end + SEAL_BYTES, size))
       // The mark's synced slot is only ever written after an fdatasync covered it, whatever the
       // sync mode (now or when the data was written), so it alone decides what was acknowledged.
       if (r.stop === 'bad' && r.end < markPos && !tornSeal) {
         throw corrupted(`${r.reason ?? 'invalid data'} inside acknowledged data`, where(name, r.end, { offset: r.nextOffset }))
+      }
+      // A file cut short at a batch boundary scans cleanly: only the record says data is missing.
+      if (recorded !== null && r.end < markPos && !(r.end === recorded.dataEnd && r.nextOffset === recorded.nextOffset && r.batchCount === recorded.batchCount && r.chain === recorded.chainCrc)) {
+        const what = r.end < recorded.dataEnd ? `ends at byte ${r.end}, but the next segment records its data ending at ${recorded.dataEnd}` : 'differs from what the next segment records of it'
+        throw corrupted(`acknowledged data lost: the segment ${what}`, where(name, r.end, { offset: r.nextOffset }))
       }
       if (r.stop === 'end' && synced !== null && synced.segmentBase === base && r.end < synced.position) {
         throw corrupted('zeros or the end of the file inside acknowledged data', where(name, r.end, { offset: r.nextOffset }))

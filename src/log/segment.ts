@@ -1,6 +1,6 @@
 import path from 'node:path'
 import type { FileIO } from '../io/file-io.js'
-import { decodeIndexFiles, emptyIndex, encodeOffsetIndex, encodeTimeIndex, segmentFileName, type SegmentIndex } from '../format/segment-file.js'
+import { SEGMENT_HEADER_BYTES, decodeIndexFiles, decodeSegmentHeader, emptyIndex, encodeOffsetIndex, encodeTimeIndex, segmentFileName, type SegmentEnd, type SegmentIndex } from '../format/segment-file.js'
 import { readFully } from '../io/full-io.js'
 import { BATCH_READ_LIMIT } from '../format/batch.js'
 import { IndexBuilder } from './index-builder.js'
@@ -52,6 +52,23 @@ export class Segment {
     this.indexer = builder
     if (this.sealed) writeIndexFiles(io, this)
     return builder.index
+  }
+}
+
+/**
+ * What the segment file `file` (base `base`) recorded, when it was started, of where the segment
+ * before it ends; null if nothing (a first segment, an older file, or a missing or bad header).
+ */
+export function recordedEndBefore (io: FileIO, file: string, base: number): SegmentEnd | null {
+  let fd: number
+  try { fd = io.open(file, 'r') } catch { return null }
+  try {
+    const buf = Buffer.alloc(SEGMENT_HEADER_BYTES)
+    readFully(io, fd, buf, 0, SEGMENT_HEADER_BYTES, 0)
+    const h = decodeSegmentHeader(buf)
+    return h !== null && h.base === base ? h.prev : null
+  } finally {
+    io.close(fd)
   }
 }
 
