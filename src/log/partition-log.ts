@@ -461,11 +461,13 @@ export class PartitionLog implements Committable {
     if (lastSeg !== undefined && base <= lastSeg.base) {
       throw new WalError('BATCH_TOO_LARGE', `segment ${path.basename(lastSeg.path)} is full of checkpoint-only commits; append records to rotate`, { partition: this.o.id })
     }
-    // With sync 'interval' the old segment may hold data no timer sync has covered yet (or one is
-    // still in flight). The new segment is synced below; were the old one's tail then lost to a
-    // power cut, the log would have a hole in its offsets, and the `durable` mark (which moves to
-    // the new segment) would call the tail damage. So sync the old one first: rotations are rare.
-    if (this.o.sync === 'interval' && this.active !== null && this.writeFd >= 0) io.datasync(this.writeFd)
+    // With sync 'interval' or 'never' the old segment may hold data no sync has covered yet (or
+    // one is still in flight). The new segment is synced below; were the old one's tail then lost
+    // to a power cut, the log would have a hole in its offsets (or, with the next segment's
+    // header lost instead, an older segment without one): open would fail, and the `durable`
+    // mark (which moves to the new segment) would call the tail damage. So sync the old one
+    // first: a power loss may then only shorten the last segment. Rotations are rare.
+    if (this.o.sync !== 'always' && this.active !== null && this.writeFd >= 0) io.datasync(this.writeFd)
     const header = encodeSegmentHeader(this.o.id, base, Date.now(), prev)
     // Every checkpoint is carried into the first batch of the new segment, so the newest segment
     // alone holds them all: recovery never reads sealed segments for them, and the meta log is
@@ -497,9 +499,9 @@ export class PartitionLog implements Committable {
       writeFully(io, fd, header, 0, header.length, 0)
       if (carry !== null) writeFully(io, fd, carry, 0, carry.length, SEGMENT_HEADER_BYTES)
       writeFully(io, fd, buf, start, len, dataPos)
-      // A compacting log (meta) deletes its older segments right after: the new one, which carries
-      // every checkpoint, must be durable first, whatever the sync mode.
-      if (this.o.sync !== 'never' || this.o.compactOnRotate) io.datasync(fd)
+      // Durable before its name is, whatever the sync mode: a segment that exists must have its
+      // header. (A compacting log, meta, also deletes its older segments right after.)
+      io.datasync(fd)
       io.rename(tmpPath, finalPath)
       io.syncDir(this.o.dir)
     } catch (err) {
