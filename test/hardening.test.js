@@ -31,6 +31,38 @@ test('disk full: appends reject with DISK_FULL, nothing acknowledged is lost, wr
   await again.close()
 })
 
+test('a rotation whose directory sync fails with ENOSPC after the rename is undone whole: the new segment is removed', async (t) => {
+  // The commit is rejected as DISK_FULL and its offsets are given out again; a new segment left
+  // on disk would hold those rejected records and a stale record of where the old segment ends.
+  const disk = new SimDisk()
+  const wal = await WriteAhead.open('/sim/rot', { io: disk.io, ...small })
+  let n = 5
+  await wal.appendBatch(0, Array.from({ length: 5 }, (_, j) => recordFor(0, j)))
+  let renamed = false
+  disk.onOperation(({ op, to }) => {
+    if (op === 'rename' && String(to).endsWith('.log')) renamed = true
+    else if (op === 'syncDir' && renamed) {
+      disk.onOperation(() => {})
+      throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' })
+    }
+  })
+  let failure = null
+  while (failure === null) {
+    try { await wal.appendBatch(0, Array.from({ length: 5 }, (_, j) => recordFor(0, n + j))); n += 5 } catch (err) { failure = err }
+  }
+  t.is(failure.code, 'DISK_FULL')
+  t.is(wal.offsets(0).end, n)
+  t.is(disk.listDir('/sim/rot/partition-0').filter((f) => f.endsWith('.log')).length, 1, 'the new segment is gone')
+  for (let i = 0; i < 200; i += 5, n += 5) await wal.appendBatch(0, Array.from({ length: 5 }, (_, j) => recordFor(0, n + j)))
+  await wal.close()
+  const again = await WriteAhead.open('/sim/rot', { io: disk.io, ...small })
+  const recs = await collect(again.iterate(0))
+  t.is(recs.length, n)
+  t.true(recs.every((r, i) => r.offset === i && sameRecord(r, 0, i)))
+  await again.close()
+  t.true((await WriteAhead.verify('/sim/rot', { io: disk.io })).ok)
+})
+
 test('short writes and interrupted reads are completed, not taken as success or end of file', async (t) => {
   const disk = new SimDisk()
   const rng = mulberry32(9)

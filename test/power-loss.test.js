@@ -1,7 +1,8 @@
 import test from 'ava'
 import { WriteAhead, retentionChannel, rotateChannel } from '../dist/src/index.js'
-import { SimDisk, mulberry32 } from './helpers/sim-disk.js'
+import { SimDisk, PowerCut, mulberry32 } from './helpers/sim-disk.js'
 import { recordFor, sameRecord } from './fixtures/records.js'
+import { collect } from './helpers/tmp.js'
 
 const CYCLES = Number(process.env.POWER_CYCLES ?? 500)
 const MODES = ['drop', 'tear512', 'tear4k']
@@ -181,6 +182,42 @@ test("with sync: 'never', a power loss just after rotations, or at any point of 
         return
       }
       cuts++
+    }
+  }
+})
+
+test('a tail recovery keeps from a commit whose sync never returned is made durable before a rotation records it', async (t) => {
+  // The next segment's header records where the old one ends; were that tail still only in the
+  // page cache, a power loss would leave the old segment short of its record: a false CORRUPTED.
+  const rec = (n, len) => ({ value: Buffer.alloc(len, n & 0xff) })
+  for (const mode of MODES) {
+    for (let seed = 1; seed <= 5; seed++) {
+      const disk = new SimDisk()
+      const opts = { io: disk.io, sync: 'always', segmentBytes: 4096, preallocate: false }
+      let wal = await WriteAhead.open('/sim/kept', opts)
+      let n = 0
+      for (; n < 5; n++) await wal.append(0, rec(n, 500))
+      // The process dies inside the next commit's fdatasync: its bytes stay in the page cache.
+      let armed = true
+      disk.onOperation(({ op, path }) => {
+        if (armed && op.startsWith('datasync') && String(path).endsWith('.log')) { armed = false; disk.cutPowerAfter(0); throw new PowerCut('cut') }
+      })
+      await t.throwsAsync(wal.append(0, rec(n++, 700)))
+      await wal.close().catch(() => {})
+      disk.crash()
+      disk.onOperation(() => {})
+      wal = await WriteAhead.open('/sim/kept', opts)
+      const kept = wal.offsets(0).end
+      await wal.append(0, rec(n++, 850)) // does not fit: a rotation records the old segment's end
+      t.is(wal.segments(0).length, 2)
+      disk.cutPowerAfter(0)
+      await wal.close().catch(() => {})
+      disk.powerLoss({ mode, rng: mulberry32(seed) })
+      const again = await WriteAhead.open('/sim/kept', opts)
+      t.is(again.offsets(0).end, kept + 1, `${mode} ${seed}`)
+      t.deepEqual((await collect(again.iterate(0))).map((r) => r.offset), Array.from({ length: kept + 1 }, (_, i) => i))
+      await again.close()
+      t.true((await WriteAhead.verify('/sim/kept', { io: disk.io })).ok, `${mode} ${seed}: verify agrees with open`)
     }
   }
 })

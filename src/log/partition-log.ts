@@ -461,13 +461,13 @@ export class PartitionLog implements Committable {
     if (lastSeg !== undefined && base <= lastSeg.base) {
       throw new WalError('BATCH_TOO_LARGE', `segment ${path.basename(lastSeg.path)} is full of checkpoint-only commits; append records to rotate`, { partition: this.o.id })
     }
-    // With sync 'interval' or 'never' the old segment may hold data no sync has covered yet (or
-    // one is still in flight). The new segment is synced below; were the old one's tail then lost
-    // to a power cut, the log would have a hole in its offsets (or, with the next segment's
-    // header lost instead, an older segment without one): open would fail, and the `durable`
-    // mark (which moves to the new segment) would call the tail damage. So sync the old one
-    // first: a power loss may then only shorten the last segment. Rotations are rare.
-    if (this.o.sync !== 'always' && this.active !== null && this.writeFd >= 0) io.datasync(this.writeFd)
+    // The old segment may hold data no sync has covered yet: with sync 'interval' or 'never', or
+    // (any mode) a tail recovery kept from a commit whose sync never returned. The new segment is
+    // synced below and its header records the old one's end; were the old one's tail then lost to
+    // a power cut, the log would have a hole in its offsets, or an older segment short of its
+    // record: open would fail. So sync the old one first, in every mode: a power loss may then
+    // only shorten the last segment, and the record proves the rest. Rotations are rare.
+    if (this.active !== null && this.writeFd >= 0) io.datasync(this.writeFd)
     const header = encodeSegmentHeader(this.o.id, base, Date.now(), prev)
     // Every checkpoint is carried into the first batch of the new segment, so the newest segment
     // alone holds them all: recovery never reads sealed segments for them, and the meta log is
@@ -486,6 +486,7 @@ export class PartitionLog implements Committable {
     const usePrepared = this.preparer?.ready === true
     const tmpPath = finalPath + '.tmp'
     let fd = -1
+    let renamed = false
     try {
       if (usePrepared) {
         fd = (this.preparer as SegmentPreparer).take()
@@ -503,11 +504,22 @@ export class PartitionLog implements Committable {
       // header. (A compacting log, meta, also deletes its older segments right after.)
       io.datasync(fd)
       io.rename(tmpPath, finalPath)
+      renamed = true
       io.syncDir(this.o.dir)
     } catch (err) {
       if (fd >= 0) { try { io.close(fd) } catch {} }
       try { if (io.exists(tmpPath)) io.unlink(tmpPath) } catch {}
       this.preparer?.reset()
+      if (renamed) {
+        // The commit is undone (DISK_FULL) and its offsets reused, so the new segment must go:
+        // left behind, its records and its record of the old segment's end would be stale.
+        try {
+          io.unlink(finalPath)
+          io.syncDir(this.o.dir)
+        } catch (cleanupErr) {
+          throw new WalError('IO_ERROR', `a rotation failed and its new segment ${path.basename(finalPath)} could not be removed`, { partition: this.o.id }, cleanupErr)
+        }
+      }
       throw err
     }
     const seg = new Segment(this.o.dir, base, { nextOffset: base, dataEnd: dataPos, sealed: false, fileSize: usePrepared ? this.o.segmentBytes : dataPos + len })

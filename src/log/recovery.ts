@@ -194,7 +194,9 @@ export function recoverLog (o: LogOptions): Recovered {
         throw corrupted(`${r.reason ?? 'invalid data'} inside acknowledged data`, where(name, r.end, { offset: r.nextOffset }))
       }
       // A file cut short at a batch boundary scans cleanly: only the record says data is missing.
-      if (recorded !== null && r.end < markPos && !(r.end === recorded.dataEnd && r.nextOffset === recorded.nextOffset && r.batchCount === recorded.batchCount && r.chain === recorded.chainCrc)) {
+      // The mark is not needed to call it acknowledged: every mode syncs a segment before the
+      // next one (and its record) is created, so the record alone proves the data was durable.
+      if (recorded !== null && !(r.end === recorded.dataEnd && r.nextOffset === recorded.nextOffset && r.batchCount === recorded.batchCount && r.chain === recorded.chainCrc)) {
         const what = r.end < recorded.dataEnd ? `ends at byte ${r.end}, but the next segment records its data ending at ${recorded.dataEnd}` : 'differs from what the next segment records of it'
         throw corrupted(`acknowledged data lost: the segment ${what}`, where(name, r.end, { offset: r.nextOffset }))
       }
@@ -227,7 +229,9 @@ export function recoverLog (o: LogOptions): Recovered {
           seg.maxTimestamp = s.readInt32BE(36) * 0x1_0000_0000 + s.readUInt32BE(40)
           writeIndexFiles(io, seg)
         } else {
-          if (r.end !== size && !preallocated) io.datasync(wfd)
+          // A tail above the mark (a commit whose sync never returned, or sync 'interval' or
+          // 'never') is made durable before readers see it or a rotation records it.
+          if ((r.end !== size && !preallocated) || r.end > markPos) io.datasync(wfd)
           activeFd = wfd
           activePreallocated = preallocated
           keepFd = true
