@@ -7,10 +7,10 @@ import path from 'node:path'
 import { WalError, fromIoError } from './errors.js'
 import { nodeFileIO, type FileIO } from './io/file-io.js'
 import { readFully, writeFully } from './io/full-io.js'
-import { SEAL_BYTES, SEGMENT_HEADER_BYTES, decodeSegmentHeader, parseSegmentFileName } from './format/segment-file.js'
+import { SEAL_BYTES, SEGMENT_HEADER_BYTES, parseSegmentFileName } from './format/segment-file.js'
 import { BATCH_READ_LIMIT } from './format/batch.js'
 import { allZero, scanSegment } from './log/scan.js'
-import { recordedEndBefore } from './log/segment.js'
+import { readSegmentHeader, recordedEndBefore } from './log/segment.js'
 import { HeadFile, readHead } from './log/head-file.js'
 import { HEAD_FILE } from './log/recovery.js'
 import { DirLock } from './lock.js'
@@ -73,10 +73,7 @@ function checkFile (io: FileIO, f: SegmentFile, next: SegmentFile | undefined, m
   const last = next === undefined
   const fd = io.open(path.join(f.dir, f.name), 'r')
   try {
-    const header = Buffer.alloc(SEGMENT_HEADER_BYTES)
-    readFully(io, fd, header, 0, SEGMENT_HEADER_BYTES, 0)
-    const h = decodeSegmentHeader(header)
-    if (h === null || h.base !== f.base) {
+    if (readSegmentHeader(io, fd, f.base) === null) {
       return { problem: { partition: f.partition, segment: f.name, position: 0, offset: f.base, endOffset: null, laterSegments: 0, reason: 'segment header is missing or damaged' }, records: 0, end: 0, nextOffset: f.base }
     }
     const r = scanSegment(io, fd, f.size, { base: f.base, maxBatchBytes, deep: true })

@@ -338,20 +338,6 @@ export class PartitionLog implements Committable {
     // Not while the open segment holds no records yet: the new segment would get the same base
     // offset, that is the same file name (checkpoint-only commits do not advance offsets).
     const switchToPrepared = this.preparer?.ready === true && !this.activePreallocated && (this.active === null || n === 0 || batches[0].base > this.active.base)
-    // Where the open segment's data ends, this commit's pieces in it included: a new segment's
-    // header records it, so recovery can prove the old one whole before its seal is written.
-    const active = this.active
-    let end: SegmentEnd | null = active === null ? null : { nextOffset: active.nextOffset, dataEnd: this.writePos, batchCount: active.batchCount, chainCrc: active.chain }
-    const extend = (from: number, to: number): void => {
-      if (end === null) return
-      for (let k = from; k < to; k++) {
-        const b = batches[k]
-        if (b.records > 0) end.nextOffset = b.next
-        end.batchCount++
-        end.chainCrc = chainWith(end.chainCrc, b.crc)
-      }
-      end.dataEnd = this.writePos
-    }
     while (i < n) {
       let j = i
       if (this.active !== null && !(switchToPrepared && i === 0)) {
@@ -363,7 +349,6 @@ export class PartitionLog implements Committable {
         writeFully(this.o.io, this.writeFd, buf, start, len, this.writePos)
         pieces.push({ seg: this.active as Segment, shift: this.writePos - start, from: i, to: j })
         this.writePos += len
-        extend(i, j)
         lastSynced = false
         if (j < n && this.o.sync !== 'never') this.o.io.datasync(this.writeFd)
       } else {
@@ -380,18 +365,35 @@ export class PartitionLog implements Committable {
           if (carried === this.checkpoints) carried = new Map(this.checkpoints)
           for (const [name, value] of cps) carried.set(name, value)
         }
-        const dataPos = this.rotate(buf, start, len, batches[i].base, carried, end)
+        const dataPos = this.rotate(buf, start, len, batches[i].base, carried, this.activeEnd(batches, pieces))
         pieces.push({ seg: this.active as Segment, shift: dataPos - start, from: i, to: j })
         this.writePos = dataPos + len
-        // Now the new segment's: its carried checkpoints, then this piece.
-        const seg = this.active as Segment
-        end = { nextOffset: seg.base, dataEnd: dataPos, batchCount: seg.batchCount, chainCrc: seg.chain }
-        extend(i, j)
         lastSynced = this.o.sync !== 'never'
       }
       i = j
     }
     return lastSynced
+  }
+
+  /**
+   * Where the open segment's data ends, this commit's pieces in it included (they are published
+   * only after the commit): a new segment's header records it, so recovery can prove the old one
+   * whole before its seal is written. Computed only when rotating, off the per-commit path.
+   */
+  private activeEnd (batches: PendingBatch[], pieces: Piece[]): SegmentEnd | null {
+    const seg = this.active
+    if (seg === null) return null
+    const end: SegmentEnd = { nextOffset: seg.nextOffset, dataEnd: this.writePos, batchCount: seg.batchCount, chainCrc: seg.chain }
+    for (const piece of pieces) {
+      if (piece.seg !== seg) continue
+      for (let k = piece.from; k < piece.to; k++) {
+        const b = batches[k]
+        if (b.records > 0) end.nextOffset = b.next
+        end.batchCount++
+        end.chainCrc = chainWith(end.chainCrc, b.crc)
+      }
+    }
+    return end
   }
 
   /** An upper bound of the carried snapshot's size (durable checkpoints plus this commit's so far). */

@@ -18,12 +18,12 @@ import path from 'node:path'
 import { corrupted, fromIoError, WalError } from '../errors.js'
 import { readFully, writeFully } from '../io/full-io.js'
 import { BATCH_READ_LIMIT, batchCrcValid, checkHeader } from '../format/batch.js'
-import { SEAL_BYTES, SEGMENT_HEADER_BYTES, decodeSeal, decodeSegmentHeader, encodeSeal, parseSegmentFileName, segmentFileName } from '../format/segment-file.js'
+import { SEAL_BYTES, SEGMENT_HEADER_BYTES, decodeSeal, encodeSeal, parseSegmentFileName, segmentFileName } from '../format/segment-file.js'
 import { IndexBuilder } from './index-builder.js'
 import { readHead, stampedInBoot, type HeadMark } from './head-file.js'
 import { PREPARED_SUFFIX } from './preparer.js'
 import { scanSegment, allZero } from './scan.js'
-import { Segment, recordedEndBefore, writeIndexFiles } from './segment.js'
+import { Segment, readSegmentHeader, recordedEndBefore, writeIndexFiles } from './segment.js'
 import type { LogOptions, PartitionLog } from './partition-log.js'
 
 export const HEAD_FILE = 'durable'
@@ -63,13 +63,6 @@ function readSealAtEnd (o: LogOptions, fd: number, size: number): ReturnType<typ
   if (!batchCrcValid(buf, 0, SEAL_BYTES)) return null
   const seal = decodeSeal(buf, 0)
   return seal.dataEnd === size - SEAL_BYTES ? seal : null
-}
-
-function readHeaderOf (o: LogOptions, fd: number, base: number): boolean {
-  const buf = Buffer.alloc(SEGMENT_HEADER_BYTES)
-  readFully(o.io, fd, buf, 0, SEGMENT_HEADER_BYTES, 0)
-  const h = decodeSegmentHeader(buf)
-  return h !== null && h.base === base
 }
 
 /**
@@ -130,7 +123,7 @@ export function recoverLog (o: LogOptions): Recovered {
     try {
       const size = io.size(fd)
       seg.fileSize = size
-      if (!readHeaderOf(o, fd, base)) {
+      if (readSegmentHeader(io, fd, base) === null) {
         const markInside = synced !== null && synced.segmentBase === base && synced.position > SEGMENT_HEADER_BYTES
         if (last && !markInside && !o.readOnly) {
           // A segment whose header never became durable held nothing acknowledged.

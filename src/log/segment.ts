@@ -1,6 +1,6 @@
 import path from 'node:path'
 import type { FileIO } from '../io/file-io.js'
-import { SEGMENT_HEADER_BYTES, decodeIndexFiles, decodeSegmentHeader, emptyIndex, encodeOffsetIndex, encodeTimeIndex, segmentFileName, type SegmentEnd, type SegmentIndex } from '../format/segment-file.js'
+import { SEGMENT_HEADER_BYTES, decodeIndexFiles, decodeSegmentHeader, emptyIndex, encodeOffsetIndex, encodeTimeIndex, segmentFileName, type SegmentEnd, type SegmentHeader, type SegmentIndex } from '../format/segment-file.js'
 import { readFully } from '../io/full-io.js'
 import { BATCH_READ_LIMIT } from '../format/batch.js'
 import { IndexBuilder } from './index-builder.js'
@@ -55,6 +55,14 @@ export class Segment {
   }
 }
 
+/** The header of the segment file open at `fd`, or null if missing, damaged, or not for `base`. */
+export function readSegmentHeader (io: FileIO, fd: number, base: number): SegmentHeader | null {
+  const buf = Buffer.alloc(SEGMENT_HEADER_BYTES)
+  readFully(io, fd, buf, 0, SEGMENT_HEADER_BYTES, 0)
+  const h = decodeSegmentHeader(buf)
+  return h !== null && h.base === base ? h : null
+}
+
 /**
  * What the segment file `file` (base `base`) recorded, when it was started, of where the segment
  * before it ends; null if nothing (a first segment, an older file, or a missing or bad header).
@@ -63,10 +71,7 @@ export function recordedEndBefore (io: FileIO, file: string, base: number): Segm
   let fd: number
   try { fd = io.open(file, 'r') } catch { return null }
   try {
-    const buf = Buffer.alloc(SEGMENT_HEADER_BYTES)
-    readFully(io, fd, buf, 0, SEGMENT_HEADER_BYTES, 0)
-    const h = decodeSegmentHeader(buf)
-    return h !== null && h.base === base ? h.prev : null
+    return readSegmentHeader(io, fd, base)?.prev ?? null
   } finally {
     io.close(fd)
   }
