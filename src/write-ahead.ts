@@ -12,7 +12,7 @@ import { Meta, META_DIR } from './meta.js'
 import { CommitScheduler } from './log/commit-scheduler.js'
 import { FdCache } from './log/fd-cache.js'
 import { BatchCache } from './log/batch-cache.js'
-import { PartitionLog, type LogOptions } from './log/partition-log.js'
+import { PartitionLog, type LogOptions, type PlainValues } from './log/partition-log.js'
 import { BatchReader, ChunkIterator, RecordIterator } from './log/iterator.js'
 import { salvageLog, verifyLog, type SalvageAction, type VerifyOptions, type VerifyReport } from './verify.js'
 import { Group, checkGroupName, groupNames, type GroupHost, type GroupInfo } from './groups.js'
@@ -26,6 +26,7 @@ const kLogs = Symbol('logs')
 const kMeta = Symbol('meta')
 const kLeases = Symbol('leases')
 const kReaders = Symbol('readers')
+const NO_VALUE = new Uint8Array(0)
 
 const CONFIG = 'config'
 
@@ -96,6 +97,8 @@ export class WriteAhead {
   readonly dir: string
   readonly options: ResolvedOptions
   private [kLogs]: PartitionLog[] = []
+  /** append()'s one-value input, reused: the log encodes it before returning and keeps no reference. */
+  private readonly single: PlainValues = { values: [NO_VALUE], timestamp: 0 }
   private [kMeta]: Meta | null = null
   private [kLeases] = new Map<string, WalReadable>()
   private [kReaders] = new Set<WalReadable>()
@@ -330,7 +333,16 @@ export class WriteAhead {
   append (p: number, input: AppendInput): Promise<number> {
     try {
       const log = this.writable_(p)
-      if (input instanceof Uint8Array) return log.append({ values: [input], timestamp: Date.now() }, null, null)
+      if (input instanceof Uint8Array) {
+        const one = this.single
+        one.values[0] = input
+        one.timestamp = Date.now()
+        try {
+          return log.append(one, null, null)
+        } finally {
+          one.values[0] = NO_VALUE
+        }
+      }
       return log.append([normalizeRecord(input, Date.now())], null, null)
     } catch (err) {
       return Promise.reject(err)

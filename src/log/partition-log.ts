@@ -11,6 +11,7 @@ import type { SyncMode } from '../types.js'
 import type { CommitScheduler, Committable } from './commit-scheduler.js'
 import type { FdCache } from './fd-cache.js'
 import type { BatchCache } from './batch-cache.js'
+import { CommitState, type PendingBatch, type Piece, type Slots } from './commit-state.js'
 import { HeadFile, type HeadMark } from './head-file.js'
 import { IndexBuilder } from './index-builder.js'
 import { SegmentPreparer } from './preparer.js'
@@ -43,28 +44,6 @@ export interface LogOptions {
 
 /** Values without key or headers, all with one timestamp: encoded without a record object each. */
 export interface PlainValues { values: Uint8Array[], timestamp: number }
-
-interface Waiter {
-  resolve: (offset: number) => void
-  reject: (err: Error) => void
-  offset: number
-}
-
-/** Part of a commit that went into one segment: batches [from, to), at file position shift + batch.start. */
-interface Piece { seg: Segment, shift: number, from: number, to: number }
-
-/** A closed batch waiting in the encoder for its commit. */
-interface PendingBatch {
-  start: number
-  end: number
-  base: number
-  next: number
-  minTs: number
-  maxTs: number
-  crc: number
-  checkpoints: Map<string, Buffer> | null
-  records: number
-}
 
 const MERGE_LIMIT = 64 * 1024
 /** Above this average commit size the next segment is not zero-filled ahead (see publish). */
@@ -104,11 +83,11 @@ export class PartitionLog implements Committable {
   private openBatchCheckpoints: Map<string, Buffer> | null = null
   private openBatchRecords = 0
   private openBatchMinTs = Number.MAX_SAFE_INTEGER
-  private pendingBatches: PendingBatch[] = []
-  private waiters: Waiter[] = []
+  /** The commit appends are joining; `spare` is the other one, null while it is in flight. */
+  private gathering = new CommitState()
+  private spare: CommitState | null = new CommitState()
   /** Rewritten in place after every commit: one object less per serial append to collect. */
   private readonly headMark: HeadMark = { segmentBase: 0, position: 0, nextOffset: 0 }
-  private commitFirstOffset = -1
   /** Segments this commit rotated away from, sealed when it is published (see rotate). */
   private leftBehind: Array<{ seg: Segment, fd: number }> = []
   syncing = false
@@ -172,7 +151,7 @@ export class PartitionLog implements Committable {
   }
 
   get partition (): number { return this.o.id }
-  get hasPending (): boolean { return this.waiters.length > 0 || this.pendingBatches.length > 0 || this.encoder.inBatch }
+  get hasPending (): boolean { return !this.gathering.isEmpty || this.encoder.inBatch }
   get start (): number { return this.segments.length === 0 ? this.visibleEnd : this.segments[0].base }
   get end (): number { return this.visibleEnd }
   /** Next offset to assign, pending appends included. */
@@ -224,7 +203,7 @@ export class PartitionLog implements Committable {
       this.encodeRecords(records, first, offsets)
       if (enc.currentBatchBytes + checkpointSectionBytes(checkpoints) > this.o.maxBatchBytes) { enc.restore(); enc.abandonBatch(); throw this.batchTooLarge(count) }
     }
-    if (this.commitFirstOffset < 0) this.commitFirstOffset = this.nextOffset
+    if (this.gathering.firstOffset < 0) this.gathering.firstOffset = this.nextOffset
     if (plain) {
       if (count > 0 && ts0 < this.openBatchMinTs) this.openBatchMinTs = ts0
     } else {
@@ -236,7 +215,7 @@ export class PartitionLog implements Committable {
       for (const [k, v] of checkpoints) this.openBatchCheckpoints.set(k, v)
     }
     if (count > 0) this.nextOffset = (offsets === null ? first + count - 1 : offsets[offsets.length - 1]) + 1
-    const p = new Promise<number>((resolve, reject) => { this.waiters.push({ resolve, reject, offset: first }) })
+    const p = this.gathering.waiters.add(first)
     this.o.scheduler.mark(this)
     return p
   }
@@ -264,18 +243,16 @@ export class PartitionLog implements Committable {
     const records = this.openBatchRecords
     const start = enc.closeBatch(this.openBatchCheckpoints ?? undefined)
     const end = enc.length
-    const maxTimestamp = enc.batchMaxTimestamp
-    this.pendingBatches.push({
-      start,
-      end,
-      base,
-      next: records > 0 ? enc.buf.readUInt32BE(start + 20) + base + 1 : base,
-      minTs: this.openBatchMinTs,
-      maxTs: maxTimestamp,
-      crc: enc.buf.readUInt32BE(start + 4),
-      checkpoints: this.openBatchCheckpoints,
-      records
-    })
+    const b = this.gathering.batches.next()
+    b.start = start
+    b.end = end
+    b.base = base
+    b.next = records > 0 ? enc.buf.readUInt32BE(start + 20) + base + 1 : base
+    b.minTs = this.openBatchMinTs
+    b.maxTs = enc.batchMaxTimestamp
+    b.crc = enc.buf.readUInt32BE(start + 4)
+    b.checkpoints = this.openBatchCheckpoints
+    b.records = records
     this.openBatchCheckpoints = null
     this.openBatchRecords = 0
     this.openBatchMinTs = Number.MAX_SAFE_INTEGER
@@ -285,43 +262,45 @@ export class PartitionLog implements Committable {
     if (this.syncing || !this.hasPending) return
     if (this.failure !== null) return this.rejectAll(this.failure)
     this.closeOpenBatch()
-    const batches = this.pendingBatches
-    const waiters = this.waiters
-    const firstOffset = this.commitFirstOffset
-    this.pendingBatches = []
-    this.waiters = []
-    this.commitFirstOffset = -1
-    const pieces: Piece[] = []
+    const c = this.gathering
+    this.gathering = this.spare ?? new CommitState()
+    this.spare = null
     let synced = false
     try {
-      synced = this.writePieces(batches, pieces)
+      synced = this.writePieces(c.batches, c.pieces)
     } catch (err) {
       this.encoder.reset()
-      if (pieces.length > 0) return this.fence(err, 'write failed', waiters)
-      return this.writeFailed(err, waiters, firstOffset, batches[batches.length - 1].end)
+      if (c.pieces.length > 0) return this.fence(err, 'write failed', c)
+      return this.writeFailed(err, c)
     }
     this.encoder.reset()
     if (synced || this.o.sync !== 'always') {
       this.unsynced = !synced
-      this.publish(pieces, batches, waiters, synced)
+      this.publish(c, synced)
       return
     }
     if (!parallel) {
       try {
         this.o.io.datasync(this.writeFd)
       } catch (err) {
-        return this.fence(err, 'fdatasync failed', waiters)
+        return this.fence(err, 'fdatasync failed', c)
       }
-      this.publish(pieces, batches, waiters, true)
+      this.publish(c, true)
       return
     }
     this.syncing = true
     this.o.io.datasyncAsync(this.writeFd, (err) => {
       this.syncing = false
-      if (err !== null) return this.fence(err, 'fdatasync failed', waiters)
-      this.publish(pieces, batches, waiters, true)
+      if (err !== null) return this.fence(err, 'fdatasync failed', c)
+      this.publish(c, true)
       if (this.hasPending) this.o.scheduler.mark(this)
     })
+  }
+
+  /** A commit is settled: its state becomes the spare again. */
+  private recycle (c: CommitState): void {
+    c.clear()
+    this.spare = c
   }
 
   /**
@@ -330,9 +309,10 @@ export class PartitionLog implements Committable {
    * spanning segments is acknowledged only when all of it is durable. Returns true when the last
    * piece is already synced (it went through a rotation).
    */
-  private writePieces (batches: PendingBatch[], pieces: Piece[]): boolean {
+  private writePieces (list: Slots<PendingBatch>, pieces: Slots<Piece>): boolean {
     const buf = this.encoder.buf
-    const n = batches.length
+    const batches = list.items
+    const n = list.length
     let i = 0
     let lastSynced = false
     // Not while the open segment holds no records yet: the new segment would get the same base
@@ -347,7 +327,7 @@ export class PartitionLog implements Committable {
       if (j > i) {
         const len = batches[j - 1].end - start
         writeFully(this.o.io, this.writeFd, buf, start, len, this.writePos)
-        pieces.push({ seg: this.active as Segment, shift: this.writePos - start, from: i, to: j })
+        this.addPiece(pieces, this.writePos - start, i, j)
         this.writePos += len
         lastSynced = false
         if (j < n && this.o.sync !== 'never') this.o.io.datasync(this.writeFd)
@@ -366,7 +346,7 @@ export class PartitionLog implements Committable {
           for (const [name, value] of cps) carried.set(name, value)
         }
         const dataPos = this.rotate(buf, start, len, batches[i].base, carried, this.activeEnd(batches, pieces))
-        pieces.push({ seg: this.active as Segment, shift: dataPos - start, from: i, to: j })
+        this.addPiece(pieces, dataPos - start, i, j)
         this.writePos = dataPos + len
         lastSynced = this.o.sync !== 'never'
       }
@@ -380,11 +360,12 @@ export class PartitionLog implements Committable {
    * only after the commit): a new segment's header records it, so recovery can prove the old one
    * whole before its seal is written. Computed only when rotating, off the per-commit path.
    */
-  private activeEnd (batches: PendingBatch[], pieces: Piece[]): SegmentEnd | null {
+  private activeEnd (batches: PendingBatch[], pieces: Slots<Piece>): SegmentEnd | null {
     const seg = this.active
     if (seg === null) return null
     const end: SegmentEnd = { nextOffset: seg.nextOffset, dataEnd: this.writePos, batchCount: seg.batchCount, chainCrc: seg.chain }
-    for (const piece of pieces) {
+    for (let p = 0; p < pieces.length; p++) {
+      const piece = pieces.items[p]
       if (piece.seg !== seg) continue
       for (let k = piece.from; k < piece.to; k++) {
         const b = batches[k]
@@ -396,6 +377,15 @@ export class PartitionLog implements Committable {
     return end
   }
 
+  /** Records that batches [from, to) went into the open segment at file position shift + batch.start. */
+  private addPiece (pieces: Slots<Piece>, shift: number, from: number, to: number): void {
+    const piece = pieces.next()
+    piece.seg = this.active
+    piece.shift = shift
+    piece.from = from
+    piece.to = to
+  }
+
   /** An upper bound of the carried snapshot's size (durable checkpoints plus this commit's so far). */
   private carrySize (batches: PendingBatch[], upTo: number): number {
     let n = BATCH_HEADER_BYTES + 4
@@ -405,10 +395,12 @@ export class PartitionLog implements Committable {
   }
 
   /** Makes a written (and, when synced, durable) commit visible and resolves its appends. */
-  private publish (pieces: Piece[], batches: PendingBatch[], waiters: Waiter[], synced: boolean): void {
+  private publish (c: CommitState, synced: boolean): void {
+    const batches = c.batches.items
     let seg = this.active as Segment
-    for (const piece of pieces) {
-      seg = piece.seg
+    for (let p = 0; p < c.pieces.length; p++) {
+      const piece = c.pieces.items[p]
+      seg = piece.seg as Segment
       for (let k = piece.from; k < piece.to; k++) {
         const b = batches[k]
         const at = piece.shift + b.start
@@ -435,12 +427,14 @@ export class PartitionLog implements Committable {
     } catch {
       // The mark only narrows what a read-only process sees; a failed update is not a lost record.
     }
-    for (const w of waiters) w.resolve(w.offset)
-    for (const l of this.listeners) l(this.visibleEnd)
-    const bytes = batches[batches.length - 1].end - batches[0].start
+    c.waiters.resolveAll()
+    // Not for...of on an empty Set: it still allocates an iterator, once per commit.
+    if (this.listeners.size > 0) for (const l of this.listeners) l(this.visibleEnd)
+    const bytes = c.batches.last.end - batches[0].start
     if (commitChannel.hasSubscribers) {
-      commitChannel.publish({ dir: path.dirname(this.o.dir), partition: this.o.id, batches: batches.length, bytes, synced })
+      commitChannel.publish({ dir: path.dirname(this.o.dir), partition: this.o.id, batches: c.batches.length, bytes, synced })
     }
+    this.recycle(c)
     // Keep one zero-filled segment ready ahead of the open one (a no-op while one is ready or
     // filling), unless commits are large. Zero-filling saves a fixed cost per commit (a sync
     // without a journal commit) but writes and flushes every byte of the segment twice: measured
@@ -548,7 +542,7 @@ export class PartitionLog implements Committable {
       setImmediate(() => {
         const finish = (err: Error | null): void => {
           if (err !== null) {
-            this.fence(err, `sealing segment ${path.basename(seg.path)} failed`, [])
+            this.fence(err, `sealing segment ${path.basename(seg.path)} failed`, null)
           } else {
             seg.sealed = true
             seg.fileSize = seg.dataEnd + SEAL_BYTES
@@ -583,12 +577,13 @@ export class PartitionLog implements Committable {
    * A write that failed for lack of space wrote nothing durable and acknowledged nothing: undo it
    * and stay open, so appends succeed again once space is freed. Anything else fails closed.
    */
-  private writeFailed (err: unknown, waiters: Waiter[], firstOffset: number, len: number): void {
+  private writeFailed (err: unknown, c: CommitState): void {
+    const len = c.batches.last.end - c.batches.items[0].start
     const e = fromIoError(err, `append to partition ${this.o.id}`, { partition: this.o.id })
     // Whatever failed here (a write, or rotation's sync of the old segment), the page cache may
     // no longer be the whole truth: the next open reads the whole tail.
     this.clearBootStamp()
-    if (e.code !== 'DISK_FULL') return this.fence(err, 'write failed', waiters)
+    if (e.code !== 'DISK_FULL') return this.fence(err, 'write failed', c)
     // Undo whatever part of the write reached the open segment (none, if rotation failed).
     try {
       if (this.active !== null && this.activePreallocated) {
@@ -598,10 +593,11 @@ export class PartitionLog implements Committable {
         this.o.io.truncate(this.writeFd, this.writePos)
       }
     } catch (cleanupErr) {
-      return this.fence(cleanupErr, 'cleaning up after a failed write failed', waiters)
+      return this.fence(cleanupErr, 'cleaning up after a failed write failed', c)
     }
-    this.nextOffset = firstOffset
-    for (const w of waiters) w.reject(e)
+    this.nextOffset = c.firstOffset
+    c.waiters.rejectAll(e)
+    this.recycle(c)
     this.notifyDrained()
   }
 
@@ -610,14 +606,17 @@ export class PartitionLog implements Committable {
    * them clean (PostgreSQL's "fsyncgate"). The partition refuses writes until reopened, when
    * recovery reads back what really is on disk.
    */
-  private fence (err: unknown, what: string, waiters: Waiter[]): void {
+  private fence (err: unknown, what: string, c: CommitState | null): void {
     const cause = fromIoError(err, `${what} on partition ${this.o.id}`, { partition: this.o.id })
     const e = cause.code === 'DISK_FULL' ? cause : new WalError('SYNC_FAILED', `${what} on partition ${this.o.id}: ${(err as Error)?.message ?? String(err)}`, { partition: this.o.id }, err)
     if (this.failure === null) this.failure = e
     // Pages whose writeback failed may later be dropped from the page cache, leaving a gap
     // before bytes written after them: the next open must read the whole tail again.
     this.clearBootStamp()
-    for (const w of waiters) w.reject(e)
+    if (c !== null) {
+      c.waiters.rejectAll(e)
+      this.recycle(c)
+    }
     this.rejectAll(e)
   }
 
@@ -628,14 +627,11 @@ export class PartitionLog implements Committable {
   private rejectAll (e: WalError): void {
     // A failed commit's segments left behind stay unsealed (recovery seals them on open).
     for (const { fd } of this.leftBehind.splice(0)) { try { this.o.io.close(fd) } catch {} }
-    const waiters = this.waiters
-    this.waiters = []
-    this.pendingBatches = []
     this.encoder.reset()
     this.openBatchCheckpoints = null
     this.openBatchRecords = 0
-    this.commitFirstOffset = -1
-    for (const w of waiters) w.reject(e)
+    this.gathering.waiters.rejectAll(e)
+    this.gathering.clear()
     this.notifyDrained()
   }
 
@@ -647,7 +643,7 @@ export class PartitionLog implements Committable {
     this.unsynced = false
     return new Promise((resolve) => {
       this.o.io.datasyncAsync(this.writeFd, (err) => {
-        if (err !== null) this.fence(err, 'fdatasync failed', [])
+        if (err !== null) this.fence(err, 'fdatasync failed', null)
         else { try { this.head?.write(mark, mark) } catch {} }
         resolve()
       })
