@@ -221,3 +221,25 @@ test('a tail recovery keeps from a commit whose sync never returned is made dura
     }
   }
 })
+
+test('a log created in new directories survives a power loss right after its first acknowledged append', async (t) => {
+  // The new directories' names live in their parents: unless those are synced, a power loss can
+  // take the whole log with it. Likewise a partition directory created on a later open.
+  const disk = new SimDisk()
+  const dir = '/new/nested/wal'
+  const wal = await WriteAhead.open(dir, { io: disk.io, partitions: 2 })
+  t.is(await wal.append(1, Buffer.from('first')), 0)
+  disk.cutPowerAfter(0) // nothing more reaches the disk, close() included
+  await wal.close().catch(() => {})
+  disk.powerLoss({ mode: 'drop' })
+  const again = await WriteAhead.open(dir, { io: disk.io, partitions: 3 })
+  t.deepEqual((await collect(again.iterate(1))).map((r) => r.value.toString()), ['first'])
+  t.is(await again.append(2, Buffer.from('in a new partition')), 0)
+  disk.cutPowerAfter(0)
+  await again.close().catch(() => {})
+  disk.powerLoss({ mode: 'drop' })
+  const third = await WriteAhead.open(dir, { io: disk.io })
+  t.is(third.partitions, 3)
+  t.deepEqual((await collect(third.iterate(2))).map((r) => r.value.toString()), ['in a new partition'])
+  await third.close()
+})

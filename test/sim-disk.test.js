@@ -8,9 +8,15 @@ function write (disk, fd, buf, pos) {
   while (off < buf.length) off += disk.io.write(fd, buf, off, buf.length - off, pos + off)
 }
 
+/** A top-level directory whose name is durable (the root is synced after mkdir). */
+function durableDir (disk, p) {
+  disk.io.mkdir(p)
+  disk.io.syncDir('/')
+}
+
 /** A file at p with durable content `base` (data and directory entry synced). */
 function durableFile (disk, p, base) {
-  disk.io.mkdir(p.slice(0, p.lastIndexOf('/')))
+  durableDir(disk, p.slice(0, p.lastIndexOf('/')))
   const fd = disk.io.open(p, 'wx')
   write(disk, fd, base, 0)
   disk.io.datasync(fd)
@@ -53,7 +59,7 @@ test('truncate is undone by a power loss unless synced', (t) => {
 
 test('a file whose directory entry was never synced vanishes, even if its data was', (t) => {
   const disk = new SimDisk()
-  disk.io.mkdir('/d')
+  durableDir(disk, '/d')
   const fd = disk.io.open('/d/new', 'wx')
   write(disk, fd, Buffer.from('data'), 0)
   disk.io.datasync(fd)
@@ -61,7 +67,7 @@ test('a file whose directory entry was never synced vanishes, even if its data w
   disk.powerLoss()
   t.false(disk.io.exists('/d/new'))
   t.deepEqual(disk.listDir('/d'), [])
-  t.true(disk.io.exists('/d'), 'mkdir is durable at once')
+  t.true(disk.io.exists('/d'), 'a directory whose parent was synced survives')
 
   const fd2 = disk.io.open('/d/new', 'wx')
   write(disk, fd2, Buffer.from('data'), 0)
@@ -98,6 +104,30 @@ test('rename and unlink revert unless the directory is synced', (t) => {
   disk.io.syncDir('/d')
   disk.powerLoss()
   t.false(disk.io.exists('/d/b'))
+})
+
+test('a directory whose name was never synced vanishes with everything in it; syncing its parent keeps it', (t) => {
+  const disk = new SimDisk()
+  disk.io.mkdir('/a/b')
+  const fd = disk.io.open('/a/b/f', 'wx')
+  write(disk, fd, Buffer.from('data'), 0)
+  disk.io.datasync(fd)
+  disk.io.syncDir('/a/b')
+  disk.io.syncDir('/') // /a is named, /a/b is not
+  disk.powerLoss()
+  t.true(disk.io.exists('/a'))
+  t.false(disk.io.exists('/a/b'))
+  t.false(disk.io.exists('/a/b/f'))
+  t.is(t.throws(() => disk.io.readdir('/a/b')).code, 'ENOENT')
+
+  disk.io.mkdir('/a/b')
+  const fd2 = disk.io.open('/a/b/f', 'wx')
+  write(disk, fd2, Buffer.from('data'), 0)
+  disk.io.datasync(fd2)
+  disk.io.syncDir('/a/b')
+  disk.io.syncDir('/a')
+  disk.powerLoss()
+  t.is(disk.readFile('/a/b/f').toString(), 'data')
 })
 
 test('relative and absolute paths name the same file; readdir lists subdirectories', (t) => {
@@ -156,7 +186,7 @@ test('a torn write never changes a synced sector; drop mode keeps only durable d
 
 test('disk full: ENOSPC for growing writes, overwrites succeed, and space freed makes writes work', async (t) => {
   const disk = new SimDisk()
-  disk.io.mkdir('/d')
+  durableDir(disk, '/d')
   const fd = disk.io.open('/d/f', 'wx')
   write(disk, fd, fill(100, 1), 0)
   disk.diskFull({ freeBytes: 50 })
@@ -191,7 +221,7 @@ test('disk full: ENOSPC for growing writes, overwrites succeed, and space freed 
 test('short writes write only a prefix, and at least one byte', async (t) => {
   const { writeFully } = await import('../dist/src/io/full-io.js')
   const disk = new SimDisk()
-  disk.io.mkdir('/d')
+  durableDir(disk, '/d')
   const fd = disk.io.open('/d/f', 'wx')
   disk.shortWrites({ probability: 1, rng: mulberry32(3) })
   const data = Buffer.from(Array.from({ length: 1000 }, (_, i) => i & 0xff))

@@ -15,6 +15,7 @@
  * A read-only open does none of the writing: it trusts only what the writer's mark covers.
  */
 import path from 'node:path'
+import { mkdirDurable } from '../io/durable-mkdir.js'
 import { corrupted, fromIoError, WalError } from '../errors.js'
 import { readFully, writeFully } from '../io/full-io.js'
 import { BATCH_READ_LIMIT, batchCrcValid, checkHeader } from '../format/batch.js'
@@ -77,7 +78,7 @@ function wantedStamp (o: LogOptions, bootId: string | null, sameBoot: boolean): 
 export function recoverLog (o: LogOptions): Recovered {
   const io = o.io
   const where = (seg: string, position?: number, extra: Record<string, unknown> = {}) => ({ partition: o.id, segment: seg, position, ...extra })
-  if (!o.readOnly) io.mkdir(o.dir)
+  if (!o.readOnly) mkdirDurable(io, o.dir)
   const headPath = path.join(o.dir, HEAD_FILE)
   let headFd = -1
   let synced: HeadMark | null = null

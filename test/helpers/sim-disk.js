@@ -8,9 +8,10 @@
  *
  * Model (see also the README-style notes on each method):
  *  - Paths are keys after path.resolve(); relative paths resolve against process.cwd().
- *  - Directories are a set of paths. mkdir (always recursive) is IMMEDIATELY DURABLE and
- *    directories are never removed (FileIO has no rmdir): it keeps the model simple, and the log
- *    never relies on a mkdir surviving a crash that a later syncDir would not also cover.
+ *  - Directories are a set of paths, never removed (FileIO has no rmdir). mkdir (always
+ *    recursive) creates a directory whose name in its parent is durable only once the parent is
+ *    synced (syncDir): a power loss removes every directory whose name was never synced, with
+ *    everything under it, as a real file system may.
  *  - A file is an inode with current content (what reads see) and durable content (what survives
  *    a power loss). Every write/truncate since the last datasync is remembered as a dirty byte
  *    range; datasync copies the dirty ranges into the durable content and makes the current size
@@ -147,8 +148,8 @@ class Inode {
 
 export class SimDisk {
   constructor () {
-    this.dirs = new Map() // abs path -> { entries: Map<name, Inode>, durable: Map<name, Inode> }
-    this.dirs.set(path.resolve('/'), { entries: new Map(), durable: new Map() })
+    this.dirs = new Map() // abs path -> { entries: Map<name, Inode>, durable: Map<name, Inode>, named: bool (its name in its parent is durable) }
+    this.dirs.set(path.resolve('/'), { entries: new Map(), durable: new Map(), named: true })
     this.fds = new Map() // fd -> { inode, mode, path }
     this.nextFd = 100
     this.nextInode = 1
@@ -216,6 +217,12 @@ export class SimDisk {
     if (mode !== 'drop' && mode !== 'tear512' && mode !== 'tear4k') throw new Error(`unknown power loss mode ${mode}`)
     this._reboot()
     this.boots++
+    // Directories whose name (or an ancestor's) was never synced are gone, with their contents.
+    for (const abs of [...this.dirs.keys()].sort((a, b) => a.length - b.length)) {
+      const parent = path.dirname(abs)
+      if (parent === abs) continue
+      if (!this.dirs.get(abs).named || !this.dirs.has(parent)) this.dirs.delete(abs)
+    }
     // Directory entries revert.
     const alive = new Set()
     for (const dir of this.dirs.values()) {
@@ -260,6 +267,7 @@ export class SimDisk {
   writeFileDurable (p, buf) {
     const abs = path.resolve(p)
     this._mkdirp(path.dirname(abs))
+    for (let d = path.dirname(abs); d !== path.dirname(d); d = path.dirname(d)) this.dirs.get(d).named = true
     const dir = this._dir(path.dirname(abs), 'open', abs)
     const name = path.basename(abs)
     if (this.dirs.has(abs)) throw fsError('EISDIR', 'open', abs)
@@ -379,7 +387,7 @@ export class SimDisk {
     if (parent !== abs) this._mkdirp(parent)
     const pd = this.dirs.get(parent)
     if (pd !== undefined && pd.entries.has(path.basename(abs))) throw fsError('EEXIST', 'mkdir', p)
-    this.dirs.set(abs, { entries: new Map(), durable: new Map() })
+    this.dirs.set(abs, { entries: new Map(), durable: new Map(), named: false })
   }
 
   _fd (fd, syscall) {
@@ -538,6 +546,8 @@ export class SimDisk {
         disk._before('syncDir', { path: path.resolve(p) })
         const d = disk._dir(p, 'open', p)
         d.durable = new Map(d.entries)
+        const abs = path.resolve(p)
+        for (const [other, sub] of disk.dirs) if (other !== abs && path.dirname(other) === abs) sub.named = true
       },
       mkdir (p) {
         disk._before('mkdir', { path: path.resolve(p) })
