@@ -40,6 +40,36 @@ function readLock (io: FileIO, file: string): LockInfo | null {
 }
 
 /**
+ * Creates the lock file holding `info`; false if it exists. With `io.link`, the content is written
+ * under a private name first and then linked into place, so the lock never exists empty: a second
+ * process that found it empty would take it for one torn by a crash and take it over, and both
+ * would write. Without link: create, then write (that window stays open).
+ */
+function createLock (io: FileIO, file: string, info: Buffer, tmp: string, dir: string): boolean {
+  const exists = (err: unknown): boolean => {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return true
+    throw fromIoError(err, `locking ${dir}`)
+  }
+  if (io.link !== undefined) {
+    let fd: number
+    try { fd = io.open(tmp, 'wx') } catch (err) { throw fromIoError(err, `locking ${dir}`) }
+    try {
+      try { writeFully(io, fd, info, 0, info.length, 0) } finally { io.close(fd) }
+      io.link(tmp, file)
+      return true
+    } catch (err) {
+      return !exists(err)
+    } finally {
+      try { io.unlink(tmp) } catch {}
+    }
+  }
+  let fd: number
+  try { fd = io.open(file, 'wx') } catch (err) { return !exists(err) }
+  try { writeFully(io, fd, info, 0, info.length, 0) } finally { io.close(fd) }
+  return true
+}
+
+/**
  * One writer per directory. The lock file names its owner; a lock whose owner process is gone
  * (on this host) is stale and taken over, so a crash never blocks the log forever.
  */
@@ -55,11 +85,7 @@ export class DirLock {
     const heldHere = held(io)
     if (heldHere.has(key)) throw locked({ pid: process.pid, host: os.hostname(), token: '' })
     for (let attempt = 0; attempt < 3; attempt++) {
-      let fd: number
-      try {
-        fd = io.open(file, 'wx')
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromIoError(err, `locking ${dir}`)
+      if (!createLock(io, file, info, `${file}.${token}.new`, dir)) {
         const holder = readLock(io, file)
         const stale = holder !== null && holder.host === os.hostname() && (holder.pid === process.pid || !alive(holder.pid))
         if (!stale && holder !== null) throw locked(holder)
@@ -77,7 +103,6 @@ export class DirLock {
         heldHere.add(key)
         return new DirLock(io, file, token)
       }
-      try { writeFully(io, fd, info, 0, info.length, 0) } finally { io.close(fd) }
       heldHere.add(key)
       return new DirLock(io, file, token)
     }

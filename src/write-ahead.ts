@@ -226,7 +226,7 @@ export class WriteAhead {
       if (!io.exists(path.join(this.dir, META_DIR))) throw new WalError('NOT_A_WAL', `${this.dir} holds no write-ahead log`, { dir: this.dir })
     } else {
       mkdirDurable(io, this.dir)
-      const entries = io.readdir(this.dir).filter((n) => n !== LOCK_FILE)
+      const entries = io.readdir(this.dir).filter((n) => n !== LOCK_FILE && !n.startsWith(`${LOCK_FILE}.`)) // the lock and its temporary files
       if (entries.length > 0 && !entries.includes(META_DIR)) {
         throw new WalError('NOT_A_WAL', `${this.dir} is not empty and holds no write-ahead log`, { dir: this.dir })
       }

@@ -104,3 +104,40 @@ test('readOnly follows the writer\'s checkpoints and group cursors, across meta 
   await reader.close()
   await writer.close()
 })
+
+test('two processes locking a new log at the same instant: exactly one gets it', async (t) => {
+  // Process A is stopped right after it started creating the lock, and process B locks the log
+  // meanwhile. A lock that existed before its owner was written into it looked torn to B, which
+  // took it over while A went on believing it held it too: two writers on one log.
+  const { DirLock } = await import('../dist/src/lock.js')
+  const { nodeFileIO } = await import('../dist/src/index.js')
+  const dir = tmpDir(t)
+  fs.mkdirSync(dir)
+  const acquired = `${dir}.b-acquired`
+  const lockJs = new URL('../dist/src/lock.js', import.meta.url).href
+  const ioJs = new URL('../dist/src/io/file-io.js', import.meta.url).href
+  const script = `const { DirLock } = await import(${JSON.stringify(lockJs)}); const { nodeFileIO } = await import(${JSON.stringify(ioJs)})
+    let got = 'LOCKED'; try { DirLock.acquire(nodeFileIO, ${JSON.stringify(dir)}); got = 'acquired' } catch (err) { if (err.code !== 'LOCKED') got = String(err) }
+    (await import('node:fs')).writeFileSync(${JSON.stringify(acquired)}, got); process.stdin.resume()`
+  let b = null
+  const lockFds = new Set()
+  const io = {
+    ...nodeFileIO,
+    open (p, mode) { const fd = nodeFileIO.open(p, mode); if (p.includes('LOCK') && mode === 'wx') lockFds.add(fd); return fd },
+    write (fd, ...rest) {
+      if (lockFds.has(fd) && b === null) {
+        b = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['pipe', 'inherit', 'inherit'] })
+        const sleeper = new Int32Array(new SharedArrayBuffer(4))
+        for (let i = 0; i < 2000 && !fs.existsSync(acquired); i++) Atomics.wait(sleeper, 0, 0, 5)
+      }
+      return nodeFileIO.write(fd, ...rest)
+    }
+  }
+  t.teardown(() => b?.kill('SIGKILL'))
+  let aGot = 'acquired'
+  try { DirLock.acquire(io, dir) } catch (err) { aGot = err.code }
+  t.not(b, null)
+  t.is(fs.readFileSync(acquired, 'utf8'), 'acquired', 'B, which came second into an empty directory, got the lock')
+  t.is(aGot, 'LOCKED', 'A must not hold it too')
+  t.deepEqual(fs.readdirSync(dir), ['LOCK'], 'no temporary lock file left behind')
+})

@@ -30,6 +30,12 @@ export interface FileIO {
   rename (from: string, to: string): void
   exists (path: string): boolean
   /**
+   * Gives `existing` a second name; fails with EEXIST if `newPath` exists. Optional: the lock uses
+   * it to appear with its owner already written in it (without it, a second process opening at the
+   * same instant can mistake a lock still being written for a torn one).
+   */
+  link?: (existing: string, newPath: string) => void
+  /**
    * Names the running boot of the machine, or null if unknown. Two calls that return the same
    * value saw one page cache: nothing written in between was lost or reordered, whatever was not
    * yet synced. Recovery uses it to skip reading the preallocated tail after a process crash.
@@ -71,5 +77,6 @@ export const nodeFileIO: FileIO = {
   unlink: (path) => fs.unlinkSync(path),
   rename: (from, to) => fs.renameSync(from, to),
   exists: (path) => fs.existsSync(path),
+  link: (existing, newPath) => fs.linkSync(existing, newPath),
   bootId: readBootId
 }
