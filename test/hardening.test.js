@@ -2,7 +2,7 @@ import test from 'ava'
 import { WriteAhead, WalError } from '../dist/src/index.js'
 import { SimDisk, mulberry32 } from './helpers/sim-disk.js'
 import { recordFor, sameRecord } from './fixtures/records.js'
-import { collect } from './helpers/tmp.js'
+import { collect, tmpDir } from './helpers/tmp.js'
 
 const small = { segmentBytes: 32 * 1024, preallocate: false }
 
@@ -188,4 +188,29 @@ test('readers, a live tail, trims, retention and rotation at once: trimmed reads
   t.true(wal.offsets(0).start > 0)
   t.true(errors.trimmed > 0 && errors.ok > 0, JSON.stringify(errors))
   await wal.close()
+})
+
+test('an append made by a writeahead:rotate subscriber is written, not only acknowledged', async (t) => {
+  // Subscribers run synchronously. Told mid-write, a subscriber's append was encoded into the
+  // buffer the commit then reset: acknowledged, yet missing from the log.
+  const { rotateChannel } = await import('../dist/src/index.js')
+  const dir = tmpDir(t)
+  const wal = await WriteAhead.open(dir, { segmentBytes: 4096, preallocate: false })
+  const fromSubscriber = []
+  const onRotate = (m) => { if (m.dir === dir && m.partition === 0) fromSubscriber.push(wal.append(0, Buffer.from(`rotated to ${m.segment}`))) }
+  rotateChannel.subscribe(onRotate)
+  t.teardown(() => rotateChannel.unsubscribe(onRotate))
+  for (let i = 0; i < 40; i++) await wal.append(0, Buffer.alloc(200, i))
+  rotateChannel.unsubscribe(onRotate)
+  const offsets = await Promise.all(fromSubscriber)
+  t.true(offsets.length >= 2)
+  const end = wal.offsets(0).end
+  t.is(end, 40 + offsets.length)
+  const seen = (await collect(wal.iterate(0))).map((r) => r.offset)
+  t.deepEqual(seen, Array.from({ length: end }, (_, i) => i), 'every acknowledged offset can be read')
+  for (const o of offsets) t.true((await wal.read(0, o)).value.toString().startsWith('rotated to '))
+  await wal.close()
+  const again = await WriteAhead.open(dir)
+  t.is((await collect(again.iterate(0))).length, end)
+  await again.close()
 })

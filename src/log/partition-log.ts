@@ -88,6 +88,8 @@ export class PartitionLog implements Committable {
   private spare: CommitState | null = new CommitState()
   /** Rewritten in place after every commit: one object less per serial append to collect. */
   private readonly headMark: HeadMark = { segmentBase: 0, position: 0, nextOffset: 0 }
+  /** writeahead:rotate messages of the commit being written, published once it is settled. */
+  private rotations: object[] = []
   /** Segments this commit rotated away from, sealed when it is published (see rotate). */
   private leftBehind: Array<{ seg: Segment, fd: number }> = []
   syncing = false
@@ -297,10 +299,11 @@ export class PartitionLog implements Committable {
     })
   }
 
-  /** A commit is settled: its state becomes the spare again. */
+  /** A commit is settled: its state becomes the spare again, and its rotations are told. */
   private recycle (c: CommitState): void {
     c.clear()
     this.spare = c
+    if (this.rotations.length > 0) for (const m of this.rotations.splice(0)) rotateChannel.publish(m)
   }
 
   /**
@@ -530,7 +533,9 @@ export class PartitionLog implements Committable {
     // Sealed only once this commit is published: until then `old` does not yet know the piece of
     // this commit written into it, and a seal at its current end would overwrite that piece.
     if (old !== null) this.leftBehind.push({ seg: old, fd: oldFd })
-    if (rotateChannel.hasSubscribers) rotateChannel.publish({ dir: path.dirname(this.o.dir), partition: this.o.id, segment: path.basename(finalPath), prepared: usePrepared })
+    // Told once the commit is settled: a subscriber runs synchronously, and one that appended here,
+    // mid-write, would have its record encoded into a buffer about to be reset, yet acknowledged.
+    if (rotateChannel.hasSubscribers) this.rotations.push({ dir: path.dirname(this.o.dir), partition: this.o.id, segment: path.basename(finalPath), prepared: usePrepared })
     this.preparer?.reset()
     if (this.o.compactOnRotate) this.dropSegmentsBelow(this.segments.length - 1)
     return dataPos
