@@ -83,6 +83,10 @@ export function scanSegment (io: FileIO, fd: number, fileSize: number, o: ScanOp
       // Past the mark there is usually little but zeros (a preallocated tail): grow into it.
       window = untrustedWindow
       untrustedWindow = Math.min(CHUNK, untrustedWindow * 2)
+    } else {
+      // Below the mark: up to it and one header window past, never into the tail beyond, which
+      // after a crash in this boot is known to be zeros (that read is what the boot stamp saves).
+      window = Math.min(CHUNK, trustedEnd - pos + HEADER_WINDOW)
     }
     const size = Math.max(want, Math.min(window, limit - pos))
     if (buf.length < size) buf = Buffer.allocUnsafe(size)
