@@ -50,23 +50,25 @@ function createLock (io: FileIO, file: string, info: Buffer, tmp: string, dir: s
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return true
     throw fromIoError(err, `locking ${dir}`)
   }
-  if (io.link !== undefined) {
-    let fd: number
-    try { fd = io.open(tmp, 'wx') } catch (err) { throw fromIoError(err, `locking ${dir}`) }
-    try {
-      try { writeFully(io, fd, info, 0, info.length, 0) } finally { io.close(fd) }
-      io.link(tmp, file)
-      return true
-    } catch (err) {
-      return !exists(err)
-    } finally {
-      try { io.unlink(tmp) } catch {}
-    }
+  if (io.link === undefined) {
+    try { writeNew(io, file, info) } catch (err) { return !exists(err) }
+    return true
   }
-  let fd: number
-  try { fd = io.open(file, 'wx') } catch (err) { return !exists(err) }
+  try {
+    writeNew(io, tmp, info)
+    io.link(tmp, file)
+    return true
+  } catch (err) {
+    return !exists(err)
+  } finally {
+    try { io.unlink(tmp) } catch {}
+  }
+}
+
+/** Creates `file` (EEXIST if it exists) holding `info`. */
+function writeNew (io: FileIO, file: string, info: Buffer): void {
+  const fd = io.open(file, 'wx')
   try { writeFully(io, fd, info, 0, info.length, 0) } finally { io.close(fd) }
-  return true
 }
 
 /**
@@ -90,14 +92,14 @@ export class DirLock {
         const stale = holder !== null && holder.host === os.hostname() && (holder.pid === process.pid || !alive(holder.pid))
         if (!stale && holder !== null) throw locked(holder)
         if (holder === null && attempt < 2) {
-          // Unreadable: either being written right now, or torn by a crash. Retry, then take over.
+          // Unreadable: torn by a crash, or (from an io without link) being written right now.
+          // Retry, then take over.
           if (attempt === 1) { try { io.unlink(file) } catch {} }
           continue
         }
         // Stale: take it over through a rename, then check that we won any race for it.
         const tmp = `${file}.${token}.tmp`
-        const tfd = io.open(tmp, 'wx')
-        try { writeFully(io, tfd, info, 0, info.length, 0) } finally { io.close(tfd) }
+        writeNew(io, tmp, info)
         io.rename(tmp, file)
         if (readLock(io, file)?.token !== token) throw locked(readLock(io, file))
         heldHere.add(key)

@@ -13,23 +13,18 @@ export class Waiters {
   private readonly settle: Array<((v: never) => void) | null> = []
   private readonly offsets: number[] = []
   private count = 0
+  // Writing at index `length` appends, so a slot past the used ones grows the array as push would.
   private readonly executor = (resolve: (offset: number) => void, reject: (err: Error) => void): void => {
     const i = 2 * (this.count - 1)
-    if (i < this.settle.length) {
-      this.settle[i] = resolve as (v: never) => void
-      this.settle[i + 1] = reject as (v: never) => void
-    } else {
-      this.settle.push(resolve as (v: never) => void, reject as (v: never) => void)
-    }
+    this.settle[i] = resolve as (v: never) => void
+    this.settle[i + 1] = reject as (v: never) => void
   }
 
   get length (): number { return this.count }
 
   /** A promise for an append whose first record gets `offset`. */
   add (offset: number): Promise<number> {
-    if (this.count < this.offsets.length) this.offsets[this.count] = offset
-    else this.offsets.push(offset)
-    this.count++
+    this.offsets[this.count++] = offset
     return new Promise<number>(this.executor)
   }
 
