@@ -58,31 +58,85 @@ function headerKeyBuffer (key: string): Buffer {
   return b
 }
 
-function pushHeader (keys: Buffer[], values: Array<Buffer | null>, key: unknown, value: unknown): void {
+function headerName (key: unknown): string {
   if (typeof key !== 'string') throw invalidRecord(`header keys must be strings, got ${describe(key)}`)
-  keys.push(headerKeyBuffer(key))
-  values.push(value === null || value === undefined ? null : toBuffer(value, `header ${key}`))
+  return key
 }
 
-function normalHeaders (h: HeadersInput | null | undefined, keys: Buffer[], values: Array<Buffer | null>): void {
-  if (h === null || h === undefined) return
-  if (Array.isArray(h)) {
-    for (const entry of h as unknown[]) {
-      if (Array.isArray(entry) && entry.length === 2) pushHeader(keys, values, entry[0], entry[1])
-      else if (entry !== null && typeof entry === 'object' && 'key' in entry) pushHeader(keys, values, (entry as { key: unknown }).key, (entry as unknown as { value: unknown }).value)
-      else throw invalidRecord('headers array entries must be { key, value } or [key, value]')
+function headerValue (name: string, value: unknown): Buffer | null {
+  if (value === null || value === undefined) return null
+  // The common case first: the message naming the header is built only when needed.
+  return Buffer.isBuffer(value) ? value : toBuffer(value, `header ${name}`)
+}
+
+/**
+ * The header lists of a record, and their payload bytes. An array of headers (the mirror's and
+ * kafkajs's ordered form) fills lists of its exact length: lists grown by push start at 17 slots,
+ * two per record, which was most of a keyed append's garbage.
+ */
+class Headers {
+  keys = EMPTY_KEYS
+  values = EMPTY_VALUES
+  bytes = 0
+
+  /** Reads `h`; what it read stays here until the next call (one reused instance). */
+  read (h: HeadersInput): void {
+    this.keys = EMPTY_KEYS
+    this.values = EMPTY_VALUES
+    this.bytes = 0
+    if (Array.isArray(h)) return this.readList(h as unknown[])
+    if (typeof h !== 'object') throw invalidRecord(`headers must be an array or an object, got ${describe(h)}`)
+    // kafkajs shape: object key order is insertion order; arrays hold duplicates of one key.
+    const keys: Buffer[] = []
+    const values: Array<Buffer | null> = []
+    for (const name of Object.keys(h)) {
+      const v = (h as Record<string, unknown>)[name]
+      if (v === undefined) continue
+      const k = headerKeyBuffer(name)
+      if (Array.isArray(v)) for (const item of v) this.add(keys, values, k, headerValue(name, item))
+      else this.add(keys, values, k, headerValue(name, v))
     }
-    return
+    this.keys = keys
+    this.values = values
   }
-  if (typeof h !== 'object') throw invalidRecord(`headers must be an array or an object, got ${describe(h)}`)
-  // kafkajs shape: object key order is insertion order; arrays hold duplicates of one key.
-  for (const key of Object.keys(h)) {
-    const v = (h as Record<string, unknown>)[key]
-    if (v === undefined) continue
-    if (Array.isArray(v)) for (const item of v) pushHeader(keys, values, key, item)
-    else pushHeader(keys, values, key, v)
+
+  private readList (h: unknown[]): void {
+    const n = h.length
+    if (n === 0) return
+    const keys = new Array<Buffer>(n)
+    const values = new Array<Buffer | null>(n)
+    let bytes = 0
+    for (let i = 0; i < n; i++) {
+      const entry = h[i]
+      let name: string
+      let v: Buffer | null
+      if (entry !== null && typeof entry === 'object' && !Array.isArray(entry) && 'key' in entry) {
+        name = headerName((entry as { key: unknown }).key)
+        v = headerValue(name, (entry as { value?: unknown }).value)
+      } else if (Array.isArray(entry) && entry.length === 2) {
+        name = headerName(entry[0])
+        v = headerValue(name, entry[1])
+      } else {
+        throw invalidRecord('headers array entries must be { key, value } or [key, value]')
+      }
+      const k = headerKeyBuffer(name)
+      keys[i] = k
+      values[i] = v
+      bytes += k.length + (v === null ? 0 : v.length)
+    }
+    this.keys = keys
+    this.values = values
+    this.bytes = bytes
+  }
+
+  private add (keys: Buffer[], values: Array<Buffer | null>, k: Buffer, v: Buffer | null): void {
+    keys.push(k)
+    values.push(v)
+    this.bytes += k.length + (v === null ? 0 : v.length)
   }
 }
+
+const scratchHeaders = new Headers()
 
 export function normalizeRecord (input: AppendInput, now: number): NormalRecord {
   if (typeof input === 'string' || input instanceof Uint8Array) {
@@ -96,16 +150,14 @@ export function normalizeRecord (input: AppendInput, now: number): NormalRecord 
   if (rec.value === undefined || rec.value === null) throw invalidRecord('value is required')
   const value = toBuffer(rec.value, 'value')
   const key = rec.key === undefined || rec.key === null ? null : toBuffer(rec.key, 'key')
-  let headerKeys = EMPTY_KEYS
-  let headerValues = EMPTY_VALUES
-  if (rec.headers !== undefined && rec.headers !== null) {
-    headerKeys = []
-    headerValues = []
-    normalHeaders(rec.headers, headerKeys, headerValues)
+  const size = value.length + (key === null ? 0 : key.length)
+  const timestamp = toTimestamp(rec.timestamp, now)
+  if (rec.headers === undefined || rec.headers === null) {
+    return { key, value, headerKeys: EMPTY_KEYS, headerValues: EMPTY_VALUES, timestamp, size }
   }
-  let size = value.length + (key === null ? 0 : key.length)
-  for (let i = 0; i < headerKeys.length; i++) size += headerKeys[i].length + (headerValues[i]?.length ?? 0)
-  return { key, value, headerKeys, headerValues, timestamp: toTimestamp(rec.timestamp, now), size }
+  const h = scratchHeaders
+  h.read(rec.headers)
+  return { key, value, headerKeys: h.keys, headerValues: h.values, timestamp, size: size + h.bytes }
 }
 
 export function normalizeRecords (inputs: unknown, now: number): NormalRecord[] {

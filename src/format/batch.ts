@@ -86,6 +86,20 @@ function writeSmallVarint (buf: Buffer, n: number, pos: number): number {
   return pos + 3
 }
 
+/**
+ * Copies `src` into `buf` at `pos`; returns the position after it. Keys, header keys and header
+ * values are mostly a few bytes, where a loop beats Buffer#copy's and set's fixed cost (~10 ns).
+ */
+function copyBytes (buf: Buffer, src: Uint8Array, pos: number): number {
+  const n = src.length
+  if (n < 32) {
+    for (let i = 0; i < n; i++) buf[pos + i] = src[i]
+  } else {
+    buf.set(src, pos)
+  }
+  return pos + n
+}
+
 /** Bytes a record takes in a batch, its length prefix included. */
 export function recordSize (rec: NormalRecord, offsetDelta: number, timestampDelta: number): number {
   const body = bodySize(rec, offsetDelta, timestampDelta)
@@ -198,23 +212,21 @@ export class BatchEncoder {
       buf[pos++] = 1 // zigzag(-1)
     } else {
       pos = writeVarint(buf, rec.key.length, pos)
-      buf.set(rec.key, pos)
-      pos += rec.key.length
+      pos = copyBytes(buf, rec.key, pos)
     }
     pos = writeVarint(buf, rec.value.length, pos)
-    buf.set(rec.value, pos)
-    pos += rec.value.length
+    pos = copyBytes(buf, rec.value, pos)
     const hk = rec.headerKeys
     pos = writeVarint(buf, hk.length, pos)
     for (let i = 0; i < hk.length; i++) {
       pos = writeVarint(buf, hk[i].length, pos)
-      pos += hk[i].copy(buf, pos)
+      pos = copyBytes(buf, hk[i], pos)
       const v = rec.headerValues[i]
       if (v === null) {
         buf[pos++] = 1
       } else {
         pos = writeVarint(buf, v.length, pos)
-        pos += v.copy(buf, pos)
+        pos = copyBytes(buf, v, pos)
       }
     }
     this.length = pos
