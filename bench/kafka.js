@@ -2,6 +2,7 @@
 // The Kafka connectors against kafkajs itself, in one run on one broker:
 //   mirror (Kafka -> WAL, durable, exactly once)  vs  a raw kafkajs consumer that only counts
 //   replay (WAL -> Kafka, acks -1, cursor commits) vs  a raw kafkajs idempotent producer (acks -1)
+// The raw clients run in a process of their own (lib/kafka-raw.js): kafkajs alone, unpatched.
 //
 //   npm run bench -- kafka                 (or: node bench/kafka.js)
 //   options: --quick (fewer records), --records=N, --runs=N, --partitions=N, --value=BYTES, --save,
@@ -13,10 +14,13 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { randomUUID } from 'node:crypto'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import kafkajs from 'kafkajs'
 import { startBroker } from '../test/kafka/broker.js'
 import { mirror, replay, kafkajsPort } from '../dist/connectors/kafka/index.js'
+import { BATCH, consumerOpts, message as messageOf, steady } from './lib/kafka-shared.js'
 
 const { Kafka, logLevel } = kafkajs
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -27,32 +31,8 @@ const RECORDS = Number(opt('records') ?? (QUICK ? 50_000 : 300_000))
 const RUNS = Number(opt('runs') ?? (QUICK ? 1 : 3))
 const PARTITIONS = Number(opt('partitions') ?? 4)
 const VALUE = Number(opt('value') ?? 100)
-const BATCH = 1000
 // What the provenance header costs: replay without it (and so without sole-writer deduplication).
 const NO_PROVENANCE = argv.includes('--no-provenance')
-const consumerOpts = { sessionTimeout: 6000, rebalanceTimeout: 6000, heartbeatInterval: 500, maxWaitTimeInMs: 100 }
-
-/**
- * Steady-state rate: records after the first batch, over the time from the first batch to the
- * last. Connecting, joining the group, opening the WAL and the final commits are the same few
- * hundred milliseconds whatever the record count, and they differ between the raw client and the
- * connectors (the connectors also read checkpoints and target tails), so end-to-end times at a
- * few hundred thousand records mostly compare startup. Both are reported; the ratios use this one.
- */
-function steady () {
-  let first = -1
-  let last = -1
-  let n = 0
-  return {
-    batch (records) {
-      const t = performance.now()
-      if (first < 0) first = t
-      else n += records
-      last = t
-    },
-    rate () { return last > first ? n / ((last - first) / 1000) : NaN }
-  }
-}
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const fmt = (n) => Math.round(n).toLocaleString('en-US')
@@ -72,16 +52,7 @@ const port = kafkajsPort(kafka)
 const tmpRoot = path.join(HERE, 'tmp', `kafka-${process.pid}`)
 fs.mkdirSync(tmpRoot, { recursive: true })
 
-const value = Buffer.alloc(VALUE, 7)
-function message (i) {
-  return {
-    partition: i % PARTITIONS,
-    key: Buffer.from(`key-${i % 10_000}`),
-    value,
-    headers: { trace: `t${i}`, hop: ['a', 'b'] },
-    timestamp: String(Date.now())
-  }
-}
+const message = (i) => messageOf(i, PARTITIONS, VALUE)
 
 async function newTopic (prefix) {
   const topic = `${prefix}-${randomUUID().slice(0, 8)}`
@@ -89,43 +60,15 @@ async function newTopic (prefix) {
   return topic
 }
 
-/** Raw kafkajs: idempotent producer, acks -1, BATCH messages per send, one send at a time. */
-async function rawProduce (topic) {
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
-  await producer.connect()
-  const st = steady()
-  const t0 = performance.now()
-  for (let s = 0; s < RECORDS; s += BATCH) {
-    const messages = []
-    for (let i = s; i < Math.min(RECORDS, s + BATCH); i++) messages.push(message(i))
-    await producer.send({ topic, acks: -1, messages })
-    st.batch(messages.length)
-  }
-  const ms = performance.now() - t0
-  await producer.disconnect()
-  return { ms, steady: st.rate() }
-}
-
-/** Raw kafkajs: a consumer group that counts messages until all arrived (join included). */
-async function rawConsume (topic) {
-  const consumer = kafka.consumer({ groupId: `raw-${randomUUID()}`, ...consumerOpts })
-  await consumer.connect()
-  await consumer.subscribe({ topics: [topic], fromBeginning: true })
-  const st = steady()
-  const t0 = performance.now()
-  let n = 0
-  await new Promise((resolve, reject) => {
-    consumer.run({
-      eachBatch: async ({ batch }) => {
-        n += batch.messages.length
-        st.batch(batch.messages.length)
-        if (n >= RECORDS) resolve()
-      }
-    }).catch(reject)
-  })
-  const ms = performance.now() - t0
-  await consumer.disconnect()
-  return { ms, steady: st.rate() }
+/** kafkajs alone, in its own process (see lib/kafka-raw.js): `mode` is produce or consume. */
+async function raw (mode, topic) {
+  const args = [path.join(HERE, 'lib', 'kafka-raw.js'), mode, brokers, topic, String(RECORDS), String(PARTITIONS), String(VALUE)]
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.setEncoding('utf8').on('data', (d) => { out += d })
+  const [code, signal] = await once(child, 'close')
+  if (code !== 0) throw new Error(`raw kafkajs ${mode} exited with ${code ?? signal}`)
+  return JSON.parse(out.trim().split('\n').pop())
 }
 
 async function runMirror (topic, dir) {
@@ -168,8 +111,8 @@ const record = (kind, r) => { rows.endToEnd[kind].push(RECORDS / r.ms * 1000); r
 try {
   for (let run = 0; run < RUNS; run++) {
     const topic = await newTopic('bench-src')
-    record('produce', await rawProduce(topic))
-    record('consume', await rawConsume(topic))
+    record('produce', await raw('produce', topic))
+    record('consume', await raw('consume', topic))
     const dir = path.join(tmpRoot, `wal-${run}`)
     record('mirror', await runMirror(topic, dir))
     record('replay', await runReplay(dir))

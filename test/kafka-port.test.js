@@ -72,6 +72,39 @@ test('header round trip: random header lists', (t) => {
   t.pass();
 });
 
+test('the patched decoder builds the very header object kafkajs\'s own fold builds', (t) => {
+  // kafkajs's own result: its record decoder folding a plain array (the unpatched path).
+  const unpatched = (buffer) => {
+    const d = new Decoder(buffer);
+    d.readVarIntArray = function (reader) {
+      const out = [];
+      for (let n = this.readVarInt(), i = 0; i < n; i++) out.push(reader(this));
+      return out;
+    };
+    d.readVarInt();
+    return RecordDecoder(d, { firstOffset: '0', firstTimestamp: '0' }).headers;
+  };
+  const header = fc.record({
+    key: fc.constantFrom('a', 'b', '1', '07', '', '__proto__', 'toString', 'constructor', 'hasOwnProperty', 'é'),
+    value: fc.option(fc.uint8Array({ maxLength: 8 }), { nil: null }),
+  });
+  const own = (o) => Reflect.ownKeys(o).filter((k) => typeof k === 'string').map((k) => [k, Object.getOwnPropertyDescriptor(o, k)]);
+  fc.assert(
+    fc.property(fc.array(header, { maxLength: 10 }), (hs) => {
+      const headers = hs.map((h) => ({ key: h.key, value: h.value === null ? null : Buffer.from(h.value) }));
+      const enc = Record({ key: Buffer.from('k'), value: Buffer.from('v'), headers: kafkajsHeaders(headers) });
+      const want = unpatched(enc.buffer);
+      const d = new Decoder(enc.buffer);
+      d.readVarInt();
+      const got = RecordDecoder(d, { firstOffset: '0', firstTimestamp: '0' }).headers;
+      t.is(Object.getPrototypeOf(got), Object.getPrototypeOf(want));
+      t.deepEqual(own(got), own(want));
+      t.deepEqual(norm(orderedHeadersOf(got).headers), norm(headers));
+    }),
+    { numRuns: 300 },
+  );
+});
+
 test('the provenance header is added while kafkajs encodes, after the record\'s own headers', (t) => {
   const header = fc.record({
     key: fc.constantFrom('a', 'x-trace', POSITION_HEADER),

@@ -1,37 +1,11 @@
 import { ATTR_CHECKPOINT, BATCH_HEADER_BYTES, readU64 } from './batch.js'
 import type { WalHeader, WalRecord } from '../types.js'
+import { headerKey } from './header-key.js'
 
 /** Thrown for a batch whose checksum holds but whose structure does not; callers add the location. */
 export class MalformedBatch extends Error {}
 
 const NO_HEADERS: readonly WalHeader[] = Object.freeze([])
-
-/**
- * Header keys come from a small vocabulary ("trace", "content-type", ...) repeated on every record.
- * Decoding each again made a view and a string per header, and a reader holding records kept them
- * all alive; a small direct-mapped cache of short keys hands back the same string instead.
- */
-const KEY_SLOTS = 256
-const KEY_MAX_BYTES = 48
-const keyBytes: Array<Buffer | undefined> = new Array(KEY_SLOTS)
-const keyText: string[] = new Array(KEY_SLOTS)
-
-function headerKey (buf: Buffer, at: number, len: number): string {
-  if (len > KEY_MAX_BYTES) return buf.toString('utf8', at, at + len)
-  let h = len
-  for (let i = 0; i < len; i++) h = (Math.imul(h, 31) + buf[at + i]) | 0
-  const slot = (h ^ (h >>> 8)) & (KEY_SLOTS - 1)
-  const k = keyBytes[slot]
-  if (k !== undefined && k.length === len) {
-    let i = 0
-    while (i < len && k[i] === buf[at + i]) i++
-    if (i === len) return keyText[slot]
-  }
-  const text = buf.toString('utf8', at, at + len)
-  keyBytes[slot] = Buffer.from(buf.subarray(at, at + len))
-  keyText[slot] = text
-  return text
-}
 
 /**
  * Walks the records of one batch whose checksum was already verified. The returned key, value
