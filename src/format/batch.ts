@@ -119,6 +119,9 @@ function bodySize (rec: NormalRecord, offsetDelta: number, timestampDelta: numbe
   return n
 }
 
+/** Encoder buffers up to this size are kept whatever the commits that follow. */
+const KEEP_BYTES = 1024 * 1024
+
 /**
  * Encodes batches back to back into one growing buffer, so a commit is a single write.
  * Encoding happens when an append arrives, not at commit time, so the commit only checksums
@@ -135,7 +138,7 @@ export class BatchEncoder {
   private count = 0
   private readonly saved = new Float64Array(4)
 
-  constructor (initialBytes = 64 * 1024) {
+  constructor (private readonly initialBytes = 64 * 1024) {
     this.buf = Buffer.allocUnsafe(initialBytes)
   }
 
@@ -146,6 +149,9 @@ export class BatchEncoder {
   get batchMaxTimestamp (): number { return this.maxTimestamp }
 
   reset (): void {
+    // A burst's buffer is let go once commits are small again: kept, every log would hold the
+    // largest commit it ever made. Steady large commits keep theirs (no copy on every commit).
+    if (this.buf.length > KEEP_BYTES && this.length < this.buf.length / 4) this.buf = Buffer.allocUnsafe(this.initialBytes)
     this.length = 0
     this.batchStart = -1
   }

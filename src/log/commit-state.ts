@@ -6,7 +6,7 @@
  * appends).
  */
 import type { Segment } from './segment.js'
-import { Waiters } from './waiters.js'
+import { KEEP_SLOTS, Waiters } from './waiters.js'
 
 /** A closed batch waiting in the encoder for its commit. */
 export interface PendingBatch {
@@ -41,6 +41,12 @@ export class Slots<T> {
   }
 
   get last (): T { return this.items[this.length - 1] }
+
+  /** Empties the list, keeping at most KEEP_SLOTS objects for reuse (see Waiters). */
+  clear (): void {
+    this.length = 0
+    if (this.items.length > KEEP_SLOTS) this.items.length = KEEP_SLOTS
+  }
 }
 
 export class CommitState {
@@ -56,8 +62,8 @@ export class CommitState {
   clear (): void {
     for (let i = 0; i < this.batches.length; i++) this.batches.items[i].checkpoints = null
     for (let i = 0; i < this.pieces.length; i++) this.pieces.items[i].seg = null
-    this.batches.length = 0
-    this.pieces.length = 0
+    this.batches.clear()
+    this.pieces.clear()
     this.firstOffset = -1
   }
 }
