@@ -2,7 +2,7 @@ import test from 'ava'
 import fs from 'node:fs'
 import path from 'node:path'
 import { crc32c } from '@node-rs/crc32'
-import { WriteAhead, WalError } from '../dist/src/index.js'
+import { WriteAhead, WalError, nodeFileIO } from '../dist/src/index.js'
 import { tmpDir, collect, segmentFiles, partitionPath, small } from './helpers/tmp.js'
 
 const SEAL_BYTES = 68
@@ -166,6 +166,53 @@ test('a flipped bit in a sealed segment is CORRUPTED on read, naming where', asy
   await t.throwsAsync(wal.read(0, base + 1), { code: 'CORRUPTED' })
   t.is((await wal.read(0, 0)).offset, 0, 'other segments still read')
   await wal.close()
+})
+
+test('an older segment left unsealed is opened as a sealed one: a flipped payload bit is CORRUPTED on read, not on open', async (t) => {
+  const { dir, values, victim } = await unsealedOlderSegment(t)
+  const buf = fs.readFileSync(victim)
+  const starts = batchStarts(buf)
+  buf[starts[1] + 80] ^= 0x10 // inside a record of the second batch, past its header
+  fs.writeFileSync(victim, buf)
+  const wal = await WriteAhead.open(dir, small)
+  t.is(wal.offsets(0).end, values.length, 'open walked the structure, which still matches the next segment\'s record')
+  const base = Number(path.basename(victim).slice(0, 20))
+  const err = await t.throwsAsync(collect(wal.iterate(0, { from: base })), { instanceOf: WalError, code: 'CORRUPTED' })
+  t.is(err.details.segment, path.basename(victim))
+  t.is(err.details.position, starts[1])
+  t.is((await wal.read(0, 0)).value.toString(), values[0], 'other segments still read')
+  await wal.close()
+  t.false((await WriteAhead.verify(dir)).ok, 'verify reads every checksum')
+})
+
+test('an older segment left unsealed by a crash costs open its batch headers, not its records', async (t) => {
+  // Batches above 64 KiB: the walk reads each header alone (scan.ts), as below a durable mark.
+  const dir = tmpDir(t)
+  const opts = { segmentBytes: 1024 * 1024, preallocate: false }
+  const wal = await WriteAhead.open(dir, opts)
+  const value = Buffer.alloc(100, 1)
+  for (let i = 0; i < 30; i++) await wal.appendBatch(0, Array.from({ length: 1000 }, () => value))
+  await wal.close()
+  const segs = segmentFiles(dir)
+  t.true(segs.length >= 3)
+  const victim = partitionPath(dir, 0, segs[1])
+  fs.truncateSync(victim, fs.statSync(victim).size - SEAL_BYTES)
+  const size = fs.statSync(victim).size
+  // Bytes read from the victim during open, through the I/O layer.
+  const fds = new Set()
+  let read = 0
+  const io = {
+    ...nodeFileIO,
+    open: (file, mode) => { const fd = nodeFileIO.open(file, mode); if (file === victim) fds.add(fd); return fd },
+    read: (fd, buf, off, len, pos) => { const n = nodeFileIO.read(fd, buf, off, len, pos); if (fds.has(fd)) read += n; return n }
+  }
+  const reopened = await WriteAhead.open(dir, { ...opts, io })
+  t.is(reopened.offsets(0).end, 30_000)
+  t.true(read < size / 10, `open read ${read} of its ${size} bytes`)
+  await reopened.close()
+  const sealed = fs.readFileSync(victim)
+  t.is(sealed[sealed.length - SEAL_BYTES + 9] & 2, 2, 'and sealed it')
+  t.true((await WriteAhead.verify(dir)).ok)
 })
 
 /** The positions of the batches of a segment file, by walking their length fields. */

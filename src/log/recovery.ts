@@ -3,7 +3,9 @@
  *  1. delete temporary files (a rotation that never got renamed; a zero-filled next segment,
  *     unless it can be finished instead);
  *  2. every segment but the last must be sealed; one that is not (a crash mid-rotation) is
- *     scanned, cut at its last valid batch, and sealed now;
+ *     sealed now. The next segment's header records where its data ends: only its structure
+ *     is walked, to match that record (checksums are checked by reads, as in sealed segments).
+ *     Files from before that record are scanned in full and cut at their last valid batch;
  *  3. the last segment is scanned batch by batch: below the durable mark its structure only
  *     (checksums are checked by every read, as in sealed segments), above it checksums too.
  *     Invalid bytes below the mark are damage to acknowledged data: CORRUPTED, never silently
@@ -173,9 +175,13 @@ export function recoverLog (o: LogOptions): Recovered {
       // Not in a log whose batches all carry checkpoints (meta): a header bit decides which
       // batches are checked in full, and there a flipped one would silently lose values.
       const mark = last && !o.compactOnRotate && synced !== null && synced.segmentBase === base ? synced : null
+      // An older segment whose end the next one records was synced whole before that one was
+      // created: like a sealed one, which open checks by its seal alone, its payload is left to
+      // the checksums of reads, and the walk of its structure must match the record.
+      const vouched = recorded !== null && !o.compactOnRotate ? recorded : null
       const r = scanSegment(io, fd, size, {
         base, maxBatchBytes: BATCH_READ_LIMIT, checkpoints: last ? checkpoints : undefined, index: indexer,
-        trustedEnd: mark?.position ?? 0, trustedNextOffset: mark?.nextOffset, limit: recorded?.dataEnd
+        trustedEnd: mark?.position ?? vouched?.dataEnd ?? 0, trustedNextOffset: mark?.nextOffset ?? vouched?.nextOffset, limit: recorded?.dataEnd
       })
       // An older segment's data was synced before the next segment was started, so bad bytes in
       // it are damage, unless they are only a seal torn by the crash. Where the next segment

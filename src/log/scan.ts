@@ -60,8 +60,10 @@ export function scanSegment (io: FileIO, fd: number, fileSize: number, o: ScanOp
     end: SEGMENT_HEADER_BYTES, nextOffset: o.base, batchCount: 0, chain: 0,
     minTimestamp: Number.MAX_SAFE_INTEGER, maxTimestamp: Number.MIN_SAFE_INTEGER, stop: 'end'
   }
-  // A file cut short below the mark must fail the walk, not be trusted past its end.
+  // A file cut short below the mark must fail the walk, not be trusted past its end; the caller
+  // then finds the data missing (so the mark's next offset belongs to no position here).
   const trustedEnd = Math.min(o.trustedEnd ?? 0, limit)
+  const trustedNextOffset = trustedEnd === o.trustedEnd ? o.trustedNextOffset : undefined
   // Every walk starts with a small window (see ensure); it grows as batch sizes show.
   let buf = Buffer.allocUnsafe(Math.min(HEADER_WINDOW, Math.max(limit, 1)))
   let winStart = 0
@@ -147,9 +149,9 @@ export function scanSegment (io: FileIO, fd: number, fileSize: number, o: ScanOp
     // The batch that ends at the mark gives the log its next offset: the mark, checksummed
     // itself, must agree, or the header is damaged.
     // (A trusted batch always has records: see checkRest.)
-    if (trusted && pos + h.length === trustedEnd && o.trustedNextOffset !== undefined &&
-        h.baseOffset + h.lastOffsetDelta + 1 !== o.trustedNextOffset) {
-      r.stop = 'bad'; r.reason = `batch ends at offset ${h.baseOffset + h.lastOffsetDelta}, the durable mark at ${o.trustedNextOffset - 1}`; break
+    if (trusted && pos + h.length === trustedEnd && trustedNextOffset !== undefined &&
+        h.baseOffset + h.lastOffsetDelta + 1 !== trustedNextOffset) {
+      r.stop = 'bad'; r.reason = `batch ends at offset ${h.baseOffset + h.lastOffsetDelta}, the durable mark at ${trustedNextOffset - 1}`; break
     }
     if (h.recordCount > 0) {
       o.index?.add(h.baseOffset, pos, h.maxTimestamp)
