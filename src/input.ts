@@ -79,7 +79,7 @@ class Headers {
   values = EMPTY_VALUES
   bytes = 0
 
-  /** Reads `h`; what it read stays here until the next call (one reused instance). */
+  /** Reads `h`; what it read stays here until the next call (one reused instance: read it at once). */
   read (h: HeadersInput): void {
     this.keys = EMPTY_KEYS
     this.values = EMPTY_VALUES
@@ -93,11 +93,15 @@ class Headers {
       const v = (h as Record<string, unknown>)[name]
       if (v === undefined) continue
       const k = headerKeyBuffer(name)
-      if (Array.isArray(v)) for (const item of v) this.add(keys, values, k, headerValue(name, item))
-      else this.add(keys, values, k, headerValue(name, v))
+      if (Array.isArray(v)) for (const item of v) { keys.push(k); values.push(headerValue(name, item)) }
+      else { keys.push(k); values.push(headerValue(name, v)) }
     }
+    let bytes = 0
+    for (let i = 0; i < keys.length; i++) bytes += keys[i].length + (values[i]?.length ?? 0)
+    // Set only once read whole, from locals: a getter that appends while this runs reuses the instance.
     this.keys = keys
     this.values = values
+    this.bytes = bytes
   }
 
   private readList (h: unknown[]): void {
@@ -129,11 +133,6 @@ class Headers {
     this.bytes = bytes
   }
 
-  private add (keys: Buffer[], values: Array<Buffer | null>, k: Buffer, v: Buffer | null): void {
-    keys.push(k)
-    values.push(v)
-    this.bytes += k.length + (v === null ? 0 : v.length)
-  }
 }
 
 const scratchHeaders = new Headers()
