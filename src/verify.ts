@@ -9,7 +9,7 @@ import { nodeFileIO, type FileIO } from './io/file-io.js'
 import { readFully, writeFully } from './io/full-io.js'
 import { SEAL_BYTES, SEGMENT_HEADER_BYTES, parseSegmentFileName } from './format/segment-file.js'
 import { BATCH_READ_LIMIT } from './format/batch.js'
-import { allZero, scanSegment } from './log/scan.js'
+import { allZero, matchesRecord, scanSegment } from './log/scan.js'
 import { readSegmentHeader, recordedEndBefore } from './log/segment.js'
 import { HeadFile, readHead } from './log/head-file.js'
 import { HEAD_FILE } from './log/recovery.js'
@@ -87,7 +87,7 @@ function checkFile (io: FileIO, f: SegmentFile, next: SegmentFile | undefined, m
     let reason: string | null = null
     if (r.stop === 'bad' && !tornSeal) reason = r.reason ?? 'invalid data'
     else if (r.stop === 'seal' && r.end + SEAL_BYTES !== f.size) reason = 'data follows the seal'
-    else if (recorded !== null && !(r.end === recorded.dataEnd && r.nextOffset === recorded.nextOffset && r.batchCount === recorded.batchCount && r.chain === recorded.chainCrc)) {
+    else if (recorded !== null && !matchesRecord(r, recorded)) {
       reason = r.end < recorded.dataEnd ? `data lost: the next segment records this one's data ending at byte ${recorded.dataEnd}` : 'data differs from what the next segment records of it'
     }
     const records = r.nextOffset - f.base

@@ -25,7 +25,7 @@ import { SEAL_BYTES, SEGMENT_HEADER_BYTES, decodeSeal, encodeSeal, parseSegmentF
 import { IndexBuilder } from './index-builder.js'
 import { readHead, stampedInBoot, type HeadMark } from './head-file.js'
 import { PREPARED_SUFFIX } from './preparer.js'
-import { scanSegment, allZero } from './scan.js'
+import { scanSegment, allZero, matchesRecord } from './scan.js'
 import { Segment, readSegmentHeader, recordedEndBefore, writeIndexFiles } from './segment.js'
 import type { LogOptions, PartitionLog } from './partition-log.js'
 
@@ -196,7 +196,7 @@ export function recoverLog (o: LogOptions): Recovered {
       // A file cut short at a batch boundary scans cleanly: only the record says data is missing.
       // The mark is not needed to call it acknowledged: every mode syncs a segment before the
       // next one (and its record) is created, so the record alone proves the data was durable.
-      if (recorded !== null && !(r.end === recorded.dataEnd && r.nextOffset === recorded.nextOffset && r.batchCount === recorded.batchCount && r.chain === recorded.chainCrc)) {
+      if (recorded !== null && !matchesRecord(r, recorded)) {
         const what = r.end < recorded.dataEnd ? `ends at byte ${r.end}, but the next segment records its data ending at ${recorded.dataEnd}` : 'differs from what the next segment records of it'
         throw corrupted(`acknowledged data lost: the segment ${what}`, where(name, r.end, { offset: r.nextOffset }))
       }

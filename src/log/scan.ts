@@ -2,7 +2,7 @@ import type { FileIO } from '../io/file-io.js'
 import { readFully } from '../io/full-io.js'
 import { ATTR_CHECKPOINT, ATTR_SEAL, BATCH_HEADER_BYTES, batchCrcValid, checkHeader, readHeader, type BatchHeader } from '../format/batch.js'
 import { RecordCursor, MalformedBatch } from '../format/decode.js'
-import { SEAL_BYTES, SEGMENT_HEADER_BYTES, chainCrc, decodeSeal, type SealInfo } from '../format/segment-file.js'
+import { SEAL_BYTES, SEGMENT_HEADER_BYTES, chainCrc, decodeSeal, type SealInfo, type SegmentEnd } from '../format/segment-file.js'
 import type { IndexBuilder } from './index-builder.js'
 
 const CHUNK = 4 * 1024 * 1024
@@ -165,6 +165,11 @@ export function scanSegment (io: FileIO, fd: number, fileSize: number, o: ScanOp
     r.end = pos
   }
   return r
+}
+
+/** True when a scan found the segment just as the next segment's header records it: end, next offset, batches, chain. */
+export function matchesRecord (r: ScanResult, recorded: SegmentEnd): boolean {
+  return r.end === recorded.dataEnd && r.nextOffset === recorded.nextOffset && r.batchCount === recorded.batchCount && r.chain === recorded.chainCrc
 }
 
 /** True when every byte in [from, to) is zero. */
