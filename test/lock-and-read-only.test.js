@@ -1,5 +1,6 @@
 import test from 'ava'
 import fs from 'node:fs'
+import os from 'node:os'
 import { spawn } from 'node:child_process'
 import readline from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -30,6 +31,25 @@ test('a second process gets LOCKED at once; a lock left by a killed process does
   const wal = await WriteAhead.open(dir)
   t.is(wal.offsets(0).end, 10)
   await wal.close()
+})
+
+test('a stale lock whose owner wrote more than this process does is taken over in place, still readable', async (t) => {
+  // The takeover overwrites the stale lock where it lies; what the dead owner wrote beyond this
+  // process's own, shorter, owner must not be left to make the lock unreadable.
+  const dir = tmpDir(t)
+  await (await WriteAhead.open(dir)).close()
+  const dead = spawn(process.execPath, ['-e', ''])
+  await new Promise((resolve) => dead.on('exit', resolve))
+  const stale = JSON.stringify({ pid: dead.pid, host: os.hostname(), token: 'f'.repeat(16), note: 'x'.repeat(200) })
+  fs.writeFileSync(`${dir}/LOCK`, stale)
+  const wal = await WriteAhead.open(dir)
+  const now = JSON.parse(fs.readFileSync(`${dir}/LOCK`, 'utf8'))
+  t.is(now.pid, process.pid, 'the lock names this process')
+  t.not(now.token, 'f'.repeat(16))
+  t.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('LOCK')), ['LOCK'], 'no temporary lock file')
+  await t.throwsAsync(WriteAhead.open(dir), { code: 'LOCKED' })
+  await wal.close()
+  t.false(fs.existsSync(`${dir}/LOCK`), 'released on close')
 })
 
 test('readOnly follows a live writer up to its latest durable commit', async (t) => {

@@ -44,12 +44,14 @@ export interface Recovered {
   prepared: string | null
 }
 
-function listSegments (o: LogOptions): number[] {
-  let names: string[]
-  try { names = o.io.readdir(o.dir) } catch (err) {
+function listDir (o: LogOptions): string[] {
+  try { return o.io.readdir(o.dir) } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' && o.readOnly) return []
     throw fromIoError(err, 'listing a partition', { partition: o.id })
   }
+}
+
+function segmentBases (names: string[]): number[] {
   const bases: number[] = []
   for (const name of names) {
     const base = parseSegmentFileName(name)
@@ -95,9 +97,10 @@ export function recoverLog (o: LogOptions): Recovered {
   const bootId = o.readOnly ? null : (io.bootId?.() ?? null)
   const sameBoot = stampedInBoot(io, headFd, bootId)
   let prepared: string | null = null
+  const names = listDir(o)
   if (!o.readOnly) {
     let removed = false
-    for (const name of io.readdir(o.dir)) {
+    for (const name of names) {
       if (!name.endsWith('.tmp')) continue
       // A zero-filled next segment is kept for the preparer to finish: deleting 64 MiB costs
       // milliseconds. Only the preparer ever writes one, and only zeros, but a power loss could
@@ -108,7 +111,7 @@ export function recoverLog (o: LogOptions): Recovered {
     }
     if (removed) io.syncDir(o.dir)
   }
-  let bases = listSegments(o)
+  let bases = segmentBases(names)
   // A reader ignores a segment the writer has created but not yet published a commit in.
   if (visible !== null) bases = bases.filter((b) => b <= (visible as HeadMark).segmentBase)
   const segments: Segment[] = []
@@ -272,7 +275,7 @@ export function refreshReadOnly (log: PartitionLog, o: LogOptions): number {
   if (visible === null) return cur?.nextOffset ?? 0
   if (cur !== undefined && visible.segmentBase === cur.base && visible.position === cur.dataEnd) return cur.nextOffset
   // Drop segments deleted by the writer's retention, add the new ones.
-  const bases = listSegments(o)
+  const bases = segmentBases(listDir(o))
   const present = new Set(bases)
   while (segs.length > 0 && !present.has(segs[0].base)) { o.fdCache.drop(segs[0].path); segs.shift() }
   for (const base of bases) {
