@@ -3,10 +3,14 @@
 //   mirror (Kafka -> WAL, durable, exactly once)  vs  a raw kafkajs consumer that only counts
 //   replay (WAL -> Kafka, acks -1, cursor commits) vs  a raw kafkajs idempotent producer (acks -1)
 // The raw clients run in a process of their own (lib/kafka-raw.js): kafkajs alone, unpatched.
+// Replay's records are encoded by the connectors' record encoder (same bytes, less CPU than
+// kafkajs's), which is why replay can beat kafkajs alone; --kafkajs-encoder shows it without.
 //
 //   npm run bench -- kafka                 (or: node bench/kafka.js)
 //   options: --quick (fewer records), --records=N, --runs=N, --partitions=N, --value=BYTES, --save,
-//            --no-provenance (replay without its provenance header, to see what the header costs)
+//            --no-provenance (replay without its provenance header, to see what the header costs),
+//            --kafkajs-encoder (replay with kafkajs's own record encoder rather than the connectors'
+//            patch, connectors/kafka/kafkajs-encoder.ts, to see what the patch saves)
 //
 // Uses KAFKA_BROKERS if set, else starts the test broker (test/kafka/broker.js). The WAL lives under
 // bench/tmp (a real disk: fdatasync matters). Ratios are connector / raw throughput (1.0 = as fast
@@ -33,6 +37,8 @@ const PARTITIONS = Number(opt('partitions') ?? 4)
 const VALUE = Number(opt('value') ?? 100)
 // What the provenance header costs: replay without it (and so without sole-writer deduplication).
 const NO_PROVENANCE = argv.includes('--no-provenance')
+// Read when the first port is made (kafkajsPort below), which is when the patch would be applied.
+if (argv.includes('--kafkajs-encoder')) process.env.WRITEAHEAD_KAFKAJS_ENCODER = 'kafkajs'
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const fmt = (n) => Math.round(n).toLocaleString('en-US')

@@ -6,16 +6,20 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import fc from 'fast-check';
 import {
-  kafkajsHeaders, orderedHeadersOf, patchKafkajsDecoders, murmur2, murmur2Partition, provenanceHeader, provenanceOf, POSITION_HEADER,
+  kafkajsHeaders, orderedHeadersOf, patchKafkajsDecoders, patchKafkajsEncoders, murmur2, murmur2Partition, provenanceHeader, provenanceOf, POSITION_HEADER,
   stripProvenance, optionsFromEnv, KafkaPortError, mirror, replay,
 } from '../dist/connectors/kafka/index.js';
 import { toWalError } from '../dist/connectors/kafka/common.js';
 import { toPortError } from '../dist/connectors/kafka/kafkajs-port.js';
+import { encodeRecord } from '../dist/connectors/kafka/kafkajs-encoder.js';
 import { WriteAhead } from '../dist/src/index.js';
 
 const require = createRequire(import.meta.url);
+const execFileP = promisify(execFile);
 const Record = require('kafkajs/src/protocol/recordBatch/record/v0/index.js');
 const RecordDecoder = require('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
 const Decoder = require('kafkajs/src/protocol/decoder.js');
@@ -124,6 +128,84 @@ test('the provenance header is added while kafkajs encodes, after the record\'s 
     { numRuns: 300 },
   );
   t.pass();
+});
+
+test('the record encoder patch writes the very bytes kafkajs\'s own record encoder writes', (t) => {
+  const buffer = fc.uint8Array({ maxLength: 300 }).map((u) => Buffer.from(u));
+  const bytes = fc.oneof(fc.constant(null), fc.constant(undefined), fc.string({ unit: 'binary', maxLength: 12 }), buffer);
+  const value = fc.oneof(fc.string({ unit: 'binary', maxLength: 8 }), fc.uint8Array({ maxLength: 8 }).map((u) => Buffer.from(u)));
+  const key = fc.oneof(fc.string({ unit: 'binary', maxLength: 6 }), fc.constantFrom('__proto__', '1', '07', 'toString'));
+  const plain = fc.dictionary(key, fc.oneof(value, fc.array(value, { maxLength: 3 })), { maxKeys: 5 });
+  const walHeader = fc.record({ key: fc.string({ unit: 'binary', maxLength: 6 }), value: fc.option(fc.uint8Array({ maxLength: 8 }).map((u) => Buffer.from(u)), { nil: null }) });
+  const provenance = fc.option(fc.record({ partition: fc.nat(100), offset: fc.maxSafeNat(), source: fc.option(fc.string({ maxLength: 5 }), { nil: null }) }), { nil: undefined });
+  const ordered = fc.tuple(fc.array(walHeader, { maxLength: 5 }), provenance).map(([hs, p]) => kafkajsHeaders(hs, p));
+  const delta = fc.oneof(fc.integer({ min: -300, max: 300 }), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.double({ min: -(2 ** 52) + 1, max: 2 ** 52 - 1, noNaN: true }).map(Math.trunc));
+  const input = fc.record({
+    key: bytes, value: bytes, headers: fc.oneof(plain, ordered), offsetDelta: fc.nat(2 ** 27), timestampDelta: delta,
+  }, { requiredKeys: [] });
+  fc.assert(
+    fc.property(input, (m) => {
+      const fast = encodeRecord(m);
+      t.true(Buffer.isBuffer(fast), 'these shapes are all encoded by the patch');
+      t.deepEqual(fast, Record(m).buffer);
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+test('the record encoder patch leaves kafkajs\'s encoder, and its errors, to shapes it does not handle', (t) => {
+  patchKafkajsEncoders();
+  const patched = require('kafkajs/src/protocol/recordBatch/record/v0/index.js');
+  t.not(patched, Record, 'kafkajs\'s module now exports the patched encoder');
+  const attempt = (f) => { try { return { bytes: f().buffer.toString('hex') }; } catch (err) { return { error: `${err.constructor.name}: ${err.message}` }; } };
+  const shapes = [
+    { key: 5 }, { value: {} }, { key: new Uint8Array([1, 2]) }, { headers: null }, { headers: { a: null } },
+    // eslint-disable-next-line no-sparse-arrays
+    { headers: { a: [Buffer.from('x'), , 'y'] } }, { headers: { a: [undefined] } }, { headers: { a: 7 } },
+    { timestampDelta: null }, { timestampDelta: 1.5 }, { timestampDelta: 2 ** 52 }, { timestampDelta: -(2 ** 53) + 1 }, { timestampDelta: Number.NaN }, { offsetDelta: -1 }, { offsetDelta: 2 ** 31 },
+    { headers: { a: Object.assign(['p', 'q'], { map: () => [{ key: 'z', value: 'w' }] }) } },
+  ];
+  for (const m of shapes) {
+    t.is(encodeRecord(m), undefined, `${JSON.stringify(m)} is left to kafkajs`);
+    t.deepEqual(attempt(() => patched(m)), attempt(() => Record(m)), JSON.stringify(m));
+  }
+  t.true(shapes.some((m) => attempt(() => Record(m)).error !== undefined), 'some of them make kafkajs throw');
+});
+
+test('produce requests go through the patched record encoder, even when kafkajs loaded them before the patch', async (t) => {
+  // Counted by kafkajs's zero-filled 512-byte encoder buffers: two per record (the record and its
+  // header) without the patch, a handful per request with it. In a child: the patch is process-wide.
+  const script = `
+    import { createRequire } from 'node:module'
+    const require = createRequire(${JSON.stringify(import.meta.url)})
+    const produce = require('kafkajs/src/protocol/requests/produce/index.js')
+    require('kafkajs/src/protocol/requests/produce/v7/request.js')
+    const { patchKafkajsEncoders } = await import(${JSON.stringify(new URL('../dist/connectors/kafka/index.js', import.meta.url).href)})
+    const messages = Array.from({ length: 100 }, (_, i) => ({ key: 'k' + i, value: Buffer.alloc(50, i), headers: { h: String(i) }, timestamp: String(1700000000000 + i) }))
+    async function encode () {
+      let zeroed = 0
+      const alloc = Buffer.alloc
+      Buffer.alloc = (size, ...rest) => { if (size === 512) zeroed++; return alloc.call(Buffer, size, ...rest) }
+      try {
+        const { request } = produce.protocol({ version: 7 })({ acks: -1, timeout: 1000, compression: 0, producerId: 5, producerEpoch: 0,
+          topicData: [{ topic: 't', partitions: [{ partition: 0, firstSequence: 0, messages }] }] })
+        const bytes = (await request.encode()).buffer.toString('hex')
+        return { zeroed, bytes }
+      } finally { Buffer.alloc = alloc }
+    }
+    const before = await encode()
+    const patched = patchKafkajsEncoders()
+    const after = await encode()
+    console.log(JSON.stringify({ patched, before: before.zeroed, after: after.zeroed, same: before.bytes === after.bytes }))`;
+  const run = async (env) => JSON.parse((await execFileP(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ...env } })).stdout);
+  const got = await run({});
+  t.is(got.patched, 1);
+  t.true(got.before >= 200, `kafkajs's own encoder: ${got.before} zero-filled buffers`);
+  t.true(got.after < 20, `patched: ${got.after} zero-filled buffers`);
+  t.true(got.same, 'the same request bytes');
+  const kept = await run({ WRITEAHEAD_KAFKAJS_ENCODER: 'kafkajs' });
+  t.is(kept.patched, 0, 'WRITEAHEAD_KAFKAJS_ENCODER=kafkajs keeps kafkajs\'s encoder');
+  t.true(kept.after >= 200);
 });
 
 test('murmur2 matches kafkajs and Kafka reference values', (t) => {

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // kafkajs alone, in a process of its own: the baselines of bench/kafka.js. The connectors patch
-// kafkajs's record decoder process-wide (connectors/kafka/kafkajs-port.ts: ordered headers, and a
-// header fold cheaper than kafkajs's own), so a raw consumer in the bench's process would measure
-// kafkajs plus that patch, not kafkajs.
+// kafkajs's record decoder and encoder process-wide (connectors/kafka/kafkajs-port.ts: ordered
+// headers, and a header fold cheaper than kafkajs's own; kafkajs-encoder.ts: the same bytes for less
+// CPU), so a raw client in the bench's process would measure kafkajs plus those patches, not kafkajs.
 //
 //   node bench/lib/kafka-raw.js produce|consume <brokers> <topic> <records> <partitions> <valueBytes>
 // Prints one JSON line: { ms, steady } (see steady() in bench/kafka.js).

@@ -11,7 +11,8 @@ export { mirror, mirrorCheckpoint, sourceOffset, checkpointName, type Mirror, ty
 export { replay, type Replay, type ReplayOptions, type ReplaySummary, type ReplayPartitionStatus, type ReplayBatchEvent, type ReplayFrom } from './replay.js'
 export { provenanceHeader, provenanceOf, stripProvenance, POSITION_HEADER, type Provenance } from './provenance.js'
 export { murmur2, murmur2Partition } from './murmur2.js'
-export { kafkajsPort, patchKafkajsDecoders, orderedHeadersOf, kafkajsHeaders, ORDERED_HEADERS, type KafkajsPortOptions, type KafkajsConsumerOptions } from './kafkajs-port.js'
+export { kafkajsPort, patchKafkajsDecoders, orderedHeadersOf, ORDERED_HEADERS, type KafkajsPortOptions, type KafkajsConsumerOptions } from './kafkajs-port.js'
+export { kafkajsHeaders, patchKafkajsEncoders } from './kafkajs-encoder.js'
 export {
   KafkaPortError, isKafkaPort, type KafkaPort, type KafkaFailure, type PortRecord, type PortMessage, type PortBatch, type PartitionInfo,
   type StartPosition, type ConsumeOptions, type Consumption, type ProduceRecord, type PortProducer, type CreateTopicOptions

@@ -11,7 +11,8 @@
  *     to kafkajs's header object (see HeaderFold). Nothing else changes for other kafkajs users in
  *     the process.
  *  2. encoding: headers are handed to kafkajs's record encoder as an array-valued object whose
- *     `map` yields the exact ordered `{ key, value }` list (null values included).
+ *     `map` yields the exact ordered `{ key, value }` list (null values included); the port also
+ *     replaces that encoder with one writing the same bytes for less (kafkajs-encoder.ts).
  *  3. `tail()` fetches through kafkajs's cluster object (no consumer group, so nothing is left
  *     behind on the brokers).
  */
@@ -25,7 +26,7 @@ import {
   KafkaPortError, type Consumption, type ConsumeOptions, type CreateTopicOptions, type KafkaPort, type PartitionInfo,
   type PortBatch, type PortMessage, type PortProducer, type ProduceRecord
 } from './port.js'
-import { provenanceHeader, type Provenance } from './provenance.js'
+import { kafkajsHeaders, patchKafkajsEncoders } from './kafkajs-encoder.js'
 import { headerKey } from '../../src/format/header-key.js'
 
 const { Partitioners } = kafkajs
@@ -177,38 +178,6 @@ export function orderedHeadersOf (headers: KafkajsHeaders): { headers: WalHeader
   return { headers: out, exact }
 }
 
-/** A null header value: kafkajs sizes a header with Buffer.byteLength(value) before checking for null. */
-function nullHeader (key: string): { key: string, value: Buffer | null } {
-  let reads = 0
-  return {
-    key,
-    get value () { return reads++ === 0 ? Buffer.alloc(0) : null }
-  }
-}
-
-/**
- * kafkajs's record encoder calls `headers[key].map(...)` for array values and encodes what comes
- * back: this array's `map` ignores the callback and yields the ordered list itself, with the
- * provenance header last when there is one. A class rather than Object.defineProperty on each
- * record's array, which cost more than encoding the header.
- */
-class OrderedHeaderList extends Array<unknown> {
-  constructor (private readonly headers: WalHeader[], private readonly provenance: Provenance | undefined) { super() }
-  // kafkajs reads { key, value } from each item, which a WalHeader already is (unless its value is null).
-  override map<U> (): U[] {
-    const p = this.provenance
-    const h = p === undefined ? this.headers : [...this.headers, provenanceHeader(p.partition, p.offset, p.source)]
-    for (let i = 0; i < h.length; i++) if (h[i].value === null) return h.map((x) => x.value === null ? nullHeader(x.key) : x) as U[]
-    return h as U[]
-  }
-}
-
-/** Headers in the shape kafkajs's record encoder turns into exactly this ordered list (then the provenance header, if given). */
-export function kafkajsHeaders (headers: WalHeader[], provenance?: Provenance): Record<string, unknown> {
-  if (headers.length === 0 && provenance === undefined) return {}
-  return { '': new OrderedHeaderList(headers, provenance) }
-}
-
 // ---------------------------------------------------------------------------
 // Errors
 
@@ -309,6 +278,7 @@ class KafkajsPort implements KafkaPort {
 
   constructor (private readonly kafka: Kafka, private readonly opts: KafkajsPortOptions) {
     patchKafkajsDecoders()
+    patchKafkajsEncoders()
   }
 
   private inexact = (): void => {
