@@ -170,6 +170,31 @@ test('the record encoder patch leaves kafkajs\'s encoder, and its errors, to sha
     t.deepEqual(attempt(() => patched(m)), attempt(() => Record(m)), JSON.stringify(m));
   }
   t.true(shapes.some((m) => attempt(() => Record(m)).error !== undefined), 'some of them make kafkajs throw');
+  // A header whose value shrinks between reads: never a record with pool memory left in it.
+  let reads = 0;
+  const shrinking = { key: 'a', get value() { return Buffer.from(reads++ === 0 ? 'zz' : 'z'); } };
+  t.is(encodeRecord({ key: 'k', headers: kafkajsHeaders([shrinking]) }), undefined);
+});
+
+test('the record encoder patch leaves kafkajs copies other than 2.2 alone', async (t) => {
+  // kafkajs 1.x, for one, encodes header arrays differently: a copy that says it is 1.16 stays as it is.
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'writeahead-kafkajs-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const copy = path.join(root, 'node_modules', 'kafkajs');
+  fs.cpSync(path.dirname(path.dirname(require.resolve('kafkajs/src/protocol/encoder.js'))), path.join(copy, 'src'), { recursive: true });
+  fs.writeFileSync(path.join(copy, 'package.json'), JSON.stringify({ name: 'kafkajs', version: '1.16.0' }));
+  const other = path.join(copy, 'src', 'protocol', 'recordBatch', 'record', 'v0', 'index.js');
+  const script = `
+    import { createRequire } from 'node:module'
+    const require = createRequire(${JSON.stringify(import.meta.url)})
+    const before = require(${JSON.stringify(other)})
+    require(${JSON.stringify(path.join(copy, 'src', 'protocol', 'encoder.js'))})
+    const ours = require('kafkajs/src/protocol/recordBatch/record/v0/index.js')
+    const { patchKafkajsEncoders } = await import(${JSON.stringify(new URL('../dist/connectors/kafka/index.js', import.meta.url).href)})
+    const patched = patchKafkajsEncoders()
+    console.log(JSON.stringify({ patched, otherKept: require(${JSON.stringify(other)}) === before, oursPatched: require('kafkajs/src/protocol/recordBatch/record/v0/index.js') !== ours }))`;
+  const got = JSON.parse((await execFileP(process.execPath, ['--input-type=module', '-e', script])).stdout);
+  t.deepEqual(got, { patched: 1, otherKept: true, oursPatched: true });
 });
 
 test('produce requests go through the patched record encoder, even when kafkajs loaded them before the patch', async (t) => {

@@ -107,12 +107,11 @@ function bytesLength (v: unknown): number | undefined {
   return undefined
 }
 
+/** Writes at most `len` bytes of `v`: a value that changed since it was sized leaves the record short (see encodeRecord). */
 function writeBytes (buf: Buffer, pos: number, v: unknown, len: number): number {
   pos = writeUVarint(buf, pos, zigzag(len))
   if (len <= 0) return pos
-  if (typeof v === 'string') buf.write(v, pos, len, 'utf8')
-  else (v as Buffer).copy(buf, pos)
-  return pos + len
+  return pos + (typeof v === 'string' ? buf.write(v, pos, len, 'utf8') : (v as Buffer).copy(buf, pos, 0, len))
 }
 
 /**
@@ -126,7 +125,7 @@ function headerList (headers: unknown): Array<{ key: string, value: unknown }> |
   const h = headers as Record<string, unknown>
   if (keys.length === 1 && h[keys[0]] instanceof OrderedHeaderList) return (h[keys[0]] as OrderedHeaderList).list()
   const out: Array<{ key: string, value: unknown }> = []
-  // Null and undefined values (holes included) stay with kafkajs, which throws on them.
+  // Null and undefined values stay with kafkajs, which throws on them (and skips holes).
   for (const key of keys) {
     const v = h[key]
     if (!Array.isArray(v)) {
@@ -135,7 +134,8 @@ function headerList (headers: unknown): Array<{ key: string, value: unknown }> |
       continue
     }
     if (Object.getPrototypeOf(v) !== Array.prototype || v.map !== Array.prototype.map) return undefined
-    for (const x of v) {
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i]
       if (x === null || x === undefined) return undefined
       out.push({ key, value: x })
     }
@@ -153,17 +153,20 @@ export function encodeRecord (input: RecordInput): Buffer | undefined {
   if (typeof timestampDelta !== 'number' || !Number.isInteger(timestampDelta) || Math.abs(timestampDelta) >= DELTA_LIMIT) return undefined
   const headers = headerList(input.headers === undefined ? {} : input.headers)
   if (headers === undefined) return undefined
-  const keyLen = bytesLength(input.key)
-  const valueLen = bytesLength(input.value)
+  const key = input.key
+  const value = input.value
+  const keyLen = bytesLength(key)
+  const valueLen = bytesLength(value)
   if (keyLen === undefined || valueLen === undefined) return undefined
   // Null header values come only from an OrderedHeaderList here (see headerList).
   const lens = new Array<number>(headers.length * 2)
   let headersSize = uvarintSize(zigzag(headers.length))
   for (let i = 0; i < headers.length; i++) {
-    const { key, value } = headers[i]
-    if (typeof key !== 'string') return undefined
-    const k = Buffer.byteLength(key)
-    const v = value === null ? -1 : typeof value === 'string' ? Buffer.byteLength(value) : Buffer.isBuffer(value) ? value.length : undefined
+    const h = headers[i]
+    if (typeof h.key !== 'string') return undefined
+    const k = Buffer.byteLength(h.key)
+    const hv = h.value
+    const v = hv === null ? -1 : typeof hv === 'string' ? Buffer.byteLength(hv) : Buffer.isBuffer(hv) ? hv.length : undefined
     if (v === undefined) return undefined
     lens[2 * i] = k
     lens[2 * i + 1] = v
@@ -177,14 +180,16 @@ export function encodeRecord (input: RecordInput): Buffer | undefined {
   buf[pos++] = 0
   pos = writeUVarint(buf, pos, zigzag(timestampDelta))
   pos = writeUVarint(buf, pos, zigzag(offsetDelta))
-  pos = writeBytes(buf, pos, input.key, keyLen)
-  pos = writeBytes(buf, pos, input.value, valueLen)
+  pos = writeBytes(buf, pos, key, keyLen)
+  pos = writeBytes(buf, pos, value, valueLen)
   pos = writeUVarint(buf, pos, zigzag(headers.length))
   for (let i = 0; i < headers.length; i++) {
     pos = writeBytes(buf, pos, headers[i].key, lens[2 * i])
     pos = writeBytes(buf, pos, headers[i].value, lens[2 * i + 1])
   }
-  return buf
+  // Sizes taken from objects that changed while being read (getters) would leave pool memory in
+  // the record: kafkajs's producer hands over plain copies, but a direct caller might not.
+  return pos === buf.length ? buf : undefined
 }
 
 type RecordEncoder = ((input: RecordInput) => EncoderLike) & { [PATCHED]?: true, [ORIGINAL]?: RecordEncoder }
@@ -193,6 +198,15 @@ type RecordEncoder = ((input: RecordInput) => EncoderLike) & { [PATCHED]?: true,
 export function originalRecordEncoder (srcDir: string): RecordEncoder {
   const Record = require(path.join(srcDir, 'protocol', 'recordBatch', 'record', 'v0', 'index.js')) as RecordEncoder
   return Record[ORIGINAL] ?? Record
+}
+
+function isKafkajs22 (src: string): boolean {
+  try {
+    const pkg = require(path.join(src, '..', 'package.json')) as { name?: string, version?: string }
+    return pkg.name === 'kafkajs' && /^2\.2\./.test(pkg.version ?? '')
+  } catch {
+    return false
+  }
 }
 
 /** Set to `kafkajs` to keep kafkajs's own record encoder (the patch only saves CPU). */
@@ -206,11 +220,13 @@ export const ENCODER_ENV = 'WRITEAHEAD_KAFKAJS_ENCODER'
 export function patchKafkajsEncoders (): number {
   if (process.env[ENCODER_ENV] === 'kafkajs') return 0
   const dirs = new Set<string>()
-  const suffix = path.join('kafkajs', 'src', 'protocol', 'encoder.js')
+  const suffix = path.sep + path.join('kafkajs', 'src', 'protocol', 'encoder.js')
   try { dirs.add(path.dirname(path.dirname(require.resolve('kafkajs/src/protocol/encoder.js')))) } catch {}
   for (const f of Object.keys(require.cache)) if (f.endsWith(suffix)) dirs.add(path.dirname(path.dirname(f)))
   let patched = 0
   for (const src of dirs) {
+    // The encoding rules here are kafkajs 2.2's (1.x, for one, rejects array header values).
+    if (!isKafkajs22(src)) continue
     const file = path.join(src, 'protocol', 'recordBatch', 'record', 'v0', 'index.js')
     let original: RecordEncoder
     let Encoder: { prototype: object }
