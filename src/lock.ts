@@ -42,14 +42,22 @@ function readLock (io: FileIO, file: string): LockInfo | null {
   }
 }
 
-/** Opens an existing lock for reading and writing: -1 if there is none. */
-function openExisting (io: FileIO, file: string, dir: string): number {
-  try {
-    return io.open(file, 'rw')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return -1
-    throw fromIoError(err, `locking ${dir}`)
+/**
+ * Opens an existing lock, for writing too where this process may (a lock left by another user may
+ * only be readable): null if there is none.
+ */
+function openExisting (io: FileIO, file: string, dir: string): { fd: number, writable: boolean } | null {
+  for (const mode of ['rw', 'r'] as const) {
+    try {
+      return { fd: io.open(file, mode), writable: mode === 'rw' }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') return null
+      if (mode === 'rw' && (code === 'EACCES' || code === 'EPERM')) continue
+      throw fromIoError(err, `locking ${dir}`)
+    }
   }
+  return null
 }
 
 /**
@@ -78,6 +86,17 @@ function createLock (io: FileIO, file: string, info: Buffer, tmp: string, dir: s
   }
 }
 
+/** Puts a new lock holding `info` in place of `file` through a rename. */
+function replaceLock (io: FileIO, file: string, info: Buffer, tmp: string, dir: string): void {
+  try {
+    writeNew(io, tmp, info)
+    io.rename(tmp, file)
+  } catch (err) {
+    try { io.unlink(tmp) } catch {}
+    throw fromIoError(err, `locking ${dir}`)
+  }
+}
+
 /** Creates `file` (EEXIST if it exists) holding `info`. */
 function writeNew (io: FileIO, file: string, info: Buffer): void {
   const fd = io.open(file, 'wx')
@@ -103,12 +122,13 @@ export class DirLock {
     // where it lies costs a few reads and one write, where creating a fresh one first costs a
     // file creation and a link that fail anyway (open after a crash is benchmarked against SQLite).
     for (let attempt = 0; attempt < 3; attempt++) {
-      const fd = openExisting(io, file, dir)
-      if (fd < 0) {
+      const existing = openExisting(io, file, dir)
+      if (existing === null) {
         if (!createLock(io, file, info, `${file}.${token}.new`, dir)) continue // created meanwhile: look at it
         heldHere.add(key)
         return new DirLock(io, file, token)
       }
+      const { fd, writable } = existing
       try {
         const buf = Buffer.alloc(512)
         const n = readFully(io, fd, buf, 0, buf.length, 0)
@@ -122,14 +142,18 @@ export class DirLock {
           continue
         }
         // Stale: overwritten in place, padded with spaces (which JSON allows) over a longer
-        // owner. Then read back by name, so that a lock unlinked and created anew meanwhile by
-        // another process is not taken for ours.
-        const mine = n > info.length ? Buffer.concat([info, Buffer.alloc(n - info.length, 0x20)]) : info
-        writeFully(io, fd, mine, 0, mine.length, 0)
+        // owner; one this process may not write is replaced through a rename. Then read back by
+        // name, so that a lock unlinked and created anew meanwhile by another process is not
+        // taken for ours.
+        if (writable) {
+          const mine = n > info.length ? Buffer.concat([info, Buffer.alloc(n - info.length, 0x20)]) : info
+          writeFully(io, fd, mine, 0, mine.length, 0)
+        }
       } catch (err) {
         if (err instanceof WalError) throw err
         throw fromIoError(err, `locking ${dir}`)
       } finally { io.close(fd) }
+      if (!writable) replaceLock(io, file, info, `${file}.${token}.tmp`, dir)
       const now = readLock(io, file)
       if (now?.token !== token) throw locked(now)
       heldHere.add(key)

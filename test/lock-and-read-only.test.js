@@ -52,6 +52,32 @@ test('a stale lock whose owner wrote more than this process does is taken over i
   t.false(fs.existsSync(`${dir}/LOCK`), 'released on close')
 })
 
+test('a lock this process may only read: a stale one is replaced through a rename, a live one is LOCKED', async (t) => {
+  // Another user's lock (0644, and this process not root): it cannot be overwritten where it lies.
+  const { nodeFileIO } = await import('../dist/src/index.js');
+  const io = {
+    ...nodeFileIO,
+    open (p, mode) {
+      if (p.endsWith('LOCK') && mode === 'rw') throw Object.assign(new Error(`EACCES: permission denied, open '${p}'`), { code: 'EACCES' });
+      return nodeFileIO.open(p, mode);
+    },
+  };
+  const dir = tmpDir(t);
+  await (await WriteAhead.open(dir)).close();
+  const dead = spawn(process.execPath, ['-e', '']);
+  await new Promise((resolve) => dead.on('exit', resolve));
+  fs.writeFileSync(`${dir}/LOCK`, JSON.stringify({ pid: dead.pid, host: os.hostname(), token: 'f'.repeat(16) }));
+  const wal = await WriteAhead.open(dir, { io });
+  t.is(JSON.parse(fs.readFileSync(`${dir}/LOCK`, 'utf8')).pid, process.pid);
+  t.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('LOCK')), ['LOCK'], 'no temporary lock file');
+  await wal.close();
+  const live = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
+  t.teardown(() => live.kill('SIGKILL'));
+  fs.writeFileSync(`${dir}/LOCK`, JSON.stringify({ pid: live.pid, host: os.hostname(), token: 'e'.repeat(16) }));
+  const err = await t.throwsAsync(WriteAhead.open(dir, { io }), { code: 'LOCKED' });
+  t.is(err.details.pid, live.pid);
+});
+
 test('readOnly follows a live writer up to its latest durable commit', async (t) => {
   const dir = tmpDir(t)
   const h = startHolder(dir)
