@@ -21,7 +21,6 @@ import { provenanceHeader, type Provenance } from './provenance.js'
 
 const require = createRequire(import.meta.url)
 const PATCHED = Symbol.for('writeahead.kafka.recordEncoderPatched')
-const ORIGINAL = Symbol.for('writeahead.kafka.originalRecord')
 
 /** A null header value: kafkajs sizes a header with Buffer.byteLength(value) before checking for null. */
 function nullHeader (key: string): { key: string, value: Buffer | null } {
@@ -192,13 +191,7 @@ export function encodeRecord (input: RecordInput): Buffer | undefined {
   return pos === buf.length ? buf : undefined
 }
 
-type RecordEncoder = ((input: RecordInput) => EncoderLike) & { [PATCHED]?: true, [ORIGINAL]?: RecordEncoder }
-
-/** kafkajs's own record encoder behind the patch in the kafkajs copy whose `src` is `srcDir`. */
-export function originalRecordEncoder (srcDir: string): RecordEncoder {
-  const Record = require(path.join(srcDir, 'protocol', 'recordBatch', 'record', 'v0', 'index.js')) as RecordEncoder
-  return Record[ORIGINAL] ?? Record
-}
+type RecordEncoder = ((input: RecordInput) => EncoderLike) & { [PATCHED]?: true }
 
 function isKafkajs22 (src: string): boolean {
   try {
@@ -248,7 +241,6 @@ export function patchKafkajsEncoders (): number {
       return e
     }
     fast[PATCHED] = true
-    fast[ORIGINAL] = original
     mod.exports = fast
     for (const v of [3, 4, 5, 6, 7]) delete require.cache[path.join(src, 'protocol', 'requests', 'produce', `v${v}`, 'request.js')]
     patched++
