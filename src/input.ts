@@ -132,7 +132,6 @@ class Headers {
     this.values = values
     this.bytes = bytes
   }
-
 }
 
 const scratchHeaders = new Headers()

@@ -30,13 +30,17 @@ function parseLock (buf: Buffer, n: number): LockInfo | null {
   try { return JSON.parse(buf.subarray(0, n).toString()) as LockInfo } catch { return null }
 }
 
+/** The owner in the lock open at `fd` (null if unreadable), and how many bytes it takes. */
+function readLockAt (io: FileIO, fd: number): { holder: LockInfo | null, n: number } {
+  const buf = Buffer.alloc(512)
+  const n = readFully(io, fd, buf, 0, buf.length, 0)
+  return { holder: parseLock(buf, n), n }
+}
+
 function readLock (io: FileIO, file: string): LockInfo | null {
   try {
     const fd = io.open(file, 'r')
-    try {
-      const buf = Buffer.alloc(512)
-      return parseLock(buf, readFully(io, fd, buf, 0, buf.length, 0))
-    } finally { io.close(fd) }
+    try { return readLockAt(io, fd).holder } finally { io.close(fd) }
   } catch {
     return null
   }
@@ -130,9 +134,7 @@ export class DirLock {
       }
       const { fd, writable } = existing
       try {
-        const buf = Buffer.alloc(512)
-        const n = readFully(io, fd, buf, 0, buf.length, 0)
-        const holder = parseLock(buf, n)
+        const { holder, n } = readLockAt(io, fd)
         const stale = holder !== null && holder.host === os.hostname() && (holder.pid === process.pid || !alive(holder.pid))
         if (!stale && holder !== null) throw locked(holder)
         if (holder === null && attempt < 2) {
