@@ -1,6 +1,7 @@
 // A key-value store on the log: `node dist/examples/kv-store.js` (run it twice).
 //
-// Every put and delete is a record (key = the key, a header says which operation). The in-memory
+// Every put and delete is a record keyed by the key; a delete is a tombstone (a null value), as in
+// a compacted Kafka topic, so the log mirrors to and replays from Kafka as it is. The in-memory
 // index maps each live key to the offset of its latest value and is rebuilt by replay on start.
 // A snapshot writes every live key again as one atomic batch, with a checkpoint naming its first
 // offset, in the same commit; everything before it is then garbage, and trimBefore deletes the
@@ -26,34 +27,35 @@ class KvStore {
     let replayed = 0
     for await (const batch of wal.iterateBatches(P, { from })) {
       for (const rec of batch) {
-        store.apply(rec.key!.toString(), rec.headers[0]?.value?.toString() ?? 'put', rec.offset)
+        store.apply(rec.key!.toString(), rec.value === null, rec.offset)
         replayed++
       }
     }
     return { store, replayed, from }
   }
 
-  private apply (key: string, op: string, offset: number): void {
-    if (op === 'del') this.index.delete(key)
+  private apply (key: string, tombstone: boolean, offset: number): void {
+    if (tombstone) this.index.delete(key)
     else this.index.set(key, offset)
   }
 
   get size (): number { return this.index.size }
 
   async put (key: string, value: string): Promise<void> {
-    const offset = await this.wal.append(P, { key, value, headers: [['op', 'put']] })
-    this.apply(key, 'put', offset)
+    const offset = await this.wal.append(P, { key, value })
+    this.apply(key, false, offset)
   }
 
   async delete (key: string): Promise<void> {
     if (!this.index.has(key)) return
-    const offset = await this.wal.append(P, { key, value: '', headers: [['op', 'del']] })
-    this.apply(key, 'del', offset)
+    const offset = await this.wal.append(P, { key, value: null })
+    this.apply(key, true, offset)
   }
 
   async get (key: string): Promise<string | undefined> {
     const offset = this.index.get(key)
-    return offset === undefined ? undefined : (await this.wal.read(P, offset)).value.toString()
+    // The index holds only live keys, whose latest record has a value.
+    return offset === undefined ? undefined : String((await this.wal.read(P, offset)).value)
   }
 
   async entries (): Promise<Array<[string, string]>> {
@@ -69,7 +71,7 @@ class KvStore {
   async snapshot (): Promise<{ first: number, keys: number, start: number }> {
     const live = await this.entries()
     const first = this.wal.offsets(P).end // no other writer appends meanwhile in this demo
-    const got = await this.wal.appendBatch(P, live.map(([key, value]) => ({ key, value, headers: [['op', 'put']] as Array<[string, string]> })),
+    const got = await this.wal.appendBatch(P, live.map(([key, value]) => ({ key, value })),
       { checkpoint: { name: SNAPSHOT, value: String(first) } })
     if (live.length > 0 && got !== first) throw new Error('a concurrent writer interleaved with the snapshot')
     live.forEach(([key], i) => this.index.set(key, first + i))

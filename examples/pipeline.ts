@@ -43,7 +43,7 @@ await pipeline(
   wal.readable(0, { from: fileStart, to: Math.min(fileEnd, fileStart + 5) }),
   new Transform({
     objectMode: true,
-    transform (rec: WalRecord, _enc, cb) { cb(null, `  offset ${rec.offset} ${rec.key?.toString() ?? ''}: ${rec.value.toString()}`) }
+    transform (rec: WalRecord, _enc, cb) { cb(null, `  offset ${rec.offset} ${rec.key?.toString() ?? ''}: ${String(rec.value)}`) }
   }),
   new Writable({ objectMode: true, write (line: string, _enc, cb) { shown.push(line); cb() } })
 )
@@ -53,7 +53,7 @@ console.log(`read back the first ${shown.length} lines:\n${shown.join('\n')}`)
 const sums = new Map<string, { n: number, total: number }>()
 for await (const batch of wal.iterateBatches(1, { from: genStart })) {
   for (const rec of batch) {
-    const m = JSON.parse(rec.value.toString()) as { sensor: string, celsius: number }
+    const m = JSON.parse(String(rec.value)) as { sensor: string, celsius: number }
     const s = sums.get(m.sensor) ?? { n: 0, total: 0 }
     s.n++
     s.total += m.celsius

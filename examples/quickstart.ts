@@ -40,7 +40,7 @@ async function consume (p: number): Promise<void> {
   const rs = wal.readable(p, { group: GROUP, live: true })
   for await (const chunk of rs) {
     const rec = chunk as WalRecord
-    const event = JSON.parse(rec.value.toString()) as { type: string, user: string } // "process" the record
+    const event = JSON.parse(String(rec.value)) as { type: string, user: string } // "process" the record
     if (event.type === 'signup') signups.add(event.user)
     consumed[p]++
     if (consumed[p] % 1000 === 0) await rs.commit() // commit after processing: at-least-once

@@ -23,7 +23,7 @@ console.log(`toPartition: ${offsets.length} orders durable at offsets ${offsets[
 
 // 2. Query them back: a cold, finite Observable (no live), so the pipeline completes.
 const eur = await lastValueFrom(fromPartition(wal, 0, { from: start }).pipe(
-  map((rec) => JSON.parse(rec.value.toString()) as { amount: number, currency: string }),
+  map((rec) => JSON.parse(String(rec.value)) as { amount: number, currency: string }),
   filter((o) => o.currency === 'EUR'),
   reduce((acc, o) => ({ n: acc.n + 1, total: acc.total + o.amount }), { n: 0, total: 0 })
 ))
@@ -44,5 +44,5 @@ console.log(`group rx-demo committed ${group.committed(1)} on partition 1, lag $
 // 4. firstValueFrom on a live Observable: the next record to arrive, then unsubscribe.
 const next = firstValueFrom(fromPartition(wal, 1, { from: 'latest', live: true }))
 await wal.append(1, 'hello from rx')
-console.log(`firstValueFrom(live): ${(await next).value.toString()}`)
+console.log(`firstValueFrom(live): ${String((await next).value)}`)
 await wal.close()

@@ -4,7 +4,7 @@ import type { AppendInput, Bytes, HeadersInput, RecordInput } from './types.js'
 /** A record validated and turned into bytes, ready to be encoded into a batch. */
 export interface NormalRecord {
   key: Buffer | null
-  value: Buffer
+  value: Buffer | null
   headerKeys: Buffer[]
   headerValues: Array<Buffer | null>
   timestamp: number
@@ -145,10 +145,11 @@ export function normalizeRecord (input: AppendInput, now: number): NormalRecord 
     throw invalidRecord(`a record must be a Buffer, Uint8Array, string or { key?, value, headers?, timestamp? }, got ${describe(input)}`)
   }
   const rec = input as RecordInput
-  if (rec.value === undefined || rec.value === null) throw invalidRecord('value is required')
-  const value = toBuffer(rec.value, 'value')
+  // Missing is a mistake; an explicit null is a tombstone.
+  if (rec.value === undefined) throw invalidRecord('value is required (null for a tombstone)')
+  const value = rec.value === null ? null : toBuffer(rec.value, 'value')
   const key = rec.key === undefined || rec.key === null ? null : toBuffer(rec.key, 'key')
-  const size = value.length + (key === null ? 0 : key.length)
+  const size = (value === null ? 0 : value.length) + (key === null ? 0 : key.length)
   const timestamp = toTimestamp(rec.timestamp, now)
   if (rec.headers === undefined || rec.headers === null) {
     return { key, value, headerKeys: EMPTY_KEYS, headerValues: EMPTY_VALUES, timestamp, size }

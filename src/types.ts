@@ -9,7 +9,8 @@ export interface WalRecord {
   offset: number
   timestamp: number
   key: Buffer | null
-  value: Buffer
+  /** null only where the record was appended with a null value: a Kafka tombstone. */
+  value: Buffer | null
   headers: WalHeader[]
 }
 
@@ -26,7 +27,8 @@ export type HeadersInput =
 
 export interface RecordInput {
   key?: Bytes | null
-  value: Bytes
+  /** null stores a tombstone, as Kafka's compacted topics use them; reads give it back as null. */
+  value: Bytes | null
   headers?: HeadersInput | null
   /** Milliseconds since the epoch; a Date, or a numeric string as kafkajs gives them. Defaults to now. */
   timestamp?: number | string | Date | bigint

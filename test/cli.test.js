@@ -21,7 +21,7 @@ test('--help of the program and of every command shows usage, an example and the
     t.regex(r.stdout, /Exit codes:\n {2}0 {2}success/, c)
   }))
   const mirror = await run(['mirror', '--help'])
-  for (const flag of ['--brokers', '--topic', '--dir', '--group-id', '--from', '--offsets', '--null-values', '--stop-at-end', '--http-port', '--lag-interval', '--sasl-mechanism', '--tls']) t.true(mirror.stdout.includes(flag), flag)
+  for (const flag of ['--brokers', '--topic', '--dir', '--group-id', '--from', '--offsets', '--stop-at-end', '--http-port', '--lag-interval', '--sasl-mechanism', '--tls']) t.true(mirror.stdout.includes(flag), flag)
   const replay = await run(['replay', '--help'])
   for (const flag of ['--brokers', '--topic', '--dir', '--group', '--from', '--partitioner', '--partitions', '--shared-topic', '--stop-at-end', '--create-topic', '--http-port', '--sasl-username', '--tls-ca']) t.true(replay.stdout.includes(flag), flag)
 })
@@ -94,7 +94,7 @@ test('append --json stops at the first bad line: earlier lines are appended and 
   t.is(r.stdout, '0\n1\n')
   t.regex(r.stderr, /^error: line 3: invalid JSON: .* \(INVALID_RECORD\)\n$/)
   const missing = await run(['append', dir, '--json'], { input: '{"key":"k"}\n' })
-  t.regex(missing.stderr, /^error: line 1: "value" is missing \(INVALID_RECORD\)\n$/)
+  t.regex(missing.stderr, /^error: line 1: "value" is missing \(null for a tombstone\) \(INVALID_RECORD\)\n$/)
   t.is((await run(['tail', dir])).stdout, 'a\nb\n')
 })
 

@@ -13,9 +13,12 @@ const small = fc.uint8Array({ maxLength: 16 }).map((a) => Buffer.from(a))
 // Values are small or a few hundred bytes, so that segments fill and rotate within a run; a batch
 // of 8 of the largest records still fits maxBatchBytes.
 const bytes = fc.oneof({ arbitrary: small, weight: 1 }, { arbitrary: fc.uint8Array({ minLength: 100, maxLength: 160 }).map((a) => Buffer.from(a)), weight: 3 })
-// Plain buffers take the encoder's fast path; objects with keys and headers the general one.
-const value = fc.oneof(bytes, fc.record({ key: fc.option(small, { nil: null }), value: bytes, headers: fc.array(fc.tuple(fc.string({ maxLength: 5 }), fc.option(small, { nil: null })), { maxLength: 3 }) }))
+// Plain buffers take the encoder's fast path; objects with keys and headers the general one, where
+// a value may be null (a tombstone).
+const value = fc.oneof(bytes, fc.record({ key: fc.option(small, { nil: null }), value: fc.option(bytes, { nil: null, freq: 4 }), headers: fc.array(fc.tuple(fc.string({ maxLength: 5 }), fc.option(small, { nil: null })), { maxLength: 3 }) }))
 const valueOf = (v) => Buffer.isBuffer(v) ? v : v.value
+/** A read value equals the appended one, tombstones included. */
+const same = (got, v) => got === null ? valueOf(v) === null : valueOf(v) !== null && got.equals(valueOf(v))
 
 class Append {
   constructor (p, v) { this.p = p; this.v = v }
@@ -26,7 +29,7 @@ class Append {
     m.values[this.p].set(off, this.v)
     m.end[this.p]++
   }
-  toString () { return `append(${this.p}, ${valueOf(this.v).length}B)` }
+  toString () { return `append(${this.p}, ${valueOf(this.v)?.length ?? 'null '}B)` }
 }
 
 class AppendBatch {
@@ -61,7 +64,7 @@ class Read {
   async run (m, r) {
     const off = m.start[this.p] + Math.floor(this.pick * (m.end[this.p] - m.start[this.p]))
     const rec = await r.wal.read(this.p, off)
-    if (!rec.value.equals(valueOf(m.values[this.p].get(off)))) throw new Error(`read(${this.p}, ${off}) differs`)
+    if (!same(rec.value, m.values[this.p].get(off))) throw new Error(`read(${this.p}, ${off}) differs`)
   }
   toString () { return `read(${this.p}, ${this.pick.toFixed(2)})` }
 }
@@ -75,7 +78,7 @@ class Iterate {
     const to = m.start[this.p] + Math.ceil(this.b * len)
     const recs = await collect(r.wal.iterate(this.p, { from, to }))
     if (recs.length !== to - from) throw new Error(`iterate [${from}, ${to}) gave ${recs.length}`)
-    recs.forEach((rec, i) => { if (rec.offset !== from + i || !rec.value.equals(valueOf(m.values[this.p].get(from + i)))) throw new Error('iterate differs') })
+    recs.forEach((rec, i) => { if (rec.offset !== from + i || !same(rec.value, m.values[this.p].get(from + i))) throw new Error('iterate differs') })
     const { start, end } = r.wal.offsets(this.p)
     if (start !== m.start[this.p] || end !== m.end[this.p]) throw new Error(`offsets ${start}..${end} != model ${m.start[this.p]}..${m.end[this.p]}`)
   }
@@ -114,7 +117,7 @@ class Tail {
       }
       // Records read ahead before a trim may still come; beyond that only trimmed offsets are skipped.
       if (rec.offset !== want && !(rec.offset > want && rec.offset <= m.start[p])) throw new Error(`${key} gave ${rec.offset}, expected ${want} (start ${m.start[p]})`)
-      if (!rec.value.equals(valueOf(m.values[p].get(rec.offset)))) throw new Error(`${key} record ${rec.offset} differs`)
+      if (!same(rec.value, m.values[p].get(rec.offset))) throw new Error(`${key} record ${rec.offset} differs`)
       m.tailNext[key] = rec.offset + 1
     }
   }

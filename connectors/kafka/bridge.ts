@@ -74,7 +74,6 @@ export interface RunMirrorOptions extends BridgeCommonOptions {
   groupId?: string
   offsets?: OffsetMode
   from?: 'earliest' | 'latest'
-  nullValues?: 'error' | 'skip' | 'empty'
   /** Exit once caught up with the high watermarks seen at start. Default false. */
   stopAtEnd?: boolean
   consumer?: KafkajsConsumerOptions
@@ -287,7 +286,6 @@ export async function runMirror (o: RunMirrorOptions): Promise<BridgeSummary> {
       offsets: o.offsets,
       groupId: o.groupId,
       from: o.from,
-      nullValues: o.nullValues,
       stopAtEnd: o.stopAtEnd,
       startTimeoutMs: o.startTimeoutMs,
       reconnect: o.reconnect,

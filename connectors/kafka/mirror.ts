@@ -27,7 +27,7 @@ import {
   type ReconnectEvent, type ReconnectOptions
 } from './common.js'
 import type { KafkajsConsumerOptions } from './kafkajs-port.js'
-import { KafkaPortError, type Consumption, type KafkaPort, type PartitionInfo, type PortBatch, type PortMessage } from './port.js'
+import { KafkaPortError, type Consumption, type KafkaPort, type PartitionInfo, type PortBatch } from './port.js'
 
 export type OffsetMode = 'preserve' | 'dense'
 
@@ -46,12 +46,6 @@ export interface MirrorOptions {
   groupId?: string
   /** Where a partition with no checkpoint yet starts. Default `'earliest'`. */
   from?: 'earliest' | 'latest'
-  /**
-   * Records with a null value (tombstones), which the WAL cannot store yet: `'error'` (default) stops
-   * the mirror with INVALID_RECORD; `'skip'` leaves them out (a gap in preserve mode); `'empty'` stores
-   * an empty value.
-   */
-  nullValues?: 'error' | 'skip' | 'empty'
   /** Stop by itself once every partition reached the high watermark seen at start (`done` resolves). Default false: run until stop(). */
   stopAtEnd?: boolean
   /** Fail (IO_ERROR) if Kafka cannot be reached within this time at start. Default 30000 ms. */
@@ -178,7 +172,6 @@ class MirrorImpl extends EventEmitter implements Mirror {
   private readonly mode: OffsetMode
   private readonly groupId: string
   private readonly from: 'earliest' | 'latest'
-  private readonly nullValues: 'error' | 'skip' | 'empty'
   private readonly startTimeoutMs: number
   private readonly commitIntervalMs: number
   private readonly state = new Map<number, PartitionState>()
@@ -198,7 +191,6 @@ class MirrorImpl extends EventEmitter implements Mirror {
     this.topic = checkTopic(o.topic)
     this.mode = checkOneOf('offsets', o.offsets, ['preserve', 'dense'] as const, 'preserve')
     this.from = checkOneOf('from', o.from, ['earliest', 'latest'] as const, 'earliest')
-    this.nullValues = checkOneOf('nullValues', o.nullValues, ['error', 'skip', 'empty'] as const, 'error')
     this.startTimeoutMs = checkInt('startTimeoutMs', o.startTimeoutMs, 1, 30_000)
     this.commitIntervalMs = checkInt('commitIntervalMs', o.commitIntervalMs, 10, 1000)
     checkInt('reconnect.maxAttempts', o.reconnect?.maxAttempts, 0, Infinity)
@@ -405,16 +397,6 @@ class MirrorImpl extends EventEmitter implements Mirror {
     }
   }
 
-  private toRecord (m: PortMessage, p: number): RecordInput | null {
-    // A message already has the shape of a record (its extra offset is ignored): no copy per record.
-    if (m.value !== null) return m as RecordInput
-    if (this.nullValues === 'skip') return null
-    if (this.nullValues === 'error') {
-      throw new WalError('INVALID_RECORD', `${this.topic}/${p} offset ${m.offset} has a null value (a tombstone), which the WAL cannot store: set nullValues to 'skip' or 'empty'`, { partition: p, offset: m.offset })
-    }
-    return { key: m.key, value: Buffer.alloc(0), headers: m.headers, timestamp: m.timestamp }
-  }
-
   private async onBatch (b: PortBatch): Promise<void> {
     const p = b.partition
     const wal = this.handle.wal
@@ -467,9 +449,10 @@ class MirrorImpl extends EventEmitter implements Mirror {
       chunkBytes = 0
     }
     for (const m of msgs) {
-      const rec = this.toRecord(m, p)
-      if (rec === null) continue
-      let size = (m.key?.length ?? 0) + (rec.value as Buffer).length
+      // A message already has the shape of a record, tombstones included (its extra offset is
+      // ignored): no copy per record.
+      const rec = m as RecordInput
+      let size = (m.key?.length ?? 0) + (m.value?.length ?? 0)
       // 3 bytes per UTF-16 unit bounds a key's UTF-8 size without scanning it (this is only an estimate).
       for (const h of m.headers) size += 3 * h.key.length + (h.value?.length ?? 0)
       const est = size + BATCH_OVERHEAD + 8 * m.headers.length

@@ -142,7 +142,7 @@ export interface Replay extends EventEmitter {
 const DEFAULT_BATCH_BYTES = 512 * 1024
 
 function recordSize (r: WalRecord): number {
-  let n = r.value.length + (r.key?.length ?? 0)
+  let n = (r.value?.length ?? 0) + (r.key?.length ?? 0)
   for (const h of r.headers) n += Buffer.byteLength(h.key) + (h.value?.length ?? 0)
   return n
 }

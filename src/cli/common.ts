@@ -46,6 +46,11 @@ export function packageVersion (): string {
   }
 }
 
+/** A record's value as one line; a tombstone's is empty, as only --json can tell it from an empty value. */
+export function valueText (rec: WalRecord, encoding: Encoding): string {
+  return rec.value === null ? '' : rec.value.toString(encoding)
+}
+
 /** A record as one JSON line: key, value and header values as strings in `encoding`. */
 export function recordJSON (rec: WalRecord, encoding: Encoding): string {
   return JSON.stringify({
@@ -53,7 +58,7 @@ export function recordJSON (rec: WalRecord, encoding: Encoding): string {
     offset: rec.offset,
     timestamp: rec.timestamp,
     key: rec.key === null ? null : rec.key.toString(encoding),
-    value: rec.value.toString(encoding),
+    value: rec.value === null ? null : rec.value.toString(encoding),
     headers: rec.headers.map((h) => ({ key: h.key, value: h.value === null ? null : h.value.toString(encoding) }))
   })
 }

@@ -18,7 +18,7 @@
  *
  * Each record is Kafka's v2 record, varints zigzag-encoded:
  *   varint length (of the rest of the record) | int8 attributes (0) | varlong timestampDelta
- *   | varint offsetDelta | varint keyLength (-1 = null) | key | varint valueLength | value
+ *   | varint offsetDelta | varint keyLength (-1 = null) | key | varint valueLength (-1 = null) | value
  *   | varint headerCount | per header: varint keyLength | key (UTF-8) | varint valueLength (-1 = null) | value
  *
  * Offset deltas may skip numbers: explicit offsets (an offset-preserving Kafka mirror) leave gaps.
@@ -109,7 +109,7 @@ export function recordSize (rec: NormalRecord, offsetDelta: number, timestampDel
 function bodySize (rec: NormalRecord, offsetDelta: number, timestampDelta: number): number {
   let n = 1 + varintSize(timestampDelta) + varintSize(offsetDelta)
   n += rec.key === null ? 1 : varintSize(rec.key.length) + rec.key.length
-  n += varintSize(rec.value.length) + rec.value.length
+  n += rec.value === null ? 1 : varintSize(rec.value.length) + rec.value.length
   const hk = rec.headerKeys
   n += varintSize(hk.length)
   for (let i = 0; i < hk.length; i++) {
@@ -220,8 +220,12 @@ export class BatchEncoder {
       pos = writeVarint(buf, rec.key.length, pos)
       pos = copyBytes(buf, rec.key, pos)
     }
-    pos = writeVarint(buf, rec.value.length, pos)
-    pos = copyBytes(buf, rec.value, pos)
+    if (rec.value === null) {
+      buf[pos++] = 1
+    } else {
+      pos = writeVarint(buf, rec.value.length, pos)
+      pos = copyBytes(buf, rec.value, pos)
+    }
     const hk = rec.headerKeys
     pos = writeVarint(buf, hk.length, pos)
     for (let i = 0; i < hk.length; i++) {

@@ -92,7 +92,8 @@ export class RecordCursor {
     const offset = this.base + this.varint()
     const keyLen = this.varint()
     const key = keyLen === -1 ? null : this.bytes(keyLen)
-    const value = this.bytes(this.varint())
+    const valueLen = this.varint()
+    const value = valueLen === -1 ? null : this.bytes(valueLen)
     const headerCount = this.varint()
     let headers: WalHeader[] = NO_HEADERS as WalHeader[]
     if (headerCount !== 0) {

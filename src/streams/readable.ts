@@ -41,7 +41,7 @@ const CHUNK = 256 * 1024
 
 /** Bytes a record holds, so highWaterMark counts real bytes (streamx counts 1 KiB per object otherwise). */
 export function recordBytes (rec: WalRecord): number {
-  let n = 48 + rec.value.length + (rec.key === null ? 0 : rec.key.length)
+  let n = 48 + (rec.value === null ? 0 : rec.value.length) + (rec.key === null ? 0 : rec.key.length)
   for (const h of rec.headers) n += h.key.length + (h.value?.length ?? 0)
   return n
 }

@@ -30,7 +30,7 @@ export function register (program: Command): void {
     .addHelpText('after', `
 Input is read line by line; every chunk of stdin becomes one atomic appendBatch (one commit), and
 an offset is printed for every line once it is durable. A non-string "value" in --json input is
-stored as its JSON text. "headers" may be [{"key","value"}], [["key","value"]] or {"key": value}.
+stored as its JSON text, and "value": null stores a tombstone. "headers" may be [{"key","value"}], [["key","value"]] or {"key": value}.
 
 Examples:
   $ printf 'a\\nb\\nc\\n' | writeahead append ./data -p 0
@@ -58,8 +58,8 @@ function parseLine (text: string, line: number, o: AppendOptions): AppendInput {
   }
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new WalError('INVALID_RECORD', `line ${line}: expected a JSON object with a "value"`, { line })
   const r = obj as Record<string, unknown>
-  if (!('value' in r) || r.value === null || r.value === undefined) throw new WalError('INVALID_RECORD', `line ${line}: "value" is missing`, { line })
-  const value = typeof r.value === 'string' ? decode(r.value, o.encoding, 'value', line) as string | Buffer : JSON.stringify(r.value)
+  if (!('value' in r) || r.value === undefined) throw new WalError('INVALID_RECORD', `line ${line}: "value" is missing (null for a tombstone)`, { line })
+  const value = r.value === null ? null : typeof r.value === 'string' ? decode(r.value, o.encoding, 'value', line) as string | Buffer : JSON.stringify(r.value)
   const input: Record<string, unknown> = { value }
   if (r.key !== undefined && r.key !== null) input.key = decode(r.key, o.encoding, 'key', line)
   if (r.timestamp !== undefined && r.timestamp !== null) input.timestamp = r.timestamp

@@ -31,7 +31,6 @@ interface Flags {
   // mirror
   groupId?: string
   offsets?: string
-  nullValues?: string
   stopAtEnd?: boolean
   // replay
   group?: string
@@ -108,7 +107,6 @@ function bridgeOptions (bridge: Bridge, kind: 'mirror' | 'replay', o: Flags, env
   if (kind === 'mirror') {
     set('groupId', o.groupId)
     set('offsets', o.offsets)
-    set('nullValues', o.nullValues)
     set('stopAtEnd', o.stopAtEnd)
     if (o.from !== undefined) {
       if (o.from !== 'earliest' && o.from !== 'latest') throw usageError(`--from must be earliest or latest for mirror, got '${o.from}'`)
@@ -177,7 +175,6 @@ export function register (program: Command): void {
     .option('--group-id <id>', 'Kafka consumer group, committed only so Kafka tools show lag (default writeahead-mirror.<topic>)')
     .addOption(new Option('--offsets <mode>', 'preserve: WAL offset = Kafka offset (default); dense: the WAL numbers records itself').choices(['preserve', 'dense']))
     .addOption(new Option('--from <position>', 'where to start when the log holds no checkpoint of this topic (default earliest)').choices(['earliest', 'latest']))
-    .addOption(new Option('--null-values <policy>', 'tombstones (null values): error (default), skip, or store empty').choices(['error', 'skip', 'empty']))
     .option('--stop-at-end', 'stop once every partition reached the end seen at start')
     .addHelpText('after', `${PROCESS_HELP}
 

@@ -4,7 +4,7 @@ import type { Command } from 'commander'
 import { WriteAhead, type WalRecord } from '../../index.js'
 import { EXIT_CODES_HELP, usageError } from '../errors.js'
 import { requireLog } from '../layout.js'
-import { parseEncoding, parseNonNegative, parsePositive, recordJSON, type Encoding } from '../common.js'
+import { parseEncoding, parseNonNegative, parsePositive, recordJSON, valueText, type Encoding } from '../common.js'
 
 interface TailOptions {
   partition: number
@@ -42,7 +42,8 @@ export function register (program: Command): void {
     .option('--json', 'one JSON object per record: partition, offset, timestamp, key, value, headers')
     .option('--encoding <enc>', 'how key, value and header values are printed: utf8, base64 or hex', parseEncoding, 'utf8')
     .addHelpText('after', `
-Without --json each record's value is printed as one line. Without --group the log is opened
+Without --json each record's value is printed as one line (a tombstone, a null value, as an empty
+line; --json prints "value": null). Without --group the log is opened
 read-only, so tail follows a log that another process is writing. With --group it needs the write
 lock (group cursors live in the log), so no other writer may run; on exit (end of log, --limit,
 SIGINT or SIGTERM) it commits the offset after the last record it printed.
@@ -97,7 +98,7 @@ async function runTail (dir: string, o: TailOptions): Promise<void> {
       rs.on('data', (data: unknown) => {
         const rec = data as WalRecord
         if (stopping) return
-        const ok = process.stdout.write((o.json === true ? recordJSON(rec, o.encoding) : rec.value.toString(o.encoding)) + '\n')
+        const ok = process.stdout.write((o.json === true ? recordJSON(rec, o.encoding) : valueText(rec, o.encoding)) + '\n')
         next = rec.offset + 1
         printed++
         if (o.limit !== undefined && printed >= o.limit) return stop()
