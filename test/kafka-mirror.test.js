@@ -1,5 +1,6 @@
 // mirror(): Kafka -> WAL against a real broker. SIGKILL of the mirror process in both offset modes,
-// transaction markers and aborted records as gaps, and the full loop Kafka -> WAL -> Kafka.
+// transaction markers and aborted records as gaps, a compacted topic after cleaning, and the full
+// loop Kafka -> WAL -> Kafka.
 import test from 'ava';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +8,7 @@ import { tempDirs, useBroker, runChild } from './kafka/suite.js';
 import {
   kafkaClient, createTopic, uniqueTopic, produceRecords, makeRecord, canon, consumeAll, fastConsumer, topicOffsets,
 } from './fixtures/kafka-records.js';
-import { mirror, replay, mirrorCheckpoint, sourceOffset, stripProvenance, provenanceOf, kafkajsHeaders } from '../dist/connectors/kafka/index.js';
+import { mirror, replay, mirrorCheckpoint, sourceOffset, stripProvenance, provenanceOf, kafkajsHeaders, kafkajsPort } from '../dist/connectors/kafka/index.js';
 import { WriteAhead } from '../dist/src/index.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -161,6 +162,65 @@ test('transaction markers and aborted records are gaps; Kafka offsets are WAL of
     }
   }
   t.is(runs.preserve.records, runs.dense.records);
+});
+
+test('a compacted topic once cleaned: preserve mode keeps its offsets across the gaps and its tombstones; replay rebuilds it', async (t) => {
+  t.timeout(120_000);
+  const kafka = kafkaClient(kb.brokers, 'mirror-compacted');
+  const topic = uniqueTopic('mirror-compacted');
+  // Segments of 1 MiB (the least Kafka allows): only a rolled segment is cleaned.
+  await createTopic(kafka, topic, 1, { 'cleanup.policy': 'compact', 'segment.bytes': String(1 << 20), 'min.cleanable.dirty.ratio': '0.01', 'min.compaction.lag.ms': '0' });
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  // Ten keys written four times (offsets 0-39), then tombstones for three of them (40-42): ~1 MB,
+  // all in the first segment. A last record that does not fit beside them rolls it (43).
+  for (const rounds of [[0, 1], [2, 3]]) {
+    const messages = [];
+    for (const round of rounds) for (let k = 0; k < 10; k++) messages.push({ key: `k${k}`, value: Buffer.alloc(25_000, 10 * round + k), headers: { round: String(round) } });
+    if (rounds[0] === 2) for (let k = 0; k < 3; k++) messages.push({ key: `k${k}`, value: null, headers: { deleted: 'yes' } });
+    await producer.send({ topic, acks: -1, messages });
+  }
+  await producer.send({ topic, acks: -1, messages: [{ key: 'last', value: Buffer.alloc(100_000, 7) }] });
+  await producer.disconnect();
+
+  // The cleaner runs on its own schedule and tells no client: look until the first segment is cleaned.
+  const port = kafkajsPort(kafka);
+  let cleaned;
+  try {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      cleaned = await port.tail(topic, 0, 100);
+      if (cleaned.length < 44 || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  } finally {
+    await port.close();
+  }
+  // What compaction keeps: the last value of k3-k9 (round 3), the tombstones of k0-k2, the last record.
+  t.deepEqual(cleaned.map((m) => m.offset), [33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43], 'the broker compacted the first segment');
+  t.deepEqual(cleaned.slice(7, 10).map((m) => m.value), [null, null, null]);
+
+  const dir = tmp('mirror-compacted');
+  const m = await mirror({ kafka, topic, wal: dir, offsets: 'preserve', stopAtEnd: true, consumer: fastConsumer });
+  t.is((await m.done).records, 11);
+  const wal = await WriteAhead.open(dir, { readOnly: true });
+  try {
+    const got = [];
+    for await (const r of wal.iterate(0)) got.push(r);
+    t.deepEqual(got.map((r) => r.offset), cleaned.map((m) => m.offset));
+    t.deepEqual(got.map(canon), cleaned.map(canon));
+    t.is((await wal.read(0, 40)).value, null, 'a tombstone read at its Kafka offset');
+    await t.throwsAsync(wal.read(0, 32), { code: 'OFFSET_OUT_OF_RANGE' });
+    t.is(mirrorCheckpoint(wal, topic, 0).next, 44);
+  } finally {
+    await wal.close();
+  }
+
+  const target = uniqueTopic('mirror-compacted-copy');
+  const r = await replay({ kafka, topic: target, wal: dir, from: 'earliest', createTopic: { configs: { 'cleanup.policy': 'compact' } } });
+  t.is((await r.done).records, 11);
+  const copied = (await consumeAll(kafka, target, 11)).get(0);
+  t.deepEqual(copied.map((c) => canon({ ...c, headers: stripProvenance(c.headers) })), cleaned.map(canon));
 });
 
 test('full loop: produce -> mirror -> WAL -> replay -> topic sees exactly the original records', async (t) => {

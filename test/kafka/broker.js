@@ -295,6 +295,10 @@ num.io.threads=2
 num.recovery.threads.per.data.dir=1
 log.segment.bytes=16777216
 log.retention.check.interval.ms=300000
+# A compacted topic's rolled segment is cleaned within a moment, not after 15 s; the dedupe map
+# of a test topic needs little memory.
+log.cleaner.backoff.ms=100
+log.cleaner.dedupe.buffer.size=8388608
 `;
 }
 
