@@ -4,6 +4,7 @@ import path from 'node:path'
 import { WriteAhead } from '../dist/src/index.js'
 import { tmpDir, segmentFiles, partitionPath, small } from './helpers/tmp.js'
 import { run } from './fixtures/cli-run.js'
+import { crc32c } from '../dist/src/format/crc.js'
 
 /** A log with several sealed segments in partition 0 and a group that has read everything. */
 async function fill (dir) {
@@ -57,6 +58,31 @@ test('verify: exit 1 on a flipped byte in a sealed segment, naming partition, se
   const report = JSON.parse(json.stdout)
   t.false(report.ok)
   t.deepEqual(report.problems, [{ partition: 0, segment: segs[1], position, offset: first, endOffset: nextBase, laterSegments: segs.length - 2, reason: 'checksum mismatch' }])
+})
+
+test('verify decodes every field: a value length no read accepts is found, though the checksum holds', async (t) => {
+  const dir = tmpDir(t)
+  const wal = await WriteAhead.open(dir)
+  await wal.append(0, 'before')
+  await wal.append(0, { key: 'k', value: 'MARKER-VALUE' })
+  await wal.close()
+  const file = partitionPath(dir, 0, segmentFiles(dir)[0])
+  const buf = fs.readFileSync(file)
+  const at = buf.indexOf('MARKER-VALUE')
+  // The batch holding it: the one whose checksum holds around it.
+  let batch = at
+  while (!(buf[batch + 8] === 0x57 && batch + buf.readUInt32BE(batch) > at && buf.readUInt32BE(batch + 4) === crc32c(buf, batch + 8, batch + buf.readUInt32BE(batch)))) batch--
+  t.is(buf[at - 1], 24) // zigzag(12), the value's length
+  buf[at - 1] = 3 // zigzag(-2): no length at all (-1 is a tombstone)
+  buf.writeUInt32BE(crc32c(buf, batch + 8, batch + buf.readUInt32BE(batch)), batch + 4)
+  fs.writeFileSync(file, buf)
+
+  const ro = await WriteAhead.open(dir, { readOnly: true })
+  await t.throwsAsync(ro.read(0, 1), { code: 'CORRUPTED' })
+  await ro.close()
+  const r = await run(['verify', dir, '--json'])
+  t.is(r.code, 1)
+  t.like(JSON.parse(r.stdout).problems[0], { partition: 0, position: batch, offset: 1, reason: 'malformed batch: field runs past the batch' })
 })
 
 test('repair refuses without --yes when stdin is not a terminal, and changes nothing', async (t) => {

@@ -221,6 +221,16 @@ test('a compacted topic once cleaned: preserve mode keeps its offsets across the
   t.is((await r.done).records, 11);
   const copied = (await consumeAll(kafka, target, 11)).get(0);
   t.deepEqual(copied.map((c) => canon({ ...c, headers: stripProvenance(c.headers) })), cleaned.map(canon));
+
+  // A record without a key is one a compacted topic refuses: replay stops and says why, rather than
+  // retrying it for ever.
+  const keyless = tmp('mirror-compacted-keyless');
+  const w = await WriteAhead.open(keyless);
+  await w.append(0, { value: null });
+  await w.close();
+  const refused = await replay({ kafka, topic: uniqueTopic('compacted-keyless'), wal: keyless, from: 'earliest', createTopic: { configs: { 'cleanup.policy': 'compact' } } });
+  const err = await t.throwsAsync(refused.done, { code: 'INVALID_OPTION' });
+  t.is(err.details.kafka, 'config');
 });
 
 test('full loop: produce -> mirror -> WAL -> replay -> topic sees exactly the original records', async (t) => {

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import fc from 'fast-check';
 import {
   kafkajsHeaders, orderedHeadersOf, patchKafkajsDecoders, patchKafkajsEncoders, murmur2, murmur2Partition, provenanceHeader, provenanceOf, POSITION_HEADER,
-  stripProvenance, optionsFromEnv, KafkaPortError, mirror, replay,
+  stripProvenance, optionsFromEnv, KafkaPortError, mirror, replay, runMirror,
 } from '../dist/connectors/kafka/index.js';
 import { toWalError } from '../dist/connectors/kafka/common.js';
 import { toPortError } from '../dist/connectors/kafka/kafkajs-port.js';
@@ -287,6 +287,9 @@ test('kafkajs errors map to reasons and WalError codes', (t) => {
   t.is(toWalError(retries, 'mirror').code, 'IO_ERROR');
   t.is(toWalError(new KafkaPortError('unknown-topic', 'topic t does not exist'), 'mirror').code, 'INVALID_ARGUMENT');
   t.is(toWalError(new KafkaPortError('unknown-topic', 'topic t does not exist'), 'mirror').details.kafka, 'unknown-topic');
+  // A record the broker refuses is refused again if resent.
+  const invalid = Object.assign(new Error('This record has failed the validation on broker and hence be rejected'), { name: 'KafkaJSProtocolError', type: 'INVALID_RECORD', retriable: false });
+  t.like(toPortError(invalid, 'x'), { reason: 'config', retriable: false });
 });
 
 test('optionsFromEnv reads plain options and rejects bad values', (t) => {
@@ -336,6 +339,10 @@ test('connector options are validated before anything is touched', async (t) => 
   const fakeKafka = { consumer() {}, producer() {}, admin() {} };
   await t.throwsAsync(mirror({ kafka: fakeKafka, topic: 'bad topic', wal }), { code: 'INVALID_OPTION' });
   await t.throwsAsync(mirror({ kafka: fakeKafka, topic: 't', wal, offsets: 'sparse' }), { code: 'INVALID_OPTION' });
+  // Removed, and refused rather than ignored: tombstones are stored as they are now.
+  const removed = await t.throwsAsync(mirror({ kafka: fakeKafka, topic: 't', wal, nullValues: 'skip' }), { code: 'INVALID_OPTION' });
+  t.regex(removed.message, /nullValues: removed; tombstones/);
+  await t.throwsAsync(runMirror({ kafka: fakeKafka, topic: 't', dir: wal, nullValues: 'empty', log: () => {} }), { code: 'INVALID_OPTION' });
   await t.throwsAsync(mirror({ kafka: {}, topic: 't', wal }), { code: 'INVALID_OPTION' });
   await t.throwsAsync(replay({ kafka: fakeKafka, topic: 't', wal, partitioner: 'random' }), { code: 'INVALID_OPTION' });
   t.false(fs.existsSync(wal));

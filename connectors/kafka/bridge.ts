@@ -15,7 +15,7 @@ import kafkajs from 'kafkajs'
 import type { Kafka, KafkaConfig, LogEntry, SASLOptions } from 'kafkajs'
 import client from 'prom-client'
 import { WalError, type WriteAhead, type WriteAheadOptions } from '../../src/index.js'
-import type { ReconnectEvent, ReconnectOptions } from './common.js'
+import { refuseRemovedOptions, type ReconnectEvent, type ReconnectOptions } from './common.js'
 import type { KafkajsConsumerOptions, KafkajsPortOptions } from './kafkajs-port.js'
 import { mirror, type Mirror, type MirrorBatchEvent, type MirrorSummary, type OffsetMode } from './mirror.js'
 import { isKafkaPort, type KafkaPort } from './port.js'
@@ -191,6 +191,7 @@ interface Running {
 
 async function runBridge (kind: 'mirror' | 'replay', o: BridgeCommonOptions, start: (kafka: Kafka | KafkaPort, signal: AbortSignal) => Promise<Running>): Promise<BridgeSummary> {
   if (o === null || typeof o !== 'object') throw new WalError('INVALID_ARGUMENT', `run${kind === 'mirror' ? 'Mirror' : 'Replay'}(options): options must be an object`)
+  if (kind === 'mirror') refuseRemovedOptions(o)
   const log = o.log ?? jsonLog
   const metrics = createMetrics(kind, String(o.topic))
   let state = 'starting'

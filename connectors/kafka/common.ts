@@ -93,6 +93,13 @@ export function checkInt (name: string, v: unknown, min: number, dflt: number): 
   return v
 }
 
+/** An option that no longer exists is refused, not ignored: a caller relying on it would be surprised silently. */
+export function refuseRemovedOptions (o: object): void {
+  if ('nullValues' in o) {
+    throw new WalError('INVALID_OPTION', 'option nullValues: removed; tombstones (null values) are now mirrored as they are, as records whose value is null', { option: 'nullValues' })
+  }
+}
+
 export function checkOneOf<T extends string> (name: string, v: unknown, allowed: readonly T[], dflt: T): T {
   if (v === undefined) return dflt
   if (!allowed.includes(v as T)) throw new WalError('INVALID_OPTION', `option ${name}: must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${JSON.stringify(v)}`, { option: name })

@@ -210,7 +210,9 @@ export function toPortError (err: unknown, what: string): KafkaPortError {
     if (name.includes('SASL') || AUTH_TYPES.has(type)) return new KafkaPortError('auth', text, { cause: err, retriable: false })
     if (type === 'UNKNOWN_TOPIC_OR_PARTITION') return new KafkaPortError('unknown-topic', text, { cause: err, retriable: false })
     if (type === 'INVALID_REPLICATION_FACTOR' || type === 'INVALID_PARTITIONS' || type === 'INVALID_CONFIG' || type === 'INVALID_TOPIC_EXCEPTION' ||
-      type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE' || type === 'INVALID_TIMESTAMP' || type === 'CORRUPT_MESSAGE') {
+      type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE' || type === 'INVALID_TIMESTAMP' || type === 'CORRUPT_MESSAGE' ||
+      // A record the topic refuses, such as one without a key sent to a compacted topic: resending it cannot help.
+      type === 'INVALID_RECORD') {
       return new KafkaPortError('config', text, { cause: err, retriable: false })
     }
   }

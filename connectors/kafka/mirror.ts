@@ -23,7 +23,7 @@ import { EventEmitter } from 'node:events'
 import type { Kafka } from 'kafkajs'
 import { WalError, type RecordInput, type WriteAhead, type WriteAheadOptions } from '../../src/index.js'
 import {
-  backoffDelay, checkInt, checkOneOf, checkTopic, deferred, isRetriable, resolvePort, settleWithin, sleep, toWalError, WalHandle, withDeadline,
+  backoffDelay, checkInt, checkOneOf, checkTopic, deferred, isRetriable, refuseRemovedOptions, resolvePort, settleWithin, sleep, toWalError, WalHandle, withDeadline,
   type ReconnectEvent, type ReconnectOptions
 } from './common.js'
 import type { KafkajsConsumerOptions } from './kafkajs-port.js'
@@ -188,6 +188,7 @@ class MirrorImpl extends EventEmitter implements Mirror {
   constructor (private readonly o: MirrorOptions) {
     super()
     if (o === null || typeof o !== 'object') throw new WalError('INVALID_ARGUMENT', 'mirror(options): options must be an object')
+    refuseRemovedOptions(o)
     this.topic = checkTopic(o.topic)
     this.mode = checkOneOf('offsets', o.offsets, ['preserve', 'dense'] as const, 'preserve')
     this.from = checkOneOf('from', o.from, ['earliest', 'latest'] as const, 'earliest')

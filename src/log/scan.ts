@@ -134,7 +134,9 @@ export function scanSegment (io: FileIO, fd: number, fileSize: number, o: ScanOp
         if (o.deep === true) {
           let last = -1
           while (!cur.done) {
-            const off = cur.skip()
+            // Decoded whole, as a read would: a key, value or header length that a read refuses
+            // must fail here too, not only the record's own length.
+            const off = cur.next(0).offset
             if (off <= last) throw new MalformedBatch('record offsets do not increase')
             last = off
           }
