@@ -6,9 +6,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDirs, useBroker, runChild } from './kafka/suite.js';
 import {
-  kafkaClient, createTopic, uniqueTopic, produceRecords, makeRecord, canon, consumeAll, fastConsumer, topicOffsets,
+  kafkaClient, createTopic, uniqueTopic, produceRecords, makeRecord, canon, consumeAll, fastConsumer, topicOffsets, signal,
 } from './fixtures/kafka-records.js';
-import { mirror, replay, mirrorCheckpoint, sourceOffset, stripProvenance, provenanceOf, kafkajsHeaders, kafkajsPort } from '../dist/connectors/kafka/index.js';
+import { mirror, replay, mirrorCheckpoint, sourceOffset, stripProvenance, provenanceOf, kafkajsHeaders, kafkajsPort, KafkaPortError } from '../dist/connectors/kafka/index.js';
 import { WriteAhead } from '../dist/src/index.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -162,6 +162,71 @@ test('transaction markers and aborted records are gaps; Kafka offsets are WAL of
     }
   }
   t.is(runs.preserve.records, runs.dense.records);
+});
+
+for (const mode of ['dense', 'preserve']) test(`an append that outlives its session's teardown lands before the next session reads its position (offsets: ${mode})`, async (t) => {
+  // Read too early, the position would make 'dense' append the held records twice and 'preserve'
+  // stop with INVALID_OFFSET.
+  t.timeout(120_000);
+  const kafka = kafkaClient(kb.brokers, 'mirror-stalled');
+  const topic = uniqueTopic(`mirror-stalled-${mode}`);
+  const count = 3000;
+  await createTopic(kafka, topic, 2);
+  await produceRecords(kafka, topic, { to: count, partitions: 2 });
+
+  // The WAL's appends wait at a gate while it is closed: a disk slower than the session teardown.
+  const dir = tmp(`mirror-stalled-${mode}`);
+  const real = await WriteAhead.open(dir, { partitions: 2 });
+  const changed = signal();
+  let gateOpen = false;
+  const held = [];
+  const wal = new Proxy(real, {
+    get(target, prop) {
+      if (prop !== 'appendBatch') return Reflect.get(target, prop, target);
+      return (...args) => {
+        if (gateOpen) return target.appendBatch(...args);
+        return new Promise((resolve) => { held.push(() => resolve(target.appendBatch(...args))); changed.notify(); });
+      };
+    },
+  });
+  // A port whose session can be failed at will, and whose consumer stop does not wait for the batch
+  // being appended (a teardown that gave up waiting). The next session's first describe opens the gate.
+  const inner = kafkajsPort(kafka, { consumer: fastConsumer });
+  let fail = null;
+  let describes = 0;
+  const port = {
+    async describe(tp) {
+      const info = await inner.describe(tp);
+      if (++describes === 2) { gateOpen = true; for (const release of held.splice(0)) release(); }
+      return info;
+    },
+    async consume(o) {
+      fail = o.onError;
+      const c = await inner.consume(o);
+      return { commit: (p, next) => c.commit(p, next), stop: () => { c.stop().catch(() => {}); return Promise.resolve(); } };
+    },
+    producer: () => inner.producer(),
+    tail: (...a) => inner.tail(...a),
+    close: () => inner.close(),
+  };
+  const m = await mirror({ kafka: port, topic, wal, offsets: mode, stopAtEnd: true, reconnect: { initialMs: 10, maxMs: 10 } });
+  await changed.until(() => held.length > 0, { what: 'an append held at the gate' });
+  fail(new KafkaPortError('connection', 'injected: the connection dropped', { retriable: true }));
+  const done = await m.done;
+  t.true(describes >= 2, 'a second session started');
+  t.is(done.reconnects, 1);
+  try {
+    for (let p = 0; p < 2; p++) {
+      const got = [];
+      for await (const r of real.iterate(p)) got.push(r);
+      const want = Math.ceil((count - p) / 2);
+      t.is(got.length, want, `partition ${p} holds each record once`);
+      t.is(got.findIndex((r, j) => JSON.stringify(canon(r)) !== JSON.stringify(canon(makeRecord(p + 2 * j)))), -1);
+      t.is(mirrorCheckpoint(real, topic, p).next, want);
+    }
+  } finally {
+    await real.close();
+  }
 });
 
 test('a compacted topic once cleaned: preserve mode keeps its offsets across the gaps and its tombstones; replay rebuilds it', async (t) => {

@@ -307,12 +307,19 @@ class MirrorImpl extends EventEmitter implements Mirror {
     const ended = deferred<Error | null>()
     this.sessionEnd = (err) => ended.resolve(err)
     if (this.stopping) return null
+    // From here on, batches an earlier consumer still delivers are refused (see onBatch below).
+    const session = ++this.sessions
     const info = await withDeadline(this.port.describe(this.topic), budgetMs, `mirror of ${this.topic}: reaching Kafka`)
+    // Appends of an earlier session can outlive its teardown, which stops waiting for Kafka after
+    // TEARDOWN_MS (a sync slower than that, or a consumer that would not stop). They must land
+    // before positions are read from the WAL's checkpoints: read earlier, their records would be
+    // fetched and appended again ('dense') or refused as INVALID_OFFSET ('preserve'). Those already
+    // under way are waited for here; a local append always ends, so the wait is not bounded.
+    await Promise.all(this.queues.values())
     const wal = await this.handle.ensure(info.length, `mirroring topic ${this.topic} (${info.length} partitions)`)
     this.load(wal, info)
     if (this.o.stopAtEnd === true && this.targets === null) this.targets = new Map(info.map((b) => [b.partition, b]))
     if (this.caughtUp()) { this.started.resolve(); return null }
-    const session = ++this.sessions
     const consuming = this.port.consume({
       topic: this.topic,
       groupId: this.groupId,
