@@ -229,6 +229,51 @@ for (const mode of ['dense', 'preserve']) test(`an append that outlives its sess
   }
 });
 
+test('from: \'latest\' is resolved once: records produced while the first session reconnects are mirrored', async (t) => {
+  t.timeout(120_000);
+  const kafka = kafkaClient(kb.brokers, 'mirror-latest');
+  const topic = uniqueTopic('mirror-latest');
+  await createTopic(kafka, topic, 1);
+  await produceRecords(kafka, topic, { to: 10, partitions: 1 });
+  // A port whose first session can be failed at will; the next session's describe first produces
+  // records 10-14, as if they arrived while the mirror was reconnecting.
+  const inner = kafkajsPort(kafka, { consumer: fastConsumer });
+  let fail = null;
+  let describes = 0;
+  const port = {
+    async describe(tp) {
+      if (++describes === 2) await produceRecords(kafka, topic, { from: 10, to: 15, partitions: 1 });
+      return inner.describe(tp);
+    },
+    async consume(o) { fail = o.onError; return inner.consume(o); },
+    producer: () => inner.producer(),
+    tail: (...a) => inner.tail(...a),
+    close: () => inner.close(),
+  };
+  const dir = tmp('mirror-latest');
+  const m = await mirror({ kafka: port, topic, wal: dir, from: 'latest', reconnect: { initialMs: 10, maxMs: 10 } });
+  // mirror() resolves once the first session consumes.
+  const changed = signal();
+  let connected = 1;
+  m.on('connected', () => { connected++; changed.notify(); });
+  m.on('batch', () => changed.notify());
+  fail(new KafkaPortError('connection', 'injected: the connection dropped', { retriable: true }));
+  await changed.until(() => connected >= 2, { what: 'the second session consuming' });
+  await produceRecords(kafka, topic, { from: 15, to: 20, partitions: 1 });
+  await changed.until(() => m.status().partitions[0]?.next === 20, { what: 'records up to offset 19 mirrored' });
+  const done = await m.stop();
+  t.is(done.records, 10);
+  const wal = await WriteAhead.open(dir, { readOnly: true });
+  try {
+    const got = [];
+    for await (const r of wal.iterate(0)) got.push(r);
+    t.deepEqual(got.map((r) => r.offset), [10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+    t.is(got.findIndex((r) => JSON.stringify(canon(r)) !== JSON.stringify(canon(makeRecord(r.offset)))), -1);
+  } finally {
+    await wal.close();
+  }
+});
+
 test('a compacted topic once cleaned: preserve mode keeps its offsets across the gaps and its tombstones; replay rebuilds it', async (t) => {
   t.timeout(120_000);
   const kafka = kafkaClient(kb.brokers, 'mirror-compacted');

@@ -44,7 +44,7 @@ export interface MirrorOptions {
   offsets?: OffsetMode
   /** Kafka consumer group (partition assignment, lag in Kafka tools). Default `writeahead-mirror.<topic>`; give each WAL its own. */
   groupId?: string
-  /** Where a partition with no checkpoint yet starts. Default `'earliest'`. */
+  /** Where a partition with no checkpoint yet starts. Default `'earliest'`. `'latest'` is the high watermark when mirror() starts, kept across reconnects. */
   from?: 'earliest' | 'latest'
   /** Stop by itself once every partition reached the high watermark seen at start (`done` resolves). Default false: run until stop(). */
   stopAtEnd?: boolean
@@ -358,18 +358,21 @@ class MirrorImpl extends EventEmitter implements Mirror {
     for (const b of info) {
       const c = mirrorCheckpoint(wal, this.topic, b.partition)
       const prev = this.state.get(b.partition)
+      // Where a partition without a checkpoint starts: 'latest' is resolved once, at the first
+      // session. Resolved again after a reconnect, it would skip what was produced meanwhile.
+      const start = prev !== undefined ? prev.next : this.from === 'latest' ? b.high : -1
       if (c !== null && c.mode !== this.mode) {
         throw new WalError('INVALID_OPTION', `option offsets: partition ${b.partition} was mirrored with offsets: '${c.mode}', cannot continue with '${this.mode}'`, { option: 'offsets', partition: b.partition })
       }
       if (c === null && this.mode === 'preserve') {
         const end = wal.offsets(b.partition).end
-        const first = this.from === 'earliest' ? b.low : b.high
+        const first = start >= 0 ? start : b.low
         if (end > first) {
           throw new WalError('INVALID_ARGUMENT', `WAL partition ${b.partition} already holds offsets up to ${end - 1}, so Kafka offset ${first} of ${this.topic} cannot keep its offset: use an empty log or offsets: 'dense'`, { partition: b.partition })
         }
       }
       this.state.set(b.partition, {
-        next: c?.next ?? -1,
+        next: c?.next ?? start,
         high: b.high,
         records: prev?.records ?? 0,
         bytes: prev?.bytes ?? 0,
