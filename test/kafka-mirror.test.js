@@ -164,6 +164,57 @@ test('transaction markers and aborted records are gaps; Kafka offsets are WAL of
   t.is(runs.preserve.records, runs.dense.records);
 });
 
+/**
+ * A kafkajs port whose session the test can fail (`fail()`), with `afterDescribe(n)` run when the
+ * n-th describe has its answer. With `stopWaits: false` its consumer's stop does not wait for the
+ * batch being appended, as a teardown that gave up waiting would not.
+ */
+function testPort(kafka, { afterDescribe = async () => {}, stopWaits = true } = {}) {
+  const inner = kafkajsPort(kafka, { consumer: fastConsumer });
+  let onError = null;
+  const counts = { describe: 0, consume: 0 };
+  return {
+    counts,
+    fail: () => onError(new KafkaPortError('connection', 'injected: the connection dropped', { retriable: true })),
+    async describe(tp) {
+      const info = await inner.describe(tp);
+      await afterDescribe(++counts.describe);
+      return info;
+    },
+    async consume(o) {
+      counts.consume++;
+      onError = o.onError;
+      const c = await inner.consume(o);
+      if (stopWaits) return c;
+      return { commit: (p, next) => c.commit(p, next), stop: () => { c.stop().catch(() => {}); return Promise.resolve(); } };
+    },
+    producer: () => inner.producer(),
+    tail: (...a) => inner.tail(...a),
+    close: () => inner.close(),
+  };
+}
+
+/** A WAL whose appends wait at a gate while it is closed: a disk slower than a session's teardown. */
+function gatedWal(real) {
+  const changed = signal();
+  const held = [];
+  let open = false;
+  const wal = new Proxy(real, {
+    get(target, prop) {
+      if (prop !== 'appendBatch') return Reflect.get(target, prop, target);
+      return (...args) => {
+        if (open) return target.appendBatch(...args);
+        return new Promise((resolve) => { held.push(() => resolve(target.appendBatch(...args))); changed.notify(); });
+      };
+    },
+  });
+  return {
+    wal,
+    held: () => changed.until(() => held.length > 0, { what: 'an append held at the gate' }),
+    open() { open = true; for (const release of held.splice(0)) release(); },
+  };
+}
+
 for (const mode of ['dense', 'preserve']) test(`an append that outlives its session's teardown lands before the next session reads its position (offsets: ${mode})`, async (t) => {
   // Read too early, the position would make 'dense' append the held records twice and 'preserve'
   // stop with INVALID_OFFSET.
@@ -173,47 +224,15 @@ for (const mode of ['dense', 'preserve']) test(`an append that outlives its sess
   const count = 3000;
   await createTopic(kafka, topic, 2);
   await produceRecords(kafka, topic, { to: count, partitions: 2 });
-
-  // The WAL's appends wait at a gate while it is closed: a disk slower than the session teardown.
-  const dir = tmp(`mirror-stalled-${mode}`);
-  const real = await WriteAhead.open(dir, { partitions: 2 });
-  const changed = signal();
-  let gateOpen = false;
-  const held = [];
-  const wal = new Proxy(real, {
-    get(target, prop) {
-      if (prop !== 'appendBatch') return Reflect.get(target, prop, target);
-      return (...args) => {
-        if (gateOpen) return target.appendBatch(...args);
-        return new Promise((resolve) => { held.push(() => resolve(target.appendBatch(...args))); changed.notify(); });
-      };
-    },
-  });
-  // A port whose session can be failed at will, and whose consumer stop does not wait for the batch
-  // being appended (a teardown that gave up waiting). The next session's first describe opens the gate.
-  const inner = kafkajsPort(kafka, { consumer: fastConsumer });
-  let fail = null;
-  let describes = 0;
-  const port = {
-    async describe(tp) {
-      const info = await inner.describe(tp);
-      if (++describes === 2) { gateOpen = true; for (const release of held.splice(0)) release(); }
-      return info;
-    },
-    async consume(o) {
-      fail = o.onError;
-      const c = await inner.consume(o);
-      return { commit: (p, next) => c.commit(p, next), stop: () => { c.stop().catch(() => {}); return Promise.resolve(); } };
-    },
-    producer: () => inner.producer(),
-    tail: (...a) => inner.tail(...a),
-    close: () => inner.close(),
-  };
-  const m = await mirror({ kafka: port, topic, wal, offsets: mode, stopAtEnd: true, reconnect: { initialMs: 10, maxMs: 10 } });
-  await changed.until(() => held.length > 0, { what: 'an append held at the gate' });
-  fail(new KafkaPortError('connection', 'injected: the connection dropped', { retriable: true }));
+  const real = await WriteAhead.open(tmp(`mirror-stalled-${mode}`), { partitions: 2 });
+  const gate = gatedWal(real);
+  // The next session's first describe opens the gate: its appends then finish while it loads.
+  const port = testPort(kafka, { stopWaits: false, afterDescribe: async (n) => { if (n === 2) gate.open(); } });
+  const m = await mirror({ kafka: port, topic, wal: gate.wal, offsets: mode, stopAtEnd: true, reconnect: { initialMs: 10, maxMs: 10 } });
+  await gate.held();
+  port.fail();
   const done = await m.done;
-  t.true(describes >= 2, 'a second session started');
+  t.true(port.counts.describe >= 2, 'a second session started');
   t.is(done.reconnects, 1);
   try {
     for (let p = 0; p < 2; p++) {
@@ -229,27 +248,37 @@ for (const mode of ['dense', 'preserve']) test(`an append that outlives its sess
   }
 });
 
-test('from: \'latest\' is resolved once: records produced while the first session reconnects are mirrored', async (t) => {
+test('stop() while the next session waits for such an append ends the mirror without joining the group again', async (t) => {
+  t.timeout(120_000);
+  const kafka = kafkaClient(kb.brokers, 'mirror-stalled-stop');
+  const topic = uniqueTopic('mirror-stalled-stop');
+  await createTopic(kafka, topic, 1);
+  await produceRecords(kafka, topic, { to: 500, partitions: 1 });
+  const real = await WriteAhead.open(tmp('mirror-stalled-stop'), { partitions: 1 });
+  const gate = gatedWal(real);
+  let m;
+  // The next session has its describe answer and is about to wait for the held append: stop now,
+  // then let the append finish.
+  const port = testPort(kafka, { stopWaits: false, afterDescribe: async (n) => { if (n === 2) { m.stop(); gate.open(); } } });
+  m = await mirror({ kafka: port, topic, wal: gate.wal, reconnect: { initialMs: 10, maxMs: 10 } });
+  await gate.held();
+  port.fail();
+  const done = await m.done;
+  t.is(port.counts.consume, 1, 'no second consumer joined');
+  t.is(done.partitions[0].next, real.offsets(0).end, 'the held append landed and is the position');
+  t.true(real.offsets(0).end > 0);
+  await real.close();
+});
+
+test('from: \'latest\' is resolved once: records produced while the mirror reconnects, or into partitions added since, are mirrored', async (t) => {
   t.timeout(120_000);
   const kafka = kafkaClient(kb.brokers, 'mirror-latest');
   const topic = uniqueTopic('mirror-latest');
   await createTopic(kafka, topic, 1);
   await produceRecords(kafka, topic, { to: 10, partitions: 1 });
-  // A port whose first session can be failed at will; the next session's describe first produces
-  // records 10-14, as if they arrived while the mirror was reconnecting.
-  const inner = kafkajsPort(kafka, { consumer: fastConsumer });
-  let fail = null;
-  let describes = 0;
-  const port = {
-    async describe(tp) {
-      if (++describes === 2) await produceRecords(kafka, topic, { from: 10, to: 15, partitions: 1 });
-      return inner.describe(tp);
-    },
-    async consume(o) { fail = o.onError; return inner.consume(o); },
-    producer: () => inner.producer(),
-    tail: (...a) => inner.tail(...a),
-    close: () => inner.close(),
-  };
+  // Records 10-14 go to partition 0 once the next session has asked for the topic's partitions,
+  // as if they arrived while the mirror was reconnecting.
+  const port = testPort(kafka, { afterDescribe: async (n) => { if (n === 2) await produceRecords(kafka, topic, { from: 10, to: 15, partitions: 1 }); } });
   const dir = tmp('mirror-latest');
   const m = await mirror({ kafka: port, topic, wal: dir, from: 'latest', reconnect: { initialMs: 10, maxMs: 10 } });
   // mirror() resolves once the first session consumes.
@@ -257,18 +286,30 @@ test('from: \'latest\' is resolved once: records produced while the first sessio
   let connected = 1;
   m.on('connected', () => { connected++; changed.notify(); });
   m.on('batch', () => changed.notify());
-  fail(new KafkaPortError('connection', 'injected: the connection dropped', { retriable: true }));
+  // The topic grows while the first session runs: partition 1 gets records 0-4.
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createPartitions({ topicPartitions: [{ topic, count: 2 }] });
+  await admin.disconnect();
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  await producer.send({ topic, acks: -1, messages: Array.from({ length: 5 }, (_, i) => ({ partition: 1, value: `p1-${i}` })) });
+  await producer.disconnect();
+  port.fail();
   await changed.until(() => connected >= 2, { what: 'the second session consuming' });
   await produceRecords(kafka, topic, { from: 15, to: 20, partitions: 1 });
-  await changed.until(() => m.status().partitions[0]?.next === 20, { what: 'records up to offset 19 mirrored' });
+  await changed.until(() => m.status().partitions[0]?.next === 20 && m.status().partitions[1]?.next === 5, { what: 'every record produced since the start mirrored' });
   const done = await m.stop();
-  t.is(done.records, 10);
+  t.is(done.records, 15);
   const wal = await WriteAhead.open(dir, { readOnly: true });
   try {
     const got = [];
     for await (const r of wal.iterate(0)) got.push(r);
     t.deepEqual(got.map((r) => r.offset), [10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
     t.is(got.findIndex((r) => JSON.stringify(canon(r)) !== JSON.stringify(canon(makeRecord(r.offset)))), -1);
+    const added = [];
+    for await (const r of wal.iterate(1)) added.push(r.value.toString());
+    t.deepEqual(added, ['p1-0', 'p1-1', 'p1-2', 'p1-3', 'p1-4']);
   } finally {
     await wal.close();
   }

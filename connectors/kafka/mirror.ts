@@ -293,6 +293,8 @@ class MirrorImpl extends EventEmitter implements Mirror {
   }
 
   private everConsumed = false
+  /** Positions were loaded once: later, 'latest' no longer means a partition's current end. */
+  private loaded = false
   private sessions = 0
   private readonly queues = new Map<number, Promise<unknown>>()
 
@@ -316,6 +318,8 @@ class MirrorImpl extends EventEmitter implements Mirror {
     // fetched and appended again ('dense') or refused as INVALID_OFFSET ('preserve'). Those already
     // under way are waited for here; a local append always ends, so the wait is not bounded.
     await Promise.all(this.queues.values())
+    // stop() while describing or draining: nothing to join a consumer group for.
+    if (this.stopping) return null
     const wal = await this.handle.ensure(info.length, `mirroring topic ${this.topic} (${info.length} partitions)`)
     this.load(wal, info)
     if (this.o.stopAtEnd === true && this.targets === null) this.targets = new Map(info.map((b) => [b.partition, b]))
@@ -359,8 +363,9 @@ class MirrorImpl extends EventEmitter implements Mirror {
       const c = mirrorCheckpoint(wal, this.topic, b.partition)
       const prev = this.state.get(b.partition)
       // Where a partition without a checkpoint starts: 'latest' is resolved once, at the first
-      // session. Resolved again after a reconnect, it would skip what was produced meanwhile.
-      const start = prev !== undefined ? prev.next : this.from === 'latest' ? b.high : -1
+      // session. Resolved again after a reconnect, it would skip what was produced meanwhile; and a
+      // partition first seen later (the topic grew) holds only records produced since the start.
+      const start = prev !== undefined ? prev.next : this.from !== 'latest' ? -1 : this.loaded ? b.low : b.high
       if (c !== null && c.mode !== this.mode) {
         throw new WalError('INVALID_OPTION', `option offsets: partition ${b.partition} was mirrored with offsets: '${c.mode}', cannot continue with '${this.mode}'`, { option: 'offsets', partition: b.partition })
       }
@@ -381,6 +386,7 @@ class MirrorImpl extends EventEmitter implements Mirror {
         mode: c?.mode ?? null
       })
     }
+    this.loaded = true
   }
 
   private caughtUp (): boolean {
@@ -388,9 +394,10 @@ class MirrorImpl extends EventEmitter implements Mirror {
     for (const [p, { low, high }] of this.targets) {
       const s = this.state.get(p)
       if (s === undefined) return false
+      // ('latest' starts a partition at its high watermark, so it passes here.)
       if (s.next >= high) continue
-      // A partition never mirrored that is empty (or starts at 'latest') has nothing to wait for.
-      if (s.next < 0 && (low >= high || this.from === 'latest')) continue
+      // A partition never mirrored that is empty has nothing to wait for.
+      if (s.next < 0 && low >= high) continue
       return false
     }
     return true
