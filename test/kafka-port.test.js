@@ -343,6 +343,11 @@ test('connector options are validated before anything is touched', async (t) => 
   const removed = await t.throwsAsync(mirror({ kafka: fakeKafka, topic: 't', wal, nullValues: 'skip' }), { code: 'INVALID_OPTION' });
   t.regex(removed.message, /nullValues: removed; tombstones/);
   await t.throwsAsync(runMirror({ kafka: fakeKafka, topic: 't', dir: wal, nullValues: 'empty', log: () => {} }), { code: 'INVALID_OPTION' });
+  // A misspelt option is refused, naming it, as WriteAhead.open refuses one.
+  const typo = await t.throwsAsync(mirror({ kafka: fakeKafka, topic: 't', wal, stopAtend: true }), { code: 'INVALID_OPTION' });
+  t.is(typo.message, 'option stopAtend: unknown option of mirror()');
+  t.is(typo.details.option, 'stopAtend');
+  await t.throwsAsync(replay({ kafka: fakeKafka, topic: 't', wal, grup: 'g' }), { code: 'INVALID_OPTION', message: 'option grup: unknown option of replay()' });
   await t.throwsAsync(mirror({ kafka: {}, topic: 't', wal }), { code: 'INVALID_OPTION' });
   await t.throwsAsync(replay({ kafka: fakeKafka, topic: 't', wal, partitioner: 'random' }), { code: 'INVALID_OPTION' });
   t.false(fs.existsSync(wal));

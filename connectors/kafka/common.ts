@@ -100,6 +100,16 @@ export function refuseRemovedOptions (o: object): void {
   }
 }
 
+/**
+ * Refuses an option the connector does not have, as WriteAhead.open does: a misspelt one
+ * (`stopAtend`) would otherwise be ignored without a word.
+ */
+export function refuseUnknownOptions (fn: string, o: object, known: Readonly<Record<string, true>>): void {
+  for (const k of Object.keys(o)) {
+    if (!Object.hasOwn(known, k)) throw new WalError('INVALID_OPTION', `option ${k}: unknown option of ${fn}()`, { option: k })
+  }
+}
+
 export function checkOneOf<T extends string> (name: string, v: unknown, allowed: readonly T[], dflt: T): T {
   if (v === undefined) return dflt
   if (!allowed.includes(v as T)) throw new WalError('INVALID_OPTION', `option ${name}: must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${JSON.stringify(v)}`, { option: name })

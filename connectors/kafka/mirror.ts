@@ -23,7 +23,7 @@ import { EventEmitter } from 'node:events'
 import type { Kafka } from 'kafkajs'
 import { WalError, type RecordInput, type WriteAhead, type WriteAheadOptions } from '../../src/index.js'
 import {
-  backoffDelay, checkInt, checkOneOf, checkTopic, deferred, isRetriable, refuseRemovedOptions, resolvePort, settleWithin, sleep, toWalError, WalHandle, withDeadline,
+  backoffDelay, checkInt, checkOneOf, checkTopic, deferred, isRetriable, refuseRemovedOptions, refuseUnknownOptions, resolvePort, settleWithin, sleep, toWalError, WalHandle, withDeadline,
   type ReconnectEvent, type ReconnectOptions
 } from './common.js'
 import type { KafkajsConsumerOptions } from './kafkajs-port.js'
@@ -59,6 +59,12 @@ export interface MirrorOptions {
   /** Aborting stops the mirror like stop(). */
   signal?: AbortSignal
 }
+
+/** Every option, so that one the interface lacks is refused (the compiler keeps the two equal). */
+const MIRROR_OPTIONS = {
+  kafka: true, topic: true, wal: true, walOptions: true, offsets: true, groupId: true, from: true, stopAtEnd: true,
+  startTimeoutMs: true, reconnect: true, commitIntervalMs: true, consumer: true, signal: true
+} as const satisfies Record<keyof MirrorOptions, true>
 
 export interface MirrorPartitionStatus {
   partition: number
@@ -189,6 +195,7 @@ class MirrorImpl extends EventEmitter implements Mirror {
     super()
     if (o === null || typeof o !== 'object') throw new WalError('INVALID_ARGUMENT', 'mirror(options): options must be an object')
     refuseRemovedOptions(o)
+    refuseUnknownOptions('mirror', o, MIRROR_OPTIONS)
     this.topic = checkTopic(o.topic)
     this.mode = checkOneOf('offsets', o.offsets, ['preserve', 'dense'] as const, 'preserve')
     this.from = checkOneOf('from', o.from, ['earliest', 'latest'] as const, 'earliest')

@@ -28,7 +28,7 @@ import type { Kafka } from 'kafkajs'
 import { WalError, type WalRecord, type WriteAhead, type WriteAheadOptions } from '../../src/index.js'
 import type { WalReadable } from '../../src/streams/readable.js'
 import {
-  backoffDelay, checkInt, checkOneOf, checkTopic, deferred, isRetriable, resolvePort, settleWithin, sleep, toWalError, WalHandle, withDeadline,
+  backoffDelay, checkInt, checkOneOf, checkTopic, deferred, isRetriable, refuseUnknownOptions, resolvePort, settleWithin, sleep, toWalError, WalHandle, withDeadline,
   type ReconnectEvent, type ReconnectOptions
 } from './common.js'
 import type { KafkajsPortOptions } from './kafkajs-port.js'
@@ -76,6 +76,13 @@ export interface ReplayOptions {
   producer?: KafkajsPortOptions['producer']
   signal?: AbortSignal
 }
+
+/** Every option, so that one the interface lacks is refused (the compiler keeps the two equal). */
+const REPLAY_OPTIONS = {
+  wal: true, walOptions: true, topic: true, kafka: true, group: true, from: true, partitions: true, partitioner: true,
+  provenance: true, soleWriter: true, source: true, live: true, createTopic: true, maxBatchRecords: true, maxBatchBytes: true,
+  startTimeoutMs: true, reconnect: true, producer: true, signal: true
+} as const satisfies Record<keyof ReplayOptions, true>
 
 export interface ReplayPartitionStatus {
   partition: number
@@ -172,6 +179,7 @@ class ReplayImpl extends EventEmitter implements Replay {
   constructor (private readonly o: ReplayOptions) {
     super()
     if (o === null || typeof o !== 'object') throw new WalError('INVALID_ARGUMENT', 'replay(options): options must be an object')
+    refuseUnknownOptions('replay', o, REPLAY_OPTIONS)
     this.topic = checkTopic(o.topic)
     this.partitioner = checkOneOf('partitioner', o.partitioner, ['same', 'murmur2'] as const, 'same')
     this.provenance = o.provenance !== false
