@@ -68,7 +68,7 @@ const MIRROR_OPTIONS = {
 
 export interface MirrorPartitionStatus {
   partition: number
-  /** Next Kafka offset to mirror (durable in the WAL checkpoint). */
+  /** Next Kafka offset to mirror: durable in the WAL checkpoint, or, before anything of the partition is mirrored, where it starts (-1: the topic's earliest). */
   next: number
   /** Kafka high watermark last seen. */
   high: number
