@@ -164,6 +164,15 @@ test('transaction markers and aborted records are gaps; Kafka offsets are WAL of
   t.is(runs.preserve.records, runs.dense.records);
 });
 
+/** A client, and a new topic holding makeRecord(i) for i < records, record i in partition i % partitions. */
+async function topicOf(id, partitions, records) {
+  const kafka = kafkaClient(kb.brokers, id);
+  const topic = uniqueTopic(id);
+  await createTopic(kafka, topic, partitions);
+  await produceRecords(kafka, topic, { to: records, partitions });
+  return { kafka, topic };
+}
+
 /**
  * A kafkajs port whose session the test can fail (`fail()`), with `afterDescribe(n)` run when the
  * n-th describe has its answer. With `stopWaits: false` its consumer's stop does not wait for the
@@ -219,11 +228,8 @@ for (const mode of ['dense', 'preserve']) test(`an append that outlives its sess
   // Read too early, the position would make 'dense' append the held records twice and 'preserve'
   // stop with INVALID_OFFSET.
   t.timeout(120_000);
-  const kafka = kafkaClient(kb.brokers, 'mirror-stalled');
-  const topic = uniqueTopic(`mirror-stalled-${mode}`);
   const count = 3000;
-  await createTopic(kafka, topic, 2);
-  await produceRecords(kafka, topic, { to: count, partitions: 2 });
+  const { kafka, topic } = await topicOf(`mirror-stalled-${mode}`, 2, count);
   const real = await WriteAhead.open(tmp(`mirror-stalled-${mode}`), { partitions: 2 });
   const gate = gatedWal(real);
   // The next session's first describe opens the gate: its appends then finish while it loads.
@@ -250,10 +256,7 @@ for (const mode of ['dense', 'preserve']) test(`an append that outlives its sess
 
 test('stop() while the next session waits for such an append ends the mirror without joining the group again', async (t) => {
   t.timeout(120_000);
-  const kafka = kafkaClient(kb.brokers, 'mirror-stalled-stop');
-  const topic = uniqueTopic('mirror-stalled-stop');
-  await createTopic(kafka, topic, 1);
-  await produceRecords(kafka, topic, { to: 500, partitions: 1 });
+  const { kafka, topic } = await topicOf('mirror-stalled-stop', 1, 500);
   const real = await WriteAhead.open(tmp('mirror-stalled-stop'), { partitions: 1 });
   const gate = gatedWal(real);
   let m;
@@ -272,10 +275,7 @@ test('stop() while the next session waits for such an append ends the mirror wit
 
 test('from: \'latest\' is resolved once: records produced while the mirror reconnects, or into partitions added since, are mirrored', async (t) => {
   t.timeout(120_000);
-  const kafka = kafkaClient(kb.brokers, 'mirror-latest');
-  const topic = uniqueTopic('mirror-latest');
-  await createTopic(kafka, topic, 1);
-  await produceRecords(kafka, topic, { to: 10, partitions: 1 });
+  const { kafka, topic } = await topicOf('mirror-latest', 1, 10);
   // Records 10-14 go to partition 0 once the next session has asked for the topic's partitions,
   // as if they arrived while the mirror was reconnecting.
   const port = testPort(kafka, { afterDescribe: async (n) => { if (n === 2) await produceRecords(kafka, topic, { from: 10, to: 15, partitions: 1 }); } });
@@ -419,10 +419,7 @@ test('full loop: produce -> mirror -> WAL -> replay -> topic sees exactly the or
 
 test('runMirror as a process: SIGTERM stops it gracefully (exit 0); a fatal error exits 1', async (t) => {
   t.timeout(120_000);
-  const kafka = kafkaClient(kb.brokers, 'bridge-process');
-  const topic = uniqueTopic('bridge-proc');
-  await createTopic(kafka, topic, 2);
-  await produceRecords(kafka, topic, { to: 2000, partitions: 2 });
+  const { topic } = await topicOf('bridge-proc', 2, 2000);
   const dir = tmp('bridge-proc');
   const options = { kafka: { brokers: kb.brokers }, dir, topic, lagIntervalMs: 100, consumer: fastConsumer };
   let termSent = false;
