@@ -159,12 +159,13 @@ test('two processes locking a new log at the same instant: exactly one gets it',
   const { nodeFileIO } = await import('../dist/src/index.js')
   const dir = tmpDir(t)
   fs.mkdirSync(dir)
+  // B renames its answer into place: the file appears with its content, never empty.
   const acquired = `${dir}.b-acquired`
   const lockJs = new URL('../dist/src/lock.js', import.meta.url).href
   const ioJs = new URL('../dist/src/io/file-io.js', import.meta.url).href
   const script = `const { DirLock } = await import(${JSON.stringify(lockJs)}); const { nodeFileIO } = await import(${JSON.stringify(ioJs)})
     let got = 'LOCKED'; try { DirLock.acquire(nodeFileIO, ${JSON.stringify(dir)}); got = 'acquired' } catch (err) { if (err.code !== 'LOCKED') got = String(err) }
-    (await import('node:fs')).writeFileSync(${JSON.stringify(acquired)}, got); process.stdin.resume()`
+    const fs = await import('node:fs'); fs.writeFileSync(${JSON.stringify(acquired + '.tmp')}, got); fs.renameSync(${JSON.stringify(acquired + '.tmp')}, ${JSON.stringify(acquired)}); process.stdin.resume()`
   let b = null
   const lockFds = new Set()
   const io = {
