@@ -93,6 +93,15 @@ test('backpressure counts real bytes, not 1 KiB per object', (t) => {
     t.true(accepted > 10 && accepted < 40, `${accepted} small records before backpressure`)
     ws.end()
     await new Promise((resolve) => ws.on('finish', resolve))
+    // Bytes, and records holding bytes, count their length: ten 10 KiB chunks fill 100 KiB.
+    for (const make of [(n) => Buffer.alloc(n), (n) => new Uint8Array(n), (n) => ({ key: 'k', value: Buffer.alloc(n) }), (n) => ({ value: new Uint8Array(n) })]) {
+      const big = wal.writable(0, { highWaterMark: 100 * 1024 })
+      let n = 0
+      while (big.write(make(10 * 1024))) n++
+      t.is(n, 9, `${n} chunks of 10 KiB before backpressure`)
+      big.end()
+      await new Promise((resolve) => big.on('finish', resolve))
+    }
     await wal.close()
   })
 })

@@ -1,5 +1,5 @@
 import { Writable } from 'streamx'
-import type { AppendInput } from '../types.js'
+import type { AppendInput, RecordInput } from '../types.js'
 
 export interface WritableOptions {
   /** Buffered bytes before backpressure (each record's real size). Default 1 MiB. */
@@ -11,15 +11,25 @@ export interface WritableHost {
   readonly maxBatchBytes: number
 }
 
-/** Bytes an input will take, for highWaterMark; cheap, close enough for backpressure. */
+/**
+ * Bytes an input will take, for highWaterMark; cheap, close enough for backpressure. streamx calls
+ * it twice per chunk, so it reads `length`, not `byteLength` (equal for a Uint8Array), and skips
+ * `instanceof`: both getters and the prototype walk cost ~15 ns a record, a quarter of the stream.
+ */
 export function inputBytes (input: AppendInput): number {
   if (typeof input === 'string') return input.length + 24
-  if (input instanceof Uint8Array) return input.byteLength + 24
-  if (input === null || typeof input !== 'object') return 24
-  const v = input.value as unknown
-  const k = input.key as unknown
-  const size = (x: unknown): number => typeof x === 'string' ? x.length : x instanceof Uint8Array ? x.byteLength : 0
-  return 32 + size(v) + size(k) + (input.headers === undefined || input.headers === null ? 0 : 64)
+  if (typeof input !== 'object' || input === null) return 24
+  const n = (input as { length?: unknown }).length
+  if (typeof n === 'number') return n + 24
+  const r = input as RecordInput
+  return 32 + sizeOf(r.value) + sizeOf(r.key) + (r.headers === undefined || r.headers === null ? 0 : 64)
+}
+
+function sizeOf (x: unknown): number {
+  if (typeof x === 'string') return x.length
+  if (typeof x !== 'object' || x === null) return 0
+  const n = (x as { length?: unknown }).length
+  return typeof n === 'number' ? n : 0
 }
 
 /**
