@@ -5,12 +5,7 @@
 // The raw clients run in a process of their own (lib/kafka-raw.js): kafkajs alone, unpatched.
 // Replay's records are encoded by the connectors' record encoder (same bytes, less CPU than
 // kafkajs's), which is why replay can beat kafkajs alone; --kafkajs-encoder shows it without.
-//
-//   npm run bench -- kafka                 (or: node bench/kafka.js)
-//   options: --quick (fewer records), --records=N, --runs=N, --partitions=N, --value=BYTES, --save,
-//            --no-provenance (replay without its provenance header, to see what the header costs),
-//            --kafkajs-encoder (replay with kafkajs's own record encoder rather than the connectors'
-//            patch, connectors/kafka/kafkajs-encoder.ts, to see what the patch saves)
+// Usage: USAGE below (--help).
 //
 // Uses KAFKA_BROKERS if set, else starts the test broker (test/kafka/broker.js). The WAL lives under
 // bench/tmp (a real disk: fdatasync matters). Ratios are connector / raw throughput (1.0 = as fast
@@ -25,20 +20,44 @@ import kafkajs from 'kafkajs'
 import { startBroker } from '../test/kafka/broker.js'
 import { mirror, replay, kafkajsPort } from '../dist/connectors/kafka/index.js'
 import { BATCH, consumerOpts, message as messageOf, steady } from './lib/kafka-shared.js'
+import { benchArgs } from './lib/args.js'
 
 const { Kafka, logLevel } = kafkajs
 const HERE = path.dirname(fileURLToPath(import.meta.url))
-const argv = process.argv.slice(2)
-const opt = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1]
-const QUICK = argv.includes('--quick')
-const RECORDS = Number(opt('records') ?? (QUICK ? 50_000 : 300_000))
-const RUNS = Number(opt('runs') ?? (QUICK ? 1 : 3))
-const PARTITIONS = Number(opt('partitions') ?? 4)
-const VALUE = Number(opt('value') ?? 100)
+const USAGE = `usage: npm run bench -- kafka [options]      (or: node bench/kafka.js [options])
+
+options:
+  --quick               fewer records, one run
+  --records=N           records per run (default 300000; 50000 with --quick)
+  --runs=N              runs (default 3; 1 with --quick)
+  --partitions=N        topic partitions (default 4)
+  --value=BYTES         value size (default 100)
+  --save                write bench/results/kafka-latest.json
+  --no-provenance       replay without its provenance header, to see what the header costs
+  --kafkajs-encoder     replay with kafkajs's own record encoder rather than the connectors'
+                        (connectors/kafka/kafkajs-encoder.ts), to see what that saves
+  -h, --help            this text
+
+KAFKA_BROKERS=host:port uses that broker; otherwise the test broker is started.`
+const { values: flags } = benchArgs(USAGE, {
+  quick: { type: 'boolean' },
+  records: { type: 'string' },
+  runs: { type: 'string' },
+  partitions: { type: 'string' },
+  value: { type: 'string' },
+  save: { type: 'boolean' },
+  'no-provenance': { type: 'boolean' },
+  'kafkajs-encoder': { type: 'boolean' }
+}, { numbers: ['records', 'runs', 'partitions', 'value'] })
+const QUICK = flags.quick === true
+const RECORDS = Number(flags.records ?? (QUICK ? 50_000 : 300_000))
+const RUNS = Number(flags.runs ?? (QUICK ? 1 : 3))
+const PARTITIONS = Number(flags.partitions ?? 4)
+const VALUE = Number(flags.value ?? 100)
 // What the provenance header costs: replay without it (and so without sole-writer deduplication).
-const NO_PROVENANCE = argv.includes('--no-provenance')
+const NO_PROVENANCE = flags['no-provenance'] === true
 // Read when the first port is made (kafkajsPort below), which is when the patch would be applied.
-if (argv.includes('--kafkajs-encoder')) process.env.WRITEAHEAD_KAFKAJS_ENCODER = 'kafkajs'
+if (flags['kafkajs-encoder'] === true) process.env.WRITEAHEAD_KAFKAJS_ENCODER = 'kafkajs'
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const fmt = (n) => Math.round(n).toLocaleString('en-US')
@@ -152,7 +171,7 @@ try {
   console.log(`| mirror: Kafka -> WAL (fdatasync, checkpoint) | ${fmt(med.mirror)} | ${mbs(med.mirror)} | ${result.ratios.mirrorVsRawConsume.toFixed(2)} | ${fmt(e2e.mirror)} | ${result.endToEndRatios.mirrorVsRawConsume.toFixed(2)} |`)
   console.log(`| kafkajs produce (idempotent, acks -1) | ${fmt(med.produce)} | ${mbs(med.produce)} | 1.00 | ${fmt(e2e.produce)} | 1.00 |`)
   console.log(`| replay: WAL -> Kafka (acks -1, cursor commit) | ${fmt(med.replay)} | ${mbs(med.replay)} | ${result.ratios.replayVsRawProduce.toFixed(2)} | ${fmt(e2e.replay)} | ${result.endToEndRatios.replayVsRawProduce.toFixed(2)} |`)
-  if (argv.includes('--save')) {
+  if (flags.save === true) {
     const out = path.join(HERE, 'results', 'kafka-latest.json')
     fs.mkdirSync(path.dirname(out), { recursive: true })
     fs.writeFileSync(out, JSON.stringify(result, null, 2) + '\n')

@@ -7,22 +7,34 @@
 // clinic is no longer maintained and doctor misreads newer Node versions: when clinic is missing
 // or fails, the --cpu-prof profile is still made. See bench/PROFILING.md for how to read them.
 //
-//   npm run profile -- <scenario> [--tool=flame|doctor|cpu|all] [--full] [--top=N]
-//   scenarios: serial batch concurrent payload read replay streams open (as for npm run bench)
-//   --full: the full-size scenario instead of --quick
+// Usage: USAGE below (--help).
 import fs from 'node:fs'
 import path from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { BENCH, ROOT, checkDisk } from './lib/common.js'
+import { benchArgs } from './lib/args.js'
 
-const args = process.argv.slice(2)
-const scenario = args.find((a) => !a.startsWith('--'))
-const opt = (name, dflt) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt
-const tool = opt('tool', 'all')
-const top = Number(opt('top', 25))
 const SCENARIOS = ['serial', 'batch', 'concurrent', 'payload', 'read', 'replay', 'streams', 'open']
-if (scenario === undefined || !SCENARIOS.some((s) => s.startsWith(scenario)) || !['flame', 'doctor', 'cpu', 'all'].includes(tool)) {
-  console.error(`usage: npm run profile -- <scenario> [--tool=flame|doctor|cpu|all] [--full] [--top=N]\nscenarios: ${SCENARIOS.join(' ')}`)
+const TOOLS = ['flame', 'doctor', 'cpu', 'all']
+const USAGE = `usage: npm run profile -- <scenario> [--tool=flame|doctor|cpu|all] [--full] [--top=N]
+
+scenarios: ${SCENARIOS.join(' ')} (as for npm run bench; prefixes work)
+options:
+  --tool=T      flame, doctor, cpu or all (default all)
+  --full        the full-size scenario instead of --quick
+  --top=N       functions listed from the --cpu-prof profile (default 25)
+  -h, --help    this text
+See bench/PROFILING.md for how to read the output.`
+const { values: flags, positionals } = benchArgs(USAGE, {
+  tool: { type: 'string' },
+  full: { type: 'boolean' },
+  top: { type: 'string' }
+}, { positionals: true, numbers: ['top'] })
+const scenario = positionals[0]
+const tool = flags.tool ?? 'all'
+const top = Number(flags.top ?? 25)
+if (positionals.length !== 1 || !SCENARIOS.some((s) => s.startsWith(scenario)) || !TOOLS.includes(tool)) {
+  console.error(USAGE)
   process.exit(2)
 }
 checkDisk()
@@ -30,7 +42,7 @@ checkDisk()
 const stamp = new Date().toISOString().replace(/[:.]/g, '-')
 const out = path.join(BENCH, 'profiles', `${scenario}-${stamp}`)
 fs.mkdirSync(out, { recursive: true })
-const benchArgs = [path.join(BENCH, 'run.js'), ...(args.includes('--full') ? [] : ['--quick']), '--no-save', '--systems=writeahead', scenario]
+const runArgs = [path.join(BENCH, 'run.js'), ...(flags.full === true ? [] : ['--quick']), '--no-save', '--systems=writeahead', scenario]
 const clinicBin = path.join(ROOT, 'node_modules', '.bin', 'clinic')
 const rel = (p) => path.relative(process.cwd(), p)
 const made = []
@@ -46,7 +58,7 @@ function run (label, cmd, cmdArgs, env = {}) {
 function clinic (kind) {
   if (!fs.existsSync(clinicBin)) { failed.push(`clinic ${kind}: clinic is not installed (npm install --save-dev clinic)`); return }
   const before = new Set(fs.readdirSync(out))
-  const ok = run(`clinic ${kind}`, clinicBin, [kind, '--open=false', '--dest', out, '--', process.execPath, ...benchArgs], { NO_INSIGHT: 'true' })
+  const ok = run(`clinic ${kind}`, clinicBin, [kind, '--open=false', '--dest', out, '--', process.execPath, ...runArgs], { NO_INSIGHT: 'true' })
   const html = fs.readdirSync(out).filter((f) => !before.has(f) && f.endsWith('.html'))
   if (ok && html.length > 0) made.push(...html.map((f) => path.join(out, f)))
   else failed.push(`clinic ${kind} failed or wrote no report (the --cpu-prof profile below still works)`)
@@ -85,7 +97,7 @@ if (tool === 'flame' || tool === 'all') clinic('flame')
 if (tool === 'doctor' || tool === 'all') clinic('doctor')
 if (tool === 'cpu' || tool === 'all' || failed.length > 0) {
   const dir = path.join(out, 'cpuprofile')
-  if (run('node --cpu-prof', process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...benchArgs])) {
+  if (run('node --cpu-prof', process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...runArgs])) {
     for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.cpuprofile'))) {
       const file = path.join(dir, f)
       made.push(file)

@@ -1,14 +1,6 @@
 #!/usr/bin/env node
 // writeahead against the raw write+fdatasync floor and the peers a user would pick instead
-// (better-sqlite3, classic-level), in one run on the same disk.
-//
-//   npm run bench                          everything (< 10 min on 2 cores)
-//   npm run bench -- --quick               smaller sizes, shorter runs (< 1.5 min)
-//   npm run bench -- serial batch          only some scenarios (prefixes work): serial batch concurrent
-//                                          payload read replay open streams
-//   npm run bench -- --systems=writeahead,floor    only some systems (floor, writeahead, sqlite, level)
-//   npm run bench -- kafka                 the Kafka bench (bench/kafka.js), if present
-//   options: --runs=N  --no-save (no results files, no charts)
+// (better-sqlite3, classic-level), in one run on the same disk. Usage: USAGE below (--help).
 //
 // Everything runs on the disk under bench/tmp/run-<pid> (tmpfs/ramfs is refused), removed at the end.
 // The systems run interleaved, round by round (see measure()), and in the write scenarios each run
@@ -30,28 +22,43 @@ import {
 import { floorInfo, floorSerial, floorBatch, buildFramed, floorPointRead, floorReplay, closeFloor } from './floor.js'
 import { WAL, PEERS } from './peers/index.js'
 import { finishRow, consoleTable, summary } from './lib/results.js'
+import { benchArgs } from './lib/args.js'
 
 // ---------------------------------------------------------------- options
+
+const USAGE = `usage: npm run bench -- [scenario ...] [options]      (or: node bench/run.js ...)
+
+  npm run bench                     everything (< 10 min on 2 cores)
+  npm run bench -- --quick          smaller sizes, shorter runs (< 1.5 min)
+  npm run bench -- serial batch     only some scenarios (prefixes work)
+  npm run bench -- kafka            the Kafka bench instead (node bench/kafka.js --help)
+
+scenarios: serial batch concurrent payload read replay streams open
+options:
+  --quick             smaller sizes and shorter runs
+  --systems=a,b       only these systems: floor writeahead sqlite level
+  --runs=N            runs per scenario (default 3)
+  --no-save           no results files, charts or README update
+  -h, --help          this text`
 
 const argv = process.argv.slice(2)
 
 if (argv.includes('kafka')) {
-  // Delegated: the Kafka bench has its own runner; it gets the other arguments (--quick, ...).
-  const file = path.join(BENCH, 'kafka.js')
-  if (!fs.existsSync(file)) {
-    console.log('bench/kafka.js does not exist yet: skipping the Kafka bench')
-    process.exit(0)
-  }
-  const child = spawn(process.execPath, [file, ...argv.filter((a) => a !== 'kafka')], { stdio: 'inherit' })
+  // Delegated: the Kafka bench has its own runner and flags; it gets the other arguments.
+  const child = spawn(process.execPath, [path.join(BENCH, 'kafka.js'), ...argv.filter((a) => a !== 'kafka')], { stdio: 'inherit' })
   child.on('exit', (code, signal) => process.exit(code ?? (signal === null ? 1 : 128)))
   await new Promise(() => {})
 }
 
-const QUICK = argv.includes('--quick')
-const SAVE = !argv.includes('--no-save')
-const opt = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1]
+const { values: flags, positionals: filter } = benchArgs(USAGE, {
+  quick: { type: 'boolean' },
+  'no-save': { type: 'boolean' },
+  systems: { type: 'string' },
+  runs: { type: 'string' }
+}, { positionals: true, numbers: ['runs'] })
+const QUICK = flags.quick === true
+const SAVE = flags['no-save'] !== true
 const SCENARIOS = ['serial', 'batch', 'concurrent', 'payload', 'read', 'replay', 'streams', 'open']
-const filter = argv.filter((a) => !a.startsWith('--'))
 for (const f of filter) {
   if (!SCENARIOS.some((s) => s.startsWith(f))) {
     console.error(`unknown scenario "${f}"; choose from: ${SCENARIOS.join(' ')} (or kafka)`)
@@ -59,7 +66,7 @@ for (const f of filter) {
   }
 }
 const selected = (name) => filter.length === 0 || filter.some((f) => name.startsWith(f))
-const systemFilter = opt('systems')?.split(',')
+const systemFilter = flags.systems?.split(',')
 const ALL = ['floor', WAL.key, ...PEERS.map((p) => p.key)]
 for (const s of systemFilter ?? []) if (!ALL.includes(s)) { console.error(`unknown system "${s}"; choose from: ${ALL.join(' ')}`); process.exit(2) }
 const useSystem = (key) => systemFilter === undefined || systemFilter.includes(key)
@@ -69,7 +76,7 @@ const peers = PEERS.filter((p) => useSystem(p.key) && p.available)
 const CFG = QUICK
   ? { runs: 3, readRuns: 3, ms: 200, serialMs: 400, floorMs: 120, records: 200_000, readMs: 200, crashBytes: 64 * MiB, rekillBytes: 4 * MiB }
   : { runs: 3, readRuns: 3, ms: 800, serialMs: 1500, floorMs: 300, records: 2_000_000, readMs: 800, crashBytes: 1024 * MiB, rekillBytes: 32 * MiB }
-if (opt('runs') !== undefined) CFG.runs = CFG.readRuns = Math.max(1, Number(opt('runs')))
+if (flags.runs !== undefined) CFG.runs = CFG.readRuns = Number(flags.runs)
 const BATCHES = [1000, 16384]
 const WRITERS = [8, 64, 512, 2048]
 const PAYLOADS = [KiB, 64 * KiB]
@@ -583,7 +590,7 @@ console.log(`peers: ahead in ${sum.aheadOfPeers}, behind in ${sum.behindPeers.le
 console.log(`${seconds.toFixed(1)} s`)
 
 const date = new Date().toISOString()
-const full = !QUICK && filter.length === 0 && systemFilter === undefined && opt('runs') === undefined && failed === null
+const full = !QUICK && filter.length === 0 && systemFilter === undefined && flags.runs === undefined && failed === null
 const json = {
   date,
   quick: QUICK,
