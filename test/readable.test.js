@@ -145,3 +145,32 @@ test('a paused reader holds decoded only what its buffer holds, not the whole ba
   t.is(next, N)
   await wal.close()
 })
+
+test('an iterator left by break lets go of the chunk it read', async (t) => {
+  // A reader holds the last chunk it read (up to 1 MiB) for the records after the one it gave;
+  // an iterator someone keeps after `break` must not keep that chunk alive with it.
+  const gc = runInNewContext('gc')
+  const wal = await WriteAhead.open(tmpDir(t))
+  await wal.appendBatch(0, Array.from({ length: 5000 }, (_, i) => Buffer.alloc(64, i)))
+  const kept = []
+  const chunks = []
+  const first = async (iterable) => {
+    for await (const x of iterable) {
+      const rec = Array.isArray(x) ? x[0] : x
+      chunks.push(new WeakRef(rec.value.buffer))
+      break
+    }
+  }
+  for (const make of [() => wal.iterate(0), () => wal.iterateBatches(0)]) {
+    const it = make()
+    kept.push(it)
+    await first(it)
+  }
+  await new Promise((resolve) => setImmediate(resolve)) // a WeakRef's target lives to the end of the job that made it
+  gc()
+  t.deepEqual(chunks.map((c) => c.deref() === undefined), [true, true])
+  t.is(kept.length, 2) // still reachable here
+  // Reading on from a new iterator is unaffected.
+  t.is((await collect(wal.iterate(0, { from: 4990 }))).length, 10)
+  await wal.close()
+})

@@ -102,6 +102,16 @@ export class BatchReader {
     this.cursor = null
   }
 
+  /**
+   * Lets go of the chunk read last (up to 1 MiB) and the segment: an iterator left early by
+   * `break` may itself stay reachable for long, and should not keep them. Records already handed
+   * out keep their own views. Reading on after close() reads from where it stopped.
+   */
+  close (): void {
+    this.dropChunk()
+    this.seg = null
+  }
+
   /** Reads the next chunk of batches; false at the visible end. */
   private load (): boolean {
     const log = this.log
@@ -140,48 +150,47 @@ export class BatchReader {
   }
 }
 
-/** AsyncIterable of records; `next()` resolves at once, decoding one record from the chunk read last. */
-export class RecordIterator implements AsyncIterableIterator<WalRecord> {
+/**
+ * An async iterator over a BatchReader: `next()` resolves at once with what `step` takes from the
+ * chunk read last. Ending it (done, an error, or `return()` on `break`) closes the reader.
+ */
+abstract class ReaderIterator<T> implements AsyncIterableIterator<T> {
   private done = false
 
-  constructor (private readonly reader: BatchReader) {}
+  constructor (protected readonly reader: BatchReader) {}
+
+  protected abstract step (): T | null
 
   [Symbol.asyncIterator] (): this { return this }
 
-  next (): Promise<IteratorResult<WalRecord>> {
+  next (): Promise<IteratorResult<T>> {
     try {
-      const rec = this.done ? null : this.reader.next()
-      if (rec === null) { this.done = true; return Promise.resolve({ done: true, value: undefined }) }
-      return Promise.resolve({ done: false, value: rec })
+      const v = this.done ? null : this.step()
+      if (v === null) { this.end(); return Promise.resolve({ done: true, value: undefined }) }
+      return Promise.resolve({ done: false, value: v })
     } catch (err) {
-      this.done = true
+      this.end()
       return Promise.reject(err)
     }
   }
 
-  return (): Promise<IteratorResult<WalRecord>> {
-    this.done = true
+  return (): Promise<IteratorResult<T>> {
+    this.end()
     return Promise.resolve({ done: true, value: undefined })
+  }
+
+  private end (): void {
+    this.done = true
+    this.reader.close()
   }
 }
 
-export class ChunkIterator implements AsyncIterableIterator<WalRecord[]> {
-  private done = false
-  constructor (private readonly reader: BatchReader) {}
-  [Symbol.asyncIterator] (): this { return this }
-  next (): Promise<IteratorResult<WalRecord[]>> {
-    try {
-      const c = this.done ? null : this.reader.nextChunk()
-      if (c === null) { this.done = true; return Promise.resolve({ done: true, value: undefined }) }
-      return Promise.resolve({ done: false, value: c })
-    } catch (err) {
-      this.done = true
-      return Promise.reject(err)
-    }
-  }
+/** Records, one per step. */
+export class RecordIterator extends ReaderIterator<WalRecord> {
+  protected step (): WalRecord | null { return this.reader.next() }
+}
 
-  return (): Promise<IteratorResult<WalRecord[]>> {
-    this.done = true
-    return Promise.resolve({ done: true, value: undefined })
-  }
+/** The rest of a chunk per step: the fast path for replay. */
+export class ChunkIterator extends ReaderIterator<WalRecord[]> {
+  protected step (): WalRecord[] | null { return this.reader.nextChunk() }
 }
