@@ -107,6 +107,27 @@ function writeNew (io: FileIO, file: string, info: Buffer): void {
   try { writeFully(io, fd, info, 0, info.length, 0) } finally { io.close(fd) }
 }
 
+const TEMP_LOCK = /^LOCK\.[0-9a-f]{16}\.(new|tmp)$/
+
+/**
+ * Removes the temporary lock files (createLock's `.new`, replaceLock's `.tmp`) that a process
+ * killed between writing one and removing it left behind. Each names its owner like the lock
+ * does; only those of a gone owner on this host go, so a live process racing for the lock keeps
+ * its own. Best effort: a leftover costs a few bytes, never correctness.
+ */
+function removeDeadTemps (io: FileIO, dir: string): void {
+  let names: string[]
+  try { names = io.readdir(dir) } catch { return }
+  for (const name of names) {
+    if (!TEMP_LOCK.test(name)) continue
+    const file = path.join(dir, name)
+    const owner = readLock(io, file)
+    if (owner !== null && owner.host === os.hostname() && owner.pid !== process.pid && !alive(owner.pid)) {
+      try { io.unlink(file) } catch {}
+    }
+  }
+}
+
 /**
  * One writer per directory. The lock file names its owner; a lock whose owner process is gone
  * (on this host) is stale and taken over, so a crash never blocks the log forever.
@@ -130,6 +151,7 @@ export class DirLock {
       if (existing === null) {
         if (!createLock(io, file, info, `${file}.${token}.new`, dir)) continue // created meanwhile: look at it
         heldHere.add(key)
+        removeDeadTemps(io, dir)
         return new DirLock(io, file, token)
       }
       const { fd, writable } = existing
@@ -159,6 +181,7 @@ export class DirLock {
       const now = readLock(io, file)
       if (now?.token !== token) throw locked(now)
       heldHere.add(key)
+      removeDeadTemps(io, dir)
       return new DirLock(io, file, token)
     }
     throw locked(readLock(io, file))

@@ -188,3 +188,27 @@ test('two processes locking a new log at the same instant: exactly one gets it',
   t.is(aGot, 'LOCKED', 'A must not hold it too')
   t.deepEqual(fs.readdirSync(dir), ['LOCK'], 'no temporary lock file left behind')
 })
+
+test('temporary lock files of a process killed while locking are removed by the next writer; a live owner keeps its own', async (t) => {
+  // A process SIGKILLed between writing LOCK.<token>.new and linking it into place leaves that file.
+  const dir = tmpDir(t)
+  fs.mkdirSync(dir)
+  const lockJs = new URL('../dist/src/lock.js', import.meta.url).href
+  const ioJs = new URL('../dist/src/io/file-io.js', import.meta.url).href
+  const script = `const { DirLock } = await import(${JSON.stringify(lockJs)}); const { nodeFileIO } = await import(${JSON.stringify(ioJs)})
+    DirLock.acquire({ ...nodeFileIO, link () { process.kill(process.pid, 'SIGKILL') } }, ${JSON.stringify(dir)})`
+  const killed = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' })
+  const [, signal] = await new Promise((resolve) => killed.on('exit', (...a) => resolve(a)))
+  t.is(signal, 'SIGKILL')
+  const left = fs.readdirSync(dir)
+  t.is(left.length, 1)
+  t.regex(left[0], /^LOCK\.[0-9a-f]{16}\.new$/)
+  // One of a live process (this one's parent stands in) and one of another host must stay.
+  const live = `LOCK.${'a'.repeat(16)}.new`
+  const remote = `LOCK.${'b'.repeat(16)}.tmp`
+  fs.writeFileSync(`${dir}/${live}`, JSON.stringify({ pid: process.ppid, host: os.hostname(), token: 'a'.repeat(16) }))
+  fs.writeFileSync(`${dir}/${remote}`, JSON.stringify({ pid: killed.pid, host: `not-${os.hostname()}`, token: 'b'.repeat(16) }))
+  const wal = await WriteAhead.open(dir)
+  t.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('LOCK')).sort(), ['LOCK', live, remote])
+  await wal.close()
+})
