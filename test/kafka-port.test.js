@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import fc from 'fast-check';
 import {
   kafkajsHeaders, orderedHeadersOf, patchKafkajsDecoders, patchKafkajsEncoders, murmur2, murmur2Partition, provenanceHeader, provenanceOf, POSITION_HEADER,
-  stripProvenance, optionsFromEnv, KafkaPortError, mirror, replay, runMirror,
+  stripProvenance, optionsFromEnv, KafkaPortError, mirror, replay, runMirror, runReplay,
 } from '../dist/connectors/kafka/index.js';
 import { toWalError } from '../dist/connectors/kafka/common.js';
 import { toPortError } from '../dist/connectors/kafka/kafkajs-port.js';
@@ -348,6 +348,11 @@ test('connector options are validated before anything is touched', async (t) => 
   t.is(typo.message, 'option stopAtend: unknown option of mirror()');
   t.is(typo.details.option, 'stopAtend');
   await t.throwsAsync(replay({ kafka: fakeKafka, topic: 't', wal, grup: 'g' }), { code: 'INVALID_OPTION', message: 'option grup: unknown option of replay()' });
+  // The bridges too; each takes the other's options (one environment serves both) and ignores them.
+  await t.throwsAsync(runMirror({ kafka: fakeKafka, topic: 't', dir: wal, stopAtend: true, log: () => {} }), { code: 'INVALID_OPTION', message: 'option stopAtend: unknown option of runMirror()' });
+  await t.throwsAsync(runReplay({ kafka: fakeKafka, topic: 't', dir: wal, grup: 'g', log: () => {} }), { code: 'INVALID_OPTION', message: 'option grup: unknown option of runReplay()' });
+  const other = await t.throwsAsync(runMirror({ kafka: fakeKafka, topic: 'bad topic', dir: wal, group: 'g', partitioner: 'same', log: () => {}, handleSignals: false }), { code: 'INVALID_OPTION' });
+  t.regex(other.message, /topic/, 'past the option check: replay options given to runMirror are ignored');
   await t.throwsAsync(mirror({ kafka: {}, topic: 't', wal }), { code: 'INVALID_OPTION' });
   await t.throwsAsync(replay({ kafka: fakeKafka, topic: 't', wal, partitioner: 'random' }), { code: 'INVALID_OPTION' });
   t.false(fs.existsSync(wal));

@@ -15,7 +15,7 @@ import kafkajs from 'kafkajs'
 import type { Kafka, KafkaConfig, LogEntry, SASLOptions } from 'kafkajs'
 import client from 'prom-client'
 import { WalError, type WriteAhead, type WriteAheadOptions } from '../../src/index.js'
-import { refuseRemovedOptions, type ReconnectEvent, type ReconnectOptions } from './common.js'
+import { refuseRemovedOptions, refuseUnknownOptions, type ReconnectEvent, type ReconnectOptions } from './common.js'
 import type { KafkajsConsumerOptions, KafkajsPortOptions } from './kafkajs-port.js'
 import { mirror, type Mirror, type MirrorBatchEvent, type MirrorSummary, type OffsetMode } from './mirror.js'
 import { isKafkaPort, type KafkaPort } from './port.js'
@@ -94,6 +94,19 @@ export interface RunReplayOptions extends BridgeCommonOptions {
   maxBatchBytes?: number
   producer?: KafkajsPortOptions['producer']
 }
+
+/**
+ * Every option of either bridge. Each bridge accepts the other's options and ignores them, so that
+ * one set (optionsFromEnv, a config file) can serve both; a key in neither is a typo and refused.
+ * The compiler keeps this list equal to the two interfaces.
+ */
+const BRIDGE_OPTIONS = {
+  kafka: true, dir: true, wal: true, topic: true, walOptions: true, httpPort: true, httpHost: true, lagIntervalMs: true,
+  log: true, handleSignals: true, signal: true, startTimeoutMs: true, reconnect: true,
+  groupId: true, offsets: true, from: true, stopAtEnd: true, consumer: true,
+  group: true, partitions: true, partitioner: true, soleWriter: true, source: true, live: true, createTopic: true,
+  maxBatchRecords: true, maxBatchBytes: true, producer: true
+} as const satisfies Record<keyof (RunMirrorOptions & RunReplayOptions), true>
 
 export type BridgeSummary = (MirrorSummary | ReplaySummary) & { kind: 'mirror' | 'replay' }
 
@@ -192,6 +205,7 @@ interface Running {
 async function runBridge (kind: 'mirror' | 'replay', o: BridgeCommonOptions, start: (kafka: Kafka | KafkaPort, signal: AbortSignal) => Promise<Running>): Promise<BridgeSummary> {
   if (o === null || typeof o !== 'object') throw new WalError('INVALID_ARGUMENT', `run${kind === 'mirror' ? 'Mirror' : 'Replay'}(options): options must be an object`)
   if (kind === 'mirror') refuseRemovedOptions(o)
+  refuseUnknownOptions(kind === 'mirror' ? 'runMirror' : 'runReplay', o, BRIDGE_OPTIONS)
   const log = o.log ?? jsonLog
   const metrics = createMetrics(kind, String(o.topic))
   let state = 'starting'
