@@ -33,8 +33,12 @@ const { values: flags, positionals } = benchArgs(USAGE, {
 const scenario = positionals[0]
 const tool = flags.tool ?? 'all'
 const top = Number(flags.top ?? 25)
-if (positionals.length !== 1 || !SCENARIOS.some((s) => s.startsWith(scenario)) || !TOOLS.includes(tool)) {
-  console.error(USAGE)
+const wrong = positionals.length !== 1
+  ? `give one scenario, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`
+  : !SCENARIOS.some((s) => s.startsWith(scenario)) ? `unknown scenario "${scenario}"`
+      : !TOOLS.includes(tool) ? `unknown tool "${tool}"` : null
+if (wrong !== null) {
+  console.error(`${wrong}\n\n${USAGE}`)
   process.exit(2)
 }
 checkDisk()

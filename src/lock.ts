@@ -113,7 +113,8 @@ const TEMP_LOCK = /^LOCK\.[0-9a-f]{16}\.(new|tmp)$/
  * Removes the temporary lock files (createLock's `.new`, replaceLock's `.tmp`) that a process
  * killed between writing one and removing it left behind. Each names its owner like the lock
  * does; only those of a gone owner on this host go, so a live process racing for the lock keeps
- * its own. Best effort: a leftover costs a few bytes, never correctness.
+ * its own, and so does one that has created its file but not yet written it (unreadable: kept,
+ * even if its owner then died). Best effort: a leftover costs a few bytes, never correctness.
  */
 function removeDeadTemps (io: FileIO, dir: string): void {
   let names: string[]

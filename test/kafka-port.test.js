@@ -349,7 +349,9 @@ test('connector options are validated before anything is touched', async (t) => 
   t.is(typo.details.option, 'stopAtend');
   await t.throwsAsync(replay({ kafka: fakeKafka, topic: 't', wal, grup: 'g' }), { code: 'INVALID_OPTION', message: 'option grup: unknown option of replay()' });
   // The bridges too; each takes the other's options (one environment serves both) and ignores them.
-  await t.throwsAsync(runMirror({ kafka: fakeKafka, topic: 't', dir: wal, stopAtend: true, log: () => {} }), { code: 'INVALID_OPTION', message: 'option stopAtend: unknown option of runMirror()' });
+  const logged = [];
+  await t.throwsAsync(runMirror({ kafka: fakeKafka, topic: 't', dir: wal, stopAtend: true, log: (e) => logged.push(e) }), { code: 'INVALID_OPTION', message: 'option stopAtend: unknown option of runMirror()' });
+  t.like(logged.at(-1), { level: 'fatal', msg: 'failed', code: 'INVALID_OPTION' });
   await t.throwsAsync(runReplay({ kafka: fakeKafka, topic: 't', dir: wal, grup: 'g', log: () => {} }), { code: 'INVALID_OPTION', message: 'option grup: unknown option of runReplay()' });
   const other = await t.throwsAsync(runMirror({ kafka: fakeKafka, topic: 'bad topic', dir: wal, group: 'g', partitioner: 'same', log: () => {}, handleSignals: false }), { code: 'INVALID_OPTION' });
   t.regex(other.message, /topic/, 'past the option check: replay options given to runMirror are ignored');

@@ -203,12 +203,18 @@ test('temporary lock files of a process killed while locking are removed by the 
   const left = fs.readdirSync(dir)
   t.is(left.length, 1)
   t.regex(left[0], /^LOCK\.[0-9a-f]{16}\.new$/)
-  // One of a live process (this one's parent stands in) and one of another host must stay.
+  // A rename's temporary of a dead owner goes too. One of a live process (this one's parent stands
+  // in), one of another host, and an empty one (a live process between creating and writing it)
+  // must stay.
+  const deadTmp = `LOCK.${'c'.repeat(16)}.tmp`
   const live = `LOCK.${'a'.repeat(16)}.new`
   const remote = `LOCK.${'b'.repeat(16)}.tmp`
+  const empty = `LOCK.${'d'.repeat(16)}.new`
+  fs.writeFileSync(`${dir}/${deadTmp}`, JSON.stringify({ pid: killed.pid, host: os.hostname(), token: 'c'.repeat(16) }))
   fs.writeFileSync(`${dir}/${live}`, JSON.stringify({ pid: process.ppid, host: os.hostname(), token: 'a'.repeat(16) }))
   fs.writeFileSync(`${dir}/${remote}`, JSON.stringify({ pid: killed.pid, host: `not-${os.hostname()}`, token: 'b'.repeat(16) }))
+  fs.writeFileSync(`${dir}/${empty}`, '')
   const wal = await WriteAhead.open(dir)
-  t.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('LOCK')).sort(), ['LOCK', live, remote])
+  t.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('LOCK')).sort(), ['LOCK', live, remote, empty].sort())
   await wal.close()
 })

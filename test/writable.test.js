@@ -102,6 +102,13 @@ test('backpressure counts real bytes, not 1 KiB per object', (t) => {
       big.end()
       await new Promise((resolve) => big.on('finish', resolve))
     }
+    // A record's own `length` field (any extra field is allowed) does not size it.
+    const odd = wal.writable(0, { highWaterMark: 100 * 1024 })
+    let m = 0
+    while (odd.write({ value: Buffer.alloc(10 * 1024), length: m === 0 ? 0.1 : NaN })) m++
+    t.is(m, 9)
+    odd.end()
+    await new Promise((resolve) => odd.on('finish', resolve))
     await wal.close()
   })
 })

@@ -98,7 +98,8 @@ export interface RunReplayOptions extends BridgeCommonOptions {
 /**
  * Every option of either bridge. Each bridge accepts the other's options and ignores them, so that
  * one set (optionsFromEnv, a config file) can serve both; a key in neither is a typo and refused.
- * The compiler keeps this list equal to the two interfaces.
+ * `from` is both's: its value must suit the bridge it is given to (mirror takes 'earliest' or
+ * 'latest' only). The compiler keeps this list equal to the two interfaces.
  */
 const BRIDGE_OPTIONS = {
   kafka: true, dir: true, wal: true, topic: true, walOptions: true, httpPort: true, httpHost: true, lagIntervalMs: true,
@@ -204,9 +205,14 @@ interface Running {
 
 async function runBridge (kind: 'mirror' | 'replay', o: BridgeCommonOptions, start: (kafka: Kafka | KafkaPort, signal: AbortSignal) => Promise<Running>): Promise<BridgeSummary> {
   if (o === null || typeof o !== 'object') throw new WalError('INVALID_ARGUMENT', `run${kind === 'mirror' ? 'Mirror' : 'Replay'}(options): options must be an object`)
-  if (kind === 'mirror') refuseRemovedOptions(o)
-  refuseUnknownOptions(kind === 'mirror' ? 'runMirror' : 'runReplay', o, BRIDGE_OPTIONS)
   const log = o.log ?? jsonLog
+  try {
+    if (kind === 'mirror') refuseRemovedOptions(o)
+    refuseUnknownOptions(kind === 'mirror' ? 'runMirror' : 'runReplay', o, BRIDGE_OPTIONS)
+  } catch (err) {
+    log({ level: 'fatal', msg: 'failed', bridge: kind, ...errorFields(err) })
+    throw err
+  }
   const metrics = createMetrics(kind, String(o.topic))
   let state = 'starting'
   const server = await serve(o, metrics, () => ({ ok: state === 'running', state }), log)

@@ -24,6 +24,7 @@ const T = (() => {
 })()
 
 export function crc32c (buf: Uint8Array, start = 0, end = buf.length, initial = 0): number {
+  if (end > buf.length) end = buf.length // as the native call's subarray would: never bytes past the end
   // Every commit checksums small ranges (a serial append's batch, the head-file slots, the
   // segment chain); the subarray the native call needs for them was most of a commit's garbage.
   if (end - start < SHORT) {
