@@ -11,10 +11,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { spawnSync } from 'node:child_process'
-import { BENCH, ROOT, checkDisk } from './lib/common.js'
+import { BENCH, ROOT, SCENARIOS, checkDisk } from './lib/common.js'
 import { benchArgs } from './lib/args.js'
 
-const SCENARIOS = ['serial', 'batch', 'concurrent', 'payload', 'read', 'replay', 'streams', 'open']
 const TOOLS = ['flame', 'doctor', 'cpu', 'all']
 const USAGE = `usage: npm run profile -- <scenario> [--tool=flame|doctor|cpu|all] [--full] [--top=N]
 
@@ -33,14 +32,10 @@ const { values: flags, positionals } = benchArgs(USAGE, {
 const scenario = positionals[0]
 const tool = flags.tool ?? 'all'
 const top = Number(flags.top ?? 25)
-const wrong = positionals.length !== 1
-  ? `give one scenario, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`
-  : !SCENARIOS.some((s) => s.startsWith(scenario)) ? `unknown scenario "${scenario}"`
-      : !TOOLS.includes(tool) ? `unknown tool "${tool}"` : null
-if (wrong !== null) {
-  console.error(`${wrong}\n\n${USAGE}`)
-  process.exit(2)
-}
+const usageError = (why) => { console.error(`${why}\n\n${USAGE}`); process.exit(2) }
+if (positionals.length !== 1) usageError(`give one scenario, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`)
+if (!SCENARIOS.some((s) => s.startsWith(scenario))) usageError(`unknown scenario "${scenario}"`)
+if (!TOOLS.includes(tool)) usageError(`unknown tool "${tool}"`)
 checkDisk()
 
 const stamp = new Date().toISOString().replace(/[:.]/g, '-')

@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import {
-  BENCH, KiB, Lat, MiB, RECORD, RESULTS, TMP, checkDisk, cleanupWork, dirBytes, freshDir, median, now, payload,
+  BENCH, KiB, Lat, MiB, RECORD, RESULTS, SCENARIOS, TMP, checkDisk, cleanupWork, dirBytes, freshDir, median, now, payload,
   payloads, progress, removeDir, sleep
 } from './lib/common.js'
 import { floorInfo, floorSerial, floorBatch, buildFramed, floorPointRead, floorReplay, closeFloor } from './floor.js'
@@ -33,7 +33,7 @@ const USAGE = `usage: npm run bench -- [scenario ...] [options]      (or: node b
   npm run bench -- serial batch     only some scenarios (prefixes work)
   npm run bench -- kafka            the Kafka bench instead (node bench/kafka.js --help)
 
-scenarios: serial batch concurrent payload read replay streams open
+scenarios: ${SCENARIOS.join(' ')}
 options:
   --quick             smaller sizes and shorter runs
   --systems=a,b       only these systems: floor writeahead sqlite level
@@ -58,7 +58,6 @@ const { values: flags, positionals: filter } = benchArgs(USAGE, {
 }, { positionals: true, numbers: ['runs'] })
 const QUICK = flags.quick === true
 const SAVE = flags['no-save'] !== true
-const SCENARIOS = ['serial', 'batch', 'concurrent', 'payload', 'read', 'replay', 'streams', 'open']
 for (const f of filter) {
   if (!SCENARIOS.some((s) => s.startsWith(f))) {
     console.error(`unknown scenario "${f}"; choose from: ${SCENARIOS.join(' ')} (or kafka)`)

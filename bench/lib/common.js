@@ -11,6 +11,8 @@ export const RESULTS = path.join(BENCH, 'results')
 export const RECORD = 64
 export const KiB = 1024
 export const MiB = 1024 * 1024
+/** The scenarios of bench/run.js, in run order; bench/profile.js profiles one of them. */
+export const SCENARIOS = ['serial', 'batch', 'concurrent', 'payload', 'read', 'replay', 'streams', 'open']
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 export const now = () => performance.now()
