@@ -13,7 +13,7 @@ import { allZero, matchesRecord, scanSegment } from './log/scan.js'
 import { readSegmentHeader, recordedEndBefore } from './log/segment.js'
 import { HeadFile, readHead } from './log/head-file.js'
 import { HEAD_FILE } from './log/recovery.js'
-import { DirLock } from './lock.js'
+import { DirLock } from './lock/index.js'
 import { META_DIR } from './meta.js'
 
 export interface VerifyProblem {

@@ -4,7 +4,7 @@ import os from 'node:os'
 import { spawn } from 'node:child_process'
 import readline from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { WriteAhead, WalError } from '../dist/src/index.js'
+import { WriteAhead, WalError, nodeFileIO } from '../dist/src/index.js'
 import { tmpDir, collect } from './helpers/tmp.js'
 import { sameRecord } from './fixtures/records.js'
 
@@ -19,19 +19,21 @@ function startHolder (dir) {
   return { child, next, send, exited }
 }
 
-test('a second process gets LOCKED at once; a lock left by a killed process does not block', async (t) => {
-  const dir = tmpDir(t)
-  const h = startHolder(dir)
-  t.is(await h.next(), 'ready')
-  const err = await t.throwsAsync(WriteAhead.open(dir), { instanceOf: WalError, code: 'LOCKED' })
-  t.is(err.details.pid, h.child.pid)
-  t.is(await h.send('append 0 10'), 'done 10')
-  h.child.kill('SIGKILL')
-  await h.exited
-  const wal = await WriteAhead.open(dir)
-  t.is(wal.offsets(0).end, 10)
-  await wal.close()
-})
+for (const [how, io] of [['', undefined], [' (lock file alone)', { ...nodeFileIO, tryLock: undefined }]]) {
+  test(`a second process gets LOCKED at once; a lock left by a killed process does not block${how}`, async (t) => {
+    const dir = tmpDir(t)
+    const h = startHolder(dir)
+    t.is(await h.next(), 'ready')
+    const err = await t.throwsAsync(WriteAhead.open(dir, { io }), { instanceOf: WalError, code: 'LOCKED' })
+    t.is(err.details.pid, h.child.pid)
+    t.is(await h.send('append 0 10'), 'done 10')
+    h.child.kill('SIGKILL')
+    await h.exited
+    const wal = await WriteAhead.open(dir, { io })
+    t.is(wal.offsets(0).end, 10)
+    await wal.close()
+  })
+}
 
 test('a stale lock whose owner wrote more than this process does is taken over in place, still readable', async (t) => {
   // The takeover overwrites the stale lock where it lies; what the dead owner wrote beyond this
@@ -52,31 +54,34 @@ test('a stale lock whose owner wrote more than this process does is taken over i
   t.false(fs.existsSync(`${dir}/LOCK`), 'released on close')
 })
 
-test('a lock this process may only read: a stale one is replaced through a rename, a live one is LOCKED', async (t) => {
-  // Another user's lock (0644, and this process not root): it cannot be overwritten where it lies.
-  const { nodeFileIO } = await import('../dist/src/index.js');
-  const io = {
-    ...nodeFileIO,
-    open (p, mode) {
-      if (p.endsWith('LOCK') && mode === 'rw') throw Object.assign(new Error(`EACCES: permission denied, open '${p}'`), { code: 'EACCES' });
-      return nodeFileIO.open(p, mode);
-    },
-  };
-  const dir = tmpDir(t);
-  await (await WriteAhead.open(dir)).close();
-  const dead = spawn(process.execPath, ['-e', '']);
-  await new Promise((resolve) => dead.on('exit', resolve));
-  fs.writeFileSync(`${dir}/LOCK`, JSON.stringify({ pid: dead.pid, host: os.hostname(), token: 'f'.repeat(16) }));
-  const wal = await WriteAhead.open(dir, { io });
-  t.is(JSON.parse(fs.readFileSync(`${dir}/LOCK`, 'utf8')).pid, process.pid);
-  t.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('LOCK')), ['LOCK'], 'no temporary lock file');
-  await wal.close();
-  const live = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
-  t.teardown(() => live.kill('SIGKILL'));
-  fs.writeFileSync(`${dir}/LOCK`, JSON.stringify({ pid: live.pid, host: os.hostname(), token: 'e'.repeat(16) }));
-  const err = await t.throwsAsync(WriteAhead.open(dir, { io }), { code: 'LOCKED' });
-  t.is(err.details.pid, live.pid);
-});
+for (const [how, withKernelLock] of [['', true], [' (lock file alone)', false]]) {
+  test(`a lock this process may only read: a stale one is replaced through a rename, a live one is LOCKED${how}`, async (t) => {
+    // Another user's lock (0644, and this process not root): it cannot be overwritten where it lies.
+    // The planted locks below stand for that user's; the one this process puts in their place is its own.
+    const io = {
+      ...nodeFileIO,
+      ...(withKernelLock ? {} : { tryLock: undefined }),
+      open (p, mode) {
+        if (p.endsWith('LOCK') && mode === 'rw' && /"token":"(f+|e+)"/.test(fs.readFileSync(p, 'utf8'))) throw Object.assign(new Error(`EACCES: permission denied, open '${p}'`), { code: 'EACCES' })
+        return nodeFileIO.open(p, mode)
+      },
+    }
+    const dir = tmpDir(t)
+    await (await WriteAhead.open(dir)).close()
+    const dead = spawn(process.execPath, ['-e', ''])
+    await new Promise((resolve) => dead.on('exit', resolve))
+    fs.writeFileSync(`${dir}/LOCK`, JSON.stringify({ pid: dead.pid, host: os.hostname(), token: 'f'.repeat(16) }))
+    const wal = await WriteAhead.open(dir, { io })
+    t.is(JSON.parse(fs.readFileSync(`${dir}/LOCK`, 'utf8')).pid, process.pid)
+    t.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('LOCK')), ['LOCK'], 'no temporary lock file')
+    await wal.close()
+    const live = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'])
+    t.teardown(() => live.kill('SIGKILL'))
+    fs.writeFileSync(`${dir}/LOCK`, JSON.stringify({ pid: live.pid, host: os.hostname(), token: 'e'.repeat(16) }))
+    const err = await t.throwsAsync(WriteAhead.open(dir, { io }), { code: 'LOCKED' })
+    t.is(err.details.pid, live.pid)
+  })
+}
 
 test('readOnly follows a live writer up to its latest durable commit', async (t) => {
   const dir = tmpDir(t)
@@ -155,13 +160,12 @@ test('two processes locking a new log at the same instant: exactly one gets it',
   // Process A is stopped right after it started creating the lock, and process B locks the log
   // meanwhile. A lock that existed before its owner was written into it looked torn to B, which
   // took it over while A went on believing it held it too: two writers on one log.
-  const { DirLock } = await import('../dist/src/lock.js')
-  const { nodeFileIO } = await import('../dist/src/index.js')
+  const { DirLock } = await import('../dist/src/lock/index.js')
   const dir = tmpDir(t)
   fs.mkdirSync(dir)
   // B renames its answer into place: the file appears with its content, never empty.
   const acquired = `${dir}.b-acquired`
-  const lockJs = new URL('../dist/src/lock.js', import.meta.url).href
+  const lockJs = new URL('../dist/src/lock/index.js', import.meta.url).href
   const ioJs = new URL('../dist/src/io/file-io.js', import.meta.url).href
   const script = `const { DirLock } = await import(${JSON.stringify(lockJs)}); const { nodeFileIO } = await import(${JSON.stringify(ioJs)})
     let got = 'LOCKED'; try { DirLock.acquire(nodeFileIO, ${JSON.stringify(dir)}); got = 'acquired' } catch (err) { if (err.code !== 'LOCKED') got = String(err) }
@@ -193,7 +197,7 @@ test('temporary lock files of a process killed while locking are removed by the 
   // A process SIGKILLed between writing LOCK.<token>.new and linking it into place leaves that file.
   const dir = tmpDir(t)
   fs.mkdirSync(dir)
-  const lockJs = new URL('../dist/src/lock.js', import.meta.url).href
+  const lockJs = new URL('../dist/src/lock/index.js', import.meta.url).href
   const ioJs = new URL('../dist/src/io/file-io.js', import.meta.url).href
   const script = `const { DirLock } = await import(${JSON.stringify(lockJs)}); const { nodeFileIO } = await import(${JSON.stringify(ioJs)})
     DirLock.acquire({ ...nodeFileIO, link () { process.kill(process.pid, 'SIGKILL') } }, ${JSON.stringify(dir)})`

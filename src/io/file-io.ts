@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import { osLock } from './os-lock.js'
 
 /**
  * Every byte the log reads or writes goes through this interface. It is deliberately small so
@@ -35,6 +36,15 @@ export interface FileIO {
    * same instant can mistake a lock still being written for a torn one).
    */
   link?: (existing: string, newPath: string) => void
+  /**
+   * Takes the operating system's advisory lock on the whole open file without waiting: true if
+   * granted, false if another open file holds one. `shared` asks for a read lock, all a read-only
+   * descriptor can take. Optional: with it (and `sameFile`) the directory lock is held by the
+   * kernel, which drops it when its holder dies; without it, the lock file alone decides.
+   */
+  tryLock?: (fd: number, shared: boolean) => boolean
+  /** Whether `fd` is open on the file `path` names now (false if it names none). */
+  sameFile?: (fd: number, path: string) => boolean
   /**
    * Names the running boot of the machine, or null if unknown. Two calls that return the same
    * value saw one page cache: nothing written in between was lost or reordered, whatever was not
@@ -78,5 +88,6 @@ export const nodeFileIO: FileIO = {
   rename: (from, to) => fs.renameSync(from, to),
   exists: (path) => fs.existsSync(path),
   link: (existing, newPath) => fs.linkSync(existing, newPath),
-  bootId: readBootId
+  bootId: readBootId,
+  ...osLock
 }

@@ -1,0 +1,98 @@
+import os from 'node:os'
+import path from 'node:path'
+import { fromIoError } from '../errors.js'
+import type { FileIO } from '../io/file-io.js'
+import { writeFully } from '../io/full-io.js'
+import { alive, readLock } from './owner.js'
+
+/**
+ * Opens an existing lock, for writing too where this process may (a lock left by another user may
+ * only be readable): null if there is none.
+ */
+export function openExisting (io: FileIO, file: string, dir: string): { fd: number, writable: boolean } | null {
+  for (const mode of ['rw', 'r'] as const) {
+    try {
+      return { fd: io.open(file, mode), writable: mode === 'rw' }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') return null
+      if (mode === 'rw' && (code === 'EACCES' || code === 'EPERM')) continue
+      throw fromIoError(err, `locking ${dir}`)
+    }
+  }
+  return null
+}
+
+/**
+ * Creates the lock file holding `info`; false if it exists. With `io.link`, the content is written
+ * under a private name first and then linked into place, so the lock never exists empty: a second
+ * process that found it empty would take it for one torn by a crash and take it over, and both
+ * would write. Without link: create, then write (that window stays open).
+ */
+export function createLock (io: FileIO, file: string, info: Buffer, tmp: string, dir: string): boolean {
+  const exists = (err: unknown): boolean => {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return true
+    throw fromIoError(err, `locking ${dir}`)
+  }
+  if (io.link === undefined) {
+    try { writeNew(io, file, info) } catch (err) { return !exists(err) }
+    return true
+  }
+  try {
+    writeNew(io, tmp, info)
+    io.link(tmp, file)
+    return true
+  } catch (err) {
+    return !exists(err)
+  } finally {
+    try { io.unlink(tmp) } catch {}
+  }
+}
+
+/** Puts a new lock holding `info` in place of `file` through a rename. */
+export function replaceLock (io: FileIO, file: string, info: Buffer, tmp: string, dir: string): void {
+  try {
+    writeNew(io, tmp, info)
+    io.rename(tmp, file)
+  } catch (err) {
+    try { io.unlink(tmp) } catch {}
+    throw fromIoError(err, `locking ${dir}`)
+  }
+}
+
+/** Creates `file` (EEXIST if it exists) holding `info`. */
+function writeNew (io: FileIO, file: string, info: Buffer): void {
+  const fd = io.open(file, 'wx')
+  try { writeFully(io, fd, info, 0, info.length, 0) } finally { io.close(fd) }
+}
+
+/**
+ * Overwrites the lock open at `fd`, which holds `n` bytes now, with `info`: padded with spaces
+ * (which JSON allows) over a longer owner, so one write does it.
+ */
+export function overwriteLock (io: FileIO, fd: number, info: Buffer, n: number): void {
+  const mine = n > info.length ? Buffer.concat([info, Buffer.alloc(n - info.length, 0x20)]) : info
+  writeFully(io, fd, mine, 0, mine.length, 0)
+}
+
+const TEMP_LOCK = /^LOCK\.[0-9a-f]{16}\.(new|tmp)$/
+
+/**
+ * Removes the temporary lock files (createLock's `.new`, replaceLock's `.tmp`) that a process
+ * killed between writing one and removing it left behind. Each names its owner like the lock
+ * does; only those of a gone owner on this host go, so a live process racing for the lock keeps
+ * its own, and so does one that has created its file but not yet written it (unreadable: kept,
+ * even if its owner then died). Best effort: a leftover costs a few bytes, never correctness.
+ */
+export function removeDeadTemps (io: FileIO, dir: string): void {
+  let names: string[]
+  try { names = io.readdir(dir) } catch { return }
+  for (const name of names) {
+    if (!TEMP_LOCK.test(name)) continue
+    const file = path.join(dir, name)
+    const owner = readLock(io, file)
+    if (owner !== null && owner.host === os.hostname() && owner.pid !== process.pid && !alive(owner.pid)) {
+      try { io.unlink(file) } catch {}
+    }
+  }
+}
