@@ -35,27 +35,32 @@ for (const [how, io] of [['', undefined], [' (lock file alone)', { ...nodeFileIO
   })
 }
 
-test('a stale lock whose owner wrote more than this process does is taken over in place, still readable', async (t) => {
-  // The takeover overwrites the stale lock where it lies; what the dead owner wrote beyond this
-  // process's own, shorter, owner must not be left to make the lock unreadable.
-  const dir = tmpDir(t)
-  await (await WriteAhead.open(dir)).close()
-  const dead = spawn(process.execPath, ['-e', ''])
-  await new Promise((resolve) => dead.on('exit', resolve))
-  const stale = JSON.stringify({ pid: dead.pid, host: os.hostname(), token: 'f'.repeat(16), note: 'x'.repeat(200) })
-  fs.writeFileSync(`${dir}/LOCK`, stale)
-  const wal = await WriteAhead.open(dir)
-  const now = JSON.parse(fs.readFileSync(`${dir}/LOCK`, 'utf8'))
-  t.is(now.pid, process.pid, 'the lock names this process')
-  t.not(now.token, 'f'.repeat(16))
-  t.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('LOCK')), ['LOCK'], 'no temporary lock file')
-  await t.throwsAsync(WriteAhead.open(dir), { code: 'LOCKED' })
-  await wal.close()
-  t.false(fs.existsSync(`${dir}/LOCK`), 'released on close')
-})
+for (const [how, io] of [['', undefined], [' (lock file alone)', { ...nodeFileIO, tryLock: undefined }]]) {
+  test(`a stale lock whose owner wrote more than this process does is taken over in place, still readable${how}`, async (t) => {
+    // The takeover overwrites the stale lock where it lies; what the dead owner wrote beyond this
+    // process's own, shorter, owner must not be left to make the lock unreadable, even past the
+    // 512 bytes an owner is read from.
+    const dir = tmpDir(t)
+    await (await WriteAhead.open(dir, { io })).close()
+    const dead = spawn(process.execPath, ['-e', ''])
+    await new Promise((resolve) => dead.on('exit', resolve))
+    for (const extra of [200, 2000]) {
+      const stale = JSON.stringify({ pid: dead.pid, host: os.hostname(), token: 'f'.repeat(16), note: 'x'.repeat(extra) })
+      fs.writeFileSync(`${dir}/LOCK`, stale)
+      const wal = await WriteAhead.open(dir, { io })
+      const now = JSON.parse(fs.readFileSync(`${dir}/LOCK`, 'utf8'))
+      t.is(now.pid, process.pid, 'the lock names this process')
+      t.not(now.token, 'f'.repeat(16))
+      t.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('LOCK')), ['LOCK'], 'no temporary lock file')
+      await t.throwsAsync(WriteAhead.open(dir, { io }), { code: 'LOCKED' })
+      await wal.close()
+      t.false(fs.existsSync(`${dir}/LOCK`), 'released on close')
+    }
+  })
+}
 
 for (const [how, withKernelLock] of [['', true], [' (lock file alone)', false]]) {
-  test(`a lock this process may only read: a stale one is replaced through a rename, a live one is LOCKED${how}`, async (t) => {
+  test(`a lock this process may only read: a stale one is ${withKernelLock ? 'refused, to be deleted by hand' : 'replaced through a rename'}, a live one is LOCKED${how}`, async (t) => {
     // Another user's lock (0644, and this process not root): it cannot be overwritten where it lies.
     // The planted locks below stand for that user's; the one this process puts in their place is its own.
     const io = {
@@ -71,6 +76,12 @@ for (const [how, withKernelLock] of [['', true], [' (lock file alone)', false]])
     const dead = spawn(process.execPath, ['-e', ''])
     await new Promise((resolve) => dead.on('exit', resolve))
     fs.writeFileSync(`${dir}/LOCK`, JSON.stringify({ pid: dead.pid, host: os.hostname(), token: 'f'.repeat(16) }))
+    if (withKernelLock) {
+      // Two processes could each hold a read lock on it and rename their own file over the other's.
+      const err = await t.throwsAsync(WriteAhead.open(dir, { io }), { code: 'LOCKED' })
+      t.regex(err.message, /may not write .*LOCK: delete it/)
+      fs.unlinkSync(`${dir}/LOCK`)
+    }
     const wal = await WriteAhead.open(dir, { io })
     t.is(JSON.parse(fs.readFileSync(`${dir}/LOCK`, 'utf8')).pid, process.pid)
     t.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('LOCK')), ['LOCK'], 'no temporary lock file')

@@ -150,3 +150,82 @@ test('on a file system without locks (ENOLCK), the lock file alone decides', asy
   const failing = { ...nodeFileIO, tryLock () { throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }) } }
   await t.throwsAsync(WriteAhead.open(dir, { io: failing }), { code: 'IO_ERROR' }, 'any other failure is an error')
 })
+
+test('a holder releasing LOCK while another process waits to lock it: never two holders', async (t) => {
+  // H unlinks LOCK before it closes the descriptor holding the kernel's lock. Closed first, a
+  // process that had LOCK open could lock it while it still bore the name, and H's unlink would
+  // then let a third process create and lock a new one beside it.
+  const { DirLock } = await import(lockJs)
+  const dir = tmpDir(t)
+  fs.mkdirSync(dir)
+  let h = null
+  let w = null
+  const ioH = {
+    ...nodeFileIO,
+    close (fd) {
+      nodeFileIO.close(fd)
+      // The descriptor holding H's kernel lock (a private field, read here only).
+      if (h !== null && fd === h.fd && w === null) w = DirLock.acquire({ ...nodeFileIO }, dir)
+    }
+  }
+  h = DirLock.acquire(ioH, dir)
+  h.release()
+  t.not(w, null, 'W got the lock as H let go')
+  t.throws(() => DirLock.acquire({ ...nodeFileIO }, dir), { code: 'LOCKED' }, 'W holds, so a third is kept out')
+  w.release()
+})
+
+test('a lock held when looked at but released before the LOCKED answer: looked at again', async (t) => {
+  // A writer restarting right after its predecessor closed must not be told LOCKED by a file
+  // that no longer exists.
+  const { DirLock } = await import(lockJs)
+  const dir = tmpDir(t)
+  fs.mkdirSync(dir)
+  const h = DirLock.acquire({ ...nodeFileIO }, dir)
+  let refused = false
+  const io = {
+    ...nodeFileIO,
+    tryLock (fd, shared) {
+      const got = nodeFileIO.tryLock(fd, shared)
+      if (!got && !refused) { refused = true; h.release() }
+      return got
+    }
+  }
+  const b = DirLock.acquire(io, dir)
+  t.true(refused, 'B was refused once, while H held it')
+  t.throws(() => DirLock.acquire({ ...nodeFileIO }, dir), { code: 'LOCKED' })
+  b.release()
+  t.false(fs.existsSync(`${dir}/LOCK`))
+})
+
+test('an empty LOCK nobody holds is taken over', async (t) => {
+  // What a writer without link (or a crash) leaves between creating LOCK and writing it.
+  const dir = tmpDir(t)
+  await (await WriteAhead.open(dir)).close()
+  fs.writeFileSync(`${dir}/LOCK`, '')
+  const wal = await WriteAhead.open(dir)
+  t.is(JSON.parse(fs.readFileSync(`${dir}/LOCK`, 'utf8')).pid, process.pid)
+  await wal.close()
+})
+
+test('without link, a new LOCK is locked before it is written: the one that wrote it holds it', async (t) => {
+  // A creates LOCK (empty) and is stopped before locking it; B locks the empty file and writes
+  // itself in. A must then be LOCKED, and the file must name B, whose close removes it.
+  const { DirLock } = await import(lockJs)
+  const dir = tmpDir(t)
+  fs.mkdirSync(dir)
+  let b = null
+  const ioA = {
+    ...nodeFileIO,
+    link: undefined,
+    tryLock (fd, shared) {
+      if (b === null) b = DirLock.acquire({ ...nodeFileIO, link: undefined }, dir)
+      return nodeFileIO.tryLock(fd, shared)
+    }
+  }
+  t.throws(() => DirLock.acquire(ioA, dir), { code: 'LOCKED' })
+  t.not(b, null)
+  const named = JSON.parse(fs.readFileSync(`${dir}/LOCK`, 'utf8'))
+  b.release()
+  t.false(fs.existsSync(`${dir}/LOCK`), `B's close removed the lock it wrote (it named token ${named.token})`)
+})

@@ -3,6 +3,7 @@ import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { WalError, fromIoError } from '../errors.js'
 import type { FileIO } from '../io/file-io.js'
+import { writeFully } from '../io/full-io.js'
 import { createLock, openExisting, overwriteLock, removeDeadTemps, replaceLock } from './lock-file.js'
 import { lockInfo, ownerGone, readLock, readLockAt, type LockInfo } from './owner.js'
 
@@ -27,7 +28,7 @@ function lockedError (dir: string, holder: LockInfo | null): WalError {
  * One writer per directory, through `<dir>/LOCK`, which names its owner (pid, host).
  *
  * Where the I/O layer offers the operating system's file lock (`io.tryLock`, the default on
- * Linux, macOS and Windows), the writer holds that lock on LOCK while open. The kernel drops it
+ * Linux and macOS), the writer holds that lock on LOCK while open. The kernel drops it
  * when the writer dies, so a crash never blocks the log, and only one process can hold it, so two
  * processes taking over after a crash cannot both win. The owner written in the file then only
  * names the holder in LOCKED errors, and keeps out writers that go by the file alone.
@@ -76,47 +77,45 @@ const NO_LOCKS = new Set(['ENOLCK', 'EOPNOTSUPP', 'ENOTSUP', 'ENOSYS', 'EINVAL']
 
 /**
  * Takes the kernel's lock on LOCK and returns the descriptor that holds it, or null if the file
- * system has no such locks (the lock file alone decides there). Each round opens what
- * LOCK names (creating it with our owner in it if there is none), asks for the lock, and checks
- * that LOCK still names the file locked: one released (unlinked) or replaced since it was opened
- * is looked at again.
+ * system has no such locks (the lock file alone decides there). Each round either creates LOCK,
+ * locked before it can be seen, or opens what LOCK names, asks for the lock, and checks that LOCK
+ * still names the file locked: one released (unlinked) since it was opened is looked at again.
  */
 function lockHeldByKernel (io: FileIO, dir: string, file: string, token: string): number | null {
   const tryLock = io.tryLock as NonNullable<FileIO['tryLock']>
   const sameFile = io.sameFile as NonNullable<FileIO['sameFile']>
   const info = lockInfo(token, true)
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    const existing = openExisting(io, file, dir)
-    if (existing === null) {
-      createLock(io, file, info, `${file}.${token}.new`, dir) // or another process did: lock what is there
-      continue
-    }
-    const { fd, writable } = existing
+    let fd = -1
     let holding = false
     try {
-      // A descriptor opened read-only (another user's file) can only take the shared lock: enough
-      // to know no writer holds it, and to keep one from taking it while it is replaced.
-      if (!tryLock(fd, !writable)) throw lockedError(dir, readLockAt(io, fd).holder)
-      if (!sameFile(fd, file)) continue
-      const { holder, n } = readLockAt(io, fd)
-      if (holder?.token === token) {
-        // Ours, created or renamed into place by this call; a read lock on it would not keep out
-        // another process that may only read it either.
-        if (!writable) throw new WalError('IO_ERROR', `locking ${dir}: cannot open ${file} for writing`, { dir })
+      const existing = openExisting(io, file, dir)
+      if (existing === null) {
+        fd = createHeld(io, file, info, `${file}.${token}.new`, tryLock)
+        if (fd < 0 || !sameFile(fd, file)) continue // another process created it first: lock what is there
         holding = true
         return fd
       }
+      fd = existing.fd
+      // A descriptor opened read-only (another user's file) can only take the shared lock.
+      if (!tryLock(fd, !existing.writable)) {
+        if (!sameFile(fd, file)) continue // its holder released it meanwhile
+        throw lockedError(dir, readLockAt(io, fd))
+      }
+      if (!sameFile(fd, file)) continue
+      const holder = readLockAt(io, fd)
       // The kernel's lock is ours, so an owner of this host that took it too is gone, whatever
       // its pid names now. One that did not (a writer going by the file alone) is judged by the
       // file, and so is another host's: shared storage mounted without lock support grants every
       // host its own lock.
       const gone = holder === null || (holder.os === true ? holder.host === os.hostname() : ownerGone(holder))
       if (!gone) throw lockedError(dir, holder)
-      if (!writable) {
-        replaceLock(io, file, info, `${file}.${token}.tmp`, dir)
-        continue
+      if (!existing.writable) {
+        // Replacing it through a rename is not safe here: two processes may both hold a read
+        // lock on it, and each would rename its own file over the other's.
+        throw new WalError('LOCKED', `${dir}: the lock's owner is gone, but this process may not write ${file}: delete it`, { dir, pid: holder?.pid })
       }
-      overwriteLock(io, fd, info, n)
+      overwriteLock(io, fd, info)
       holding = true
       return fd
     } catch (err) {
@@ -124,10 +123,47 @@ function lockHeldByKernel (io: FileIO, dir: string, file: string, token: string)
       if (NO_LOCKS.has((err as NodeJS.ErrnoException).code ?? '')) return null
       throw fromIoError(err, `locking ${dir}`)
     } finally {
-      if (!holding) io.close(fd)
+      if (!holding && fd >= 0) io.close(fd)
     }
   }
   throw lockedError(dir, readLock(io, file))
+}
+
+/**
+ * Creates LOCK holding `info`, with the kernel's lock taken before anyone can open it, and returns
+ * the descriptor that holds it; -1 if LOCK exists. With `io.link` the file is written under a
+ * private name and linked into place, so that a writer going by the file alone never finds it
+ * empty.
+ */
+function createHeld (io: FileIO, file: string, info: Buffer, tmp: string, tryLock: NonNullable<FileIO['tryLock']>): number {
+  const link = io.link
+  const name = link === undefined ? file : tmp
+  let fd: number
+  try {
+    fd = io.open(name, 'wx')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return -1
+    throw err
+  }
+  let holding = false
+  try {
+    // Without link, another process can open the new, empty LOCK before this lock is taken.
+    if (!tryLock(fd, false)) return -1
+    writeFully(io, fd, info, 0, info.length, 0)
+    if (link !== undefined) {
+      try {
+        link(name, file)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') return -1
+        throw err
+      }
+    }
+    holding = true
+    return fd
+  } finally {
+    if (link !== undefined) { try { io.unlink(name) } catch {} }
+    if (!holding) io.close(fd)
+  }
 }
 
 /**
@@ -148,7 +184,7 @@ function lockByFile (io: FileIO, dir: string, file: string, token: string): void
     }
     const { fd, writable } = existing
     try {
-      const { holder, n } = readLockAt(io, fd)
+      const holder = readLockAt(io, fd)
       if (holder !== null && !ownerGone(holder)) throw lockedError(dir, holder)
       if (holder === null && attempt < 2) {
         // Unreadable: torn by a crash, or (from an io without link) being written right now.
@@ -159,7 +195,7 @@ function lockByFile (io: FileIO, dir: string, file: string, token: string): void
       // Stale: overwritten in place; one this process may not write is replaced through a
       // rename. Then read back by name, so that a lock unlinked and created anew meanwhile by
       // another process is not taken for ours.
-      if (writable) overwriteLock(io, fd, info, n)
+      if (writable) overwriteLock(io, fd, info)
     } catch (err) {
       if (err instanceof WalError) throw err
       throw fromIoError(err, `locking ${dir}`)

@@ -3,7 +3,7 @@ import path from 'node:path'
 import { fromIoError } from '../errors.js'
 import type { FileIO } from '../io/file-io.js'
 import { writeFully } from '../io/full-io.js'
-import { alive, readLock } from './owner.js'
+import { LOCK_READ_BYTES, alive, readLock } from './owner.js'
 
 /**
  * Opens an existing lock, for writing too where this process may (a lock left by another user may
@@ -67,12 +67,16 @@ function writeNew (io: FileIO, file: string, info: Buffer): void {
 }
 
 /**
- * Overwrites the lock open at `fd`, which holds `n` bytes now, with `info`: padded with spaces
- * (which JSON allows) over a longer owner, so one write does it.
+ * Overwrites the lock open at `fd` with `info`, in one write: padded with spaces (which JSON allows)
+ * over a longer owner, so that the file never holds ours followed by the end of another's. A file
+ * too long to have been readable is cut after the write.
  */
-export function overwriteLock (io: FileIO, fd: number, info: Buffer, n: number): void {
-  const mine = n > info.length ? Buffer.concat([info, Buffer.alloc(n - info.length, 0x20)]) : info
+export function overwriteLock (io: FileIO, fd: number, info: Buffer): void {
+  const size = io.size(fd)
+  const padded = size > info.length && size <= LOCK_READ_BYTES
+  const mine = padded ? Buffer.concat([info, Buffer.alloc(size - info.length, 0x20)]) : info
   writeFully(io, fd, mine, 0, mine.length, 0)
+  if (size > LOCK_READ_BYTES) io.truncate(fd, info.length)
 }
 
 const TEMP_LOCK = /^LOCK\.[0-9a-f]{16}\.(new|tmp)$/

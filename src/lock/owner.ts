@@ -36,17 +36,20 @@ function parseLock (buf: Buffer, n: number): LockInfo | null {
   try { return JSON.parse(buf.subarray(0, n).toString()) as LockInfo } catch { return null }
 }
 
-/** The owner in the lock open at `fd` (null if unreadable), and how many bytes it takes. */
-export function readLockAt (io: FileIO, fd: number): { holder: LockInfo | null, n: number } {
-  const buf = Buffer.alloc(512)
+/** Longest lock file whose owner can be read. */
+export const LOCK_READ_BYTES = 512
+
+/** The owner in the lock open at `fd` (null if unreadable, or longer than LOCK_READ_BYTES). */
+export function readLockAt (io: FileIO, fd: number): LockInfo | null {
+  const buf = Buffer.alloc(LOCK_READ_BYTES)
   const n = readFully(io, fd, buf, 0, buf.length, 0)
-  return { holder: parseLock(buf, n), n }
+  return parseLock(buf, n)
 }
 
 export function readLock (io: FileIO, file: string): LockInfo | null {
   try {
     const fd = io.open(file, 'r')
-    try { return readLockAt(io, fd).holder } finally { io.close(fd) }
+    try { return readLockAt(io, fd) } finally { io.close(fd) }
   } catch {
     return null
   }
