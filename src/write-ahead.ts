@@ -191,7 +191,7 @@ export class WriteAhead {
       wal.start()
       await wal.persistConfig()
     } catch (err) {
-      wal.releaseAfterFailedOpen()
+      await wal.releaseAfterFailedOpen()
       throw err
     }
     return wal
@@ -307,9 +307,12 @@ export class WriteAhead {
     return low
   }
 
-  private releaseAfterFailedOpen (): void {
-    for (const log of this[kLogs]) void log.close().catch(() => {})
-    void this[kMeta]?.close().catch(() => {})
+  /**
+   * Closes what a failed open had started before letting go of the lock: a partition may already be
+   * finishing a prepared segment a crashed writer left, and the next writer may adopt that file.
+   */
+  private async releaseAfterFailedOpen (): Promise<void> {
+    await Promise.allSettled([...this[kLogs].map((log) => log.close()), this[kMeta]?.close()])
     this.fdCache.closeAll()
     this.lock?.release()
     this.lock = null

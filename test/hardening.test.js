@@ -1,4 +1,8 @@
 import test from 'ava'
+import fs from 'node:fs'
+import readline from 'node:readline'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { WriteAhead, WalError } from '../dist/src/index.js'
 import { SimDisk, mulberry32 } from './helpers/sim-disk.js'
 import { recordFor, sameRecord } from './fixtures/records.js'
@@ -213,4 +217,50 @@ test('an append made by a writeahead:rotate subscriber is written, not only ackn
   const again = await WriteAhead.open(dir)
   t.is((await collect(again.iterate(0))).length, end)
   await again.close()
+})
+
+test('an open that fails while finishing a crashed writer\'s prepared segment lets go of the lock only once its writes have ended', async (t) => {
+  // Released at once, the lock would let a second writer adopt that half-prepared segment while
+  // the failed open's zero-fill writes were still landing in it.
+  const { nodeFileIO } = await import('../dist/src/index.js')
+  const dir = tmpDir(t)
+  const holder = spawn(process.execPath, [fileURLToPath(new URL('./fixtures/holder.js', import.meta.url)), dir], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const lines = readline.createInterface({ input: holder.stdout })[Symbol.asyncIterator]()
+  t.is((await lines.next()).value, 'ready')
+  holder.stdin.write('append 0 10\n')
+  t.is((await lines.next()).value, 'done 10')
+  // The commit started preparing the next segment of partition 0; kill the writer in the middle.
+  holder.kill('SIGKILL')
+  await new Promise((resolve) => holder.on('exit', resolve))
+  t.true(fs.readdirSync(`${dir}/partition-0`).some((n) => n.endsWith('.prepared.tmp')), 'the crash left a prepared segment')
+  const metaFds = new Set()
+  let inFlight = 0
+  let started = 0
+  let gate = null
+  const held = (cb) => (...args) => {
+    const done = () => { inFlight--; cb(...args) }
+    if (gate === null) done(); else gate.then(done)
+  }
+  const io = {
+    ...nodeFileIO,
+    open (p, mode) { const fd = nodeFileIO.open(p, mode); if (p.includes('/meta/')) metaFds.add(fd); return fd },
+    writeAsync (fd, buf, off, len, pos, cb) { inFlight++; started++; nodeFileIO.writeAsync(fd, buf, off, len, pos, held(cb)) },
+    datasyncAsync (fd, cb) { inFlight++; started++; nodeFileIO.datasyncAsync(fd, held(cb)) },
+    datasync (fd) {
+      // Growing to 3 partitions is recorded in the meta log after the partitions have opened.
+      if (metaFds.has(fd) && started > 0 && gate === null) {
+        let go
+        gate = new Promise((resolve) => { go = resolve })
+        setImmediate(go)
+        throw Object.assign(new Error('EIO: injected fault, datasync'), { code: 'EIO' })
+      }
+      return nodeFileIO.datasync(fd)
+    }
+  }
+  await t.throwsAsync(WriteAhead.open(dir, { partitions: 3, segmentBytes: 128 * 1024, io }), { instanceOf: WalError })
+  t.not(gate, null, 'the meta commit failed while the prepared segment was being finished')
+  t.is(inFlight, 0, 'no write or sync of the failed open is still in flight')
+  const wal = await WriteAhead.open(dir, { partitions: 3, segmentBytes: 128 * 1024 })
+  t.is(wal.offsets(0).end, 10)
+  await wal.close()
 })
