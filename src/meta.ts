@@ -15,7 +15,7 @@ const EMPTY = Buffer.alloc(0)
 export class Meta {
   private constructor (readonly log: PartitionLog) {}
 
-  static open (base: Omit<LogOptions, 'dir' | 'id' | 'segmentBytes' | 'maxBatchBytes' | 'maxRecordBytes' | 'preallocate' | 'compactOnRotate' | 'indexInterval'>, dir: string, segmentBytes: number): Meta {
+  static open (base: Omit<LogOptions, 'dir' | 'id' | 'segmentBytes' | 'maxBatchBytes' | 'maxRecordBytes' | 'compactOnRotate' | 'indexInterval'>, dir: string, segmentBytes: number): Meta {
     const log = PartitionLog.open({
       ...base,
       dir: path.join(dir, META_DIR),
@@ -24,7 +24,10 @@ export class Meta {
       maxBatchBytes: Math.floor(segmentBytes / 2),
       maxRecordBytes: 1,
       indexInterval: 64 * 1024,
-      preallocate: false,
+      // Group cursor commits are small and often one per sync: into zero-filled blocks, each
+      // fdatasync has no file size to journal (measured here: ~126 µs a commit into a growing
+      // file, ~90 µs into a prepared one).
+      preallocate: base.preallocate,
       compactOnRotate: true,
       sync: base.sync === 'never' ? 'never' : 'always'
     })

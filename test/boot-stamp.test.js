@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { WriteAhead, WalError, nodeFileIO } from '../dist/src/index.js'
-import { faultyIO } from './helpers/faulty-io.js'
+import { faultyIO, notMeta } from './helpers/faulty-io.js'
 import { SimDisk, PowerCut } from './helpers/sim-disk.js'
 import { SEGMENT_BYTES, nextMessage, writeUntilPreparedSegment } from './helpers/prepared.js'
 import { tmpDir, collect, segmentFiles, partitionPath } from './helpers/tmp.js'
@@ -130,7 +130,7 @@ test('a failed sync clears the stamp: the next open reads the whole tail again',
   const io = faultyIO()
   let wal = await writeUntilPreparedSegment(dir, { io })
   const name = segmentFiles(dir).at(-1)
-  io.arm('datasync', 'EIO')
+  io.arm('datasync', 'EIO', 1, notMeta(io))
   await t.throwsAsync(wal.append(0, 'never acknowledged'), { instanceOf: WalError, code: 'SYNC_FAILED' })
   await wal.close()
   const end = dataEnd(partitionPath(dir, 0, name))

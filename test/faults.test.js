@@ -2,14 +2,14 @@ import test from 'ava'
 import fs from 'node:fs'
 import { WriteAhead, WalError } from '../dist/src/index.js'
 import { tmpDir, collect } from './helpers/tmp.js'
-import { faultyIO } from './helpers/faulty-io.js'
+import { faultyIO, notMeta } from './helpers/faulty-io.js'
 
 test('a failed fdatasync rejects the commit and fences the partition until reopened', async (t) => {
   const dir = tmpDir(t)
   const io = faultyIO()
   let wal = await WriteAhead.open(dir, { io, partitions: 2 })
   await wal.appendBatch(0, ['a', 'b'])
-  io.arm('datasync', 'EIO')
+  io.arm('datasync', 'EIO', 1, notMeta(io))
   const err = await t.throwsAsync(wal.append(0, 'c'), { instanceOf: WalError, code: 'SYNC_FAILED' })
   t.is(err.details.partition, 0)
   await t.throwsAsync(wal.append(0, 'd'), { code: 'PARTITION_FAILED' })
@@ -162,7 +162,8 @@ test('background preparation of the next segment is published; a failed one only
   rotateChannel.subscribe(onRotate)
   t.teardown(() => { prepareChannel.unsubscribe(onPrepare); rotateChannel.unsubscribe(onRotate) })
 
-  io.arm('writeAsync', 'ENOSPC')
+  // Partition 0's zero-fill, not the meta log's (which prepares its next segment too).
+  io.arm('writeAsync', 'ENOSPC', 1, ({ fd }) => io.pathOf(fd).includes('/partition-0/'))
   const wal = await WriteAhead.open(dir, { io, segmentBytes: 16384 })
   await wal.append(0, 'first')
   const failed = await nextPrepare(1)

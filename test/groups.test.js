@@ -129,8 +129,19 @@ test('the meta log stays bounded under many group commits', async (t) => {
   const bytes = files.reduce((n, f) => n + fs.statSync(`${dir}/meta/${f}`).size, 0)
   t.true(bytes < 8 * 1024 * 1024, `${bytes} bytes in ${files.length} meta segments`)
   t.true(files.every((f) => Number(f.slice(0, 20)) > 0), 'the meta log was compacted: its first segment is gone')
+  // A compacted segment is deleted while its seal is still in flight; the seal must not then
+  // write index files for it, one pair per compaction, for ever.
+  const orphans = () => {
+    const names = fs.readdirSync(`${dir}/meta`)
+    return names.filter((f) => /\.(time)?index$/.test(f) && !names.includes(f.replace(/\.(time)?index$/, '.log')))
+  }
+  t.deepEqual(orphans(), [], 'no index file outlives its compacted segment')
   await wal.close()
+  // Such files left by an earlier build are removed on open.
+  fs.writeFileSync(`${dir}/meta/${'0'.repeat(20)}.index`, 'left behind')
+  fs.writeFileSync(`${dir}/meta/${'0'.repeat(20)}.timeindex`, 'left behind')
   const again = await WriteAhead.open(dir)
+  t.deepEqual(orphans(), [])
   t.is(again.group('busy-0').committed(0), 7)
   t.is(again.group('busy-199').committed(0), (999 + 199) % 10)
   t.is(again.groups().length, 200)

@@ -5,7 +5,7 @@ import fs from 'node:fs'
 import { Readable as StreamxReadable, pipeline as streamxPipeline } from 'streamx'
 import { WriteAhead } from '../dist/src/index.js'
 import { tmpDir, collect, segmentFiles, partitionPath } from './helpers/tmp.js'
-import { faultyIO } from './helpers/faulty-io.js'
+import { faultyIO, notMeta } from './helpers/faulty-io.js'
 
 const values = (n) => Array.from({ length: n }, (_, i) => `rec-${i}`)
 
@@ -125,7 +125,7 @@ test('a failed sync reaches pipeline as SYNC_FAILED', async (t) => {
   const io = faultyIO()
   const wal = await WriteAhead.open(tmpDir(t), { io })
   await wal.append(0, 'warm')
-  io.arm('datasync', 'EIO')
+  io.arm('datasync', 'EIO', 1, notMeta(io))
   const err = await t.throwsAsync(promisify(corePipeline)(CoreReadable.from(values(10)), wal.writable(0)))
   t.is(err.code, 'SYNC_FAILED')
   await wal.close()

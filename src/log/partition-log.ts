@@ -551,7 +551,9 @@ export class PartitionLog implements Committable {
           } else {
             seg.sealed = true
             seg.fileSize = seg.dataEnd + SEAL_BYTES
-            writeIndexFiles(io, seg)
+            // A meta segment is compacted away as soon as the next one starts, before this seal
+            // ends: its index files written now would outlive it.
+            if (!seg.dropped) writeIndexFiles(io, seg)
           }
           try { io.close(fd) } catch {}
           this.sealsInFlight.delete(done)
@@ -706,6 +708,7 @@ export class PartitionLog implements Committable {
     const io = this.o.io
     const doomed = this.segments.slice(0, n)
     for (const seg of doomed) {
+      seg.dropped = true
       this.o.fdCache.drop(seg.path)
       for (const f of [seg.path, seg.indexPath, seg.timeIndexPath]) {
         try { io.unlink(f) } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromIoError(err, 'deleting a segment', { partition: this.o.id }) }

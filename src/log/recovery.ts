@@ -60,6 +60,22 @@ function segmentBases (names: string[]): number[] {
   return bases.sort((a, b) => a - b)
 }
 
+const INDEX_FILE = /^(\d{20})\.(index|timeindex)$/
+
+/**
+ * Deletes index files whose segment is gone (left by builds that wrote a compacted meta segment's
+ * index after deleting it). Never synced, like every index write: one that comes back is only
+ * deleted again.
+ */
+function removeOrphanIndexes (o: LogOptions, names: string[], bases: number[]): void {
+  const live = new Set(bases)
+  for (const name of names) {
+    const m = INDEX_FILE.exec(name)
+    if (m === null || live.has(Number(m[1]))) continue
+    try { o.io.unlink(path.join(o.dir, name)) } catch {}
+  }
+}
+
 function readSealAtEnd (o: LogOptions, fd: number, size: number): ReturnType<typeof decodeSeal> | null {
   if (size < SEGMENT_HEADER_BYTES + SEAL_BYTES) return null
   const buf = Buffer.allocUnsafe(SEAL_BYTES)
@@ -112,6 +128,7 @@ export function recoverLog (o: LogOptions): Recovered {
     if (removed) io.syncDir(o.dir)
   }
   let bases = segmentBases(names)
+  if (!o.readOnly) removeOrphanIndexes(o, names, bases)
   // A reader ignores a segment the writer has created but not yet published a commit in.
   if (visible !== null) bases = bases.filter((b) => b <= (visible as HeadMark).segmentBase)
   const segments: Segment[] = []

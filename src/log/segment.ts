@@ -26,6 +26,8 @@ export class Segment {
   maxTimestamp = Number.MIN_SAFE_INTEGER
   /** Loaded lazily for sealed segments; always present for the open one. */
   indexer: IndexBuilder | null = null
+  /** Deleted (trimmed, or compacted away) while its seal may still be in flight. */
+  dropped = false
 
   constructor (readonly dir: string, readonly base: number, init: { nextOffset: number, dataEnd: number, sealed: boolean, fileSize: number }) {
     this.path = path.join(dir, segmentFileName(base))

@@ -5,7 +5,7 @@ const errno = (code, syscall) => Object.assign(new Error(`${code}: injected faul
 /**
  * The real file system behind the FileIO interface, with faults armed by the test:
  * `io.arm('datasync', 'EIO')` makes the next sync fail, `io.arm('write', 'ENOSPC', n)` the next n
- * writes (`'writeAsync'`: the background ones). `io.log` records operations, and `io.holdSyncs()` queues async syncs until released
+ * writes (`'writeAsync'`: the background ones); `match` picks which, by `{ fd, len, pos }` (`io.pathOf(fd)`). `io.log` records operations, and `io.holdSyncs()` queues async syncs until released
  * (`io.whenHeld(n)` resolves once n are queued).
  */
 export function faultyIO () {
@@ -47,11 +47,16 @@ export function faultyIO () {
     if (err) return setImmediate(() => cb(err, 0))
     nodeFileIO.writeAsync(fd, buf, off, len, pos, cb)
   }
+  const paths = new Map()
   io.open = (path, mode) => {
     const err = fault('open', { path, mode })
     if (err) throw err
-    return nodeFileIO.open(path, mode)
+    const fd = nodeFileIO.open(path, mode)
+    paths.set(fd, path)
+    return fd
   }
+  /** The path `fd` was opened with (a file renamed since keeps its old name here). */
+  io.pathOf = (fd) => paths.get(fd)
   io.datasync = (fd) => {
     io.log.push(['datasync', fd])
     const err = fault('datasync', { fd })
@@ -66,3 +71,9 @@ export function faultyIO () {
   }
   return io
 }
+
+/**
+ * Matches any file but the meta log's, whose background zero-fill of its next segment would
+ * otherwise take a fault armed for a partition's commit.
+ */
+export const notMeta = (io) => ({ fd }) => !io.pathOf(fd)?.includes('/meta/')
