@@ -25,8 +25,8 @@ export class Meta {
       maxRecordBytes: 1,
       indexInterval: 64 * 1024,
       // Group cursor commits are small and often one per sync: into zero-filled blocks, each
-      // fdatasync has no file size to journal (measured here: ~126 µs a commit into a growing
-      // file, ~90 µs into a prepared one).
+      // fdatasync has no file size to journal (measured here: ~145 µs a commit into a growing
+      // file, ~100 µs into a prepared one).
       preallocate: base.preallocate,
       compactOnRotate: true,
       sync: base.sync === 'never' ? 'never' : 'always'

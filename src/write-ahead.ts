@@ -191,7 +191,9 @@ export class WriteAhead {
       wal.start()
       await wal.persistConfig()
     } catch (err) {
-      await wal.releaseAfterFailedOpen()
+      // Closed whole before the lock goes: a partition may be finishing a prepared segment a
+      // crashed writer left, which the next writer would adopt.
+      await wal.close().catch(() => {})
       throw err
     }
     return wal
@@ -305,18 +307,6 @@ export class WriteAhead {
       low = Math.min(low, c ?? 0)
     }
     return low
-  }
-
-  /**
-   * Closes what a failed open had started before letting go of the lock: a partition may already be
-   * finishing a prepared segment a crashed writer left, and the next writer may adopt that file.
-   */
-  private async releaseAfterFailedOpen (): Promise<void> {
-    await Promise.allSettled([...this[kLogs].map((log) => log.close()), this[kMeta]?.close()])
-    this.fdCache.closeAll()
-    this.lock?.release()
-    this.lock = null
-    this.isClosed = true
   }
 
   get partitions (): number { return this[kLogs].length }

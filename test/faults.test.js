@@ -163,7 +163,7 @@ test('background preparation of the next segment is published; a failed one only
   t.teardown(() => { prepareChannel.unsubscribe(onPrepare); rotateChannel.unsubscribe(onRotate) })
 
   // Partition 0's zero-fill, not the meta log's (which prepares its next segment too).
-  io.arm('writeAsync', 'ENOSPC', 1, ({ fd }) => io.pathOf(fd).includes('/partition-0/'))
+  io.arm('writeAsync', 'ENOSPC', 1, ({ fd }) => io.pathOf(fd)?.includes('/partition-0/') === true)
   const wal = await WriteAhead.open(dir, { io, segmentBytes: 16384 })
   await wal.append(0, 'first')
   const failed = await nextPrepare(1)

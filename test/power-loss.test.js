@@ -243,3 +243,41 @@ test('a log created in new directories survives a power loss right after its fir
   t.deepEqual((await collect(third.iterate(2))).map((r) => r.value.toString()), ['in a new partition'])
   await third.close()
 })
+
+for (const preallocate of [false, true]) {
+  for (const where of ['meta', 'partition-0']) {
+    test(`a writer killed between a rotation's rename and its directory sync, then a power loss: what the next writer acknowledged survives (${where}, preallocate ${preallocate})`, async (t) => {
+      // The killed writer's new segment has a name only the page cache knows. The next writer
+      // appends into it; unless its open made that name durable, a power loss takes the segment,
+      // and everything acknowledged into it, away.
+      const disk = new SimDisk()
+      const dir = '/sim/rename'
+      const opts = { io: disk.io, segmentBytes: 4096, metaSegmentBytes: 4096, preallocate }
+      let wal = await WriteAhead.open(dir, opts)
+      await wal.append(0, 'first')
+      let renamed = false
+      disk.onOperation(({ op, to }) => {
+        if (op === 'rename' && String(to).endsWith('.log') && String(to).includes(`/${where}/`)) renamed = true
+        else if (renamed && op === 'syncDir') { disk.cutPowerAfter(0); throw new PowerCut('killed between rename and directory sync') }
+      })
+      for (let i = 0; i < 10000 && !renamed; i++) {
+        try { if (where === 'meta') await wal.group('g').commit(0, 1); else await wal.append(0, 'x'.repeat(200)) } catch { break }
+      }
+      t.true(renamed, 'a rotation was interrupted')
+      await wal.close().catch(() => {})
+      disk.onOperation(() => {})
+      disk.crash()
+      wal = await WriteAhead.open(dir, opts)
+      const end = wal.offsets(0).end
+      await wal.append(0, 'acknowledged after the crash')
+      await wal.group('g').commit(0, end + 1)
+      disk.cutPowerAfter(0)
+      await wal.close().catch(() => {})
+      disk.powerLoss({ mode: 'drop' })
+      const again = await WriteAhead.open(dir, opts)
+      t.is(again.offsets(0).end, end + 1, 'the acknowledged append survived')
+      t.is(again.group('g').committed(0), end + 1, 'the acknowledged cursor survived')
+      await again.close()
+    })
+  }
+}

@@ -545,14 +545,19 @@ export class PartitionLog implements Committable {
     const io = this.o.io
     const done = new Promise<void>((resolve) => {
       setImmediate(() => {
+        // Deleted already (a meta segment compacted away as the next one started): nothing to seal.
+        if (seg.dropped) {
+          try { io.close(fd) } catch {}
+          this.sealsInFlight.delete(done)
+          return resolve()
+        }
         const finish = (err: Error | null): void => {
           if (err !== null) {
             this.fence(err, `sealing segment ${path.basename(seg.path)} failed`, null)
           } else {
             seg.sealed = true
             seg.fileSize = seg.dataEnd + SEAL_BYTES
-            // A meta segment is compacted away as soon as the next one starts, before this seal
-            // ends: its index files written now would outlive it.
+            // Deleted while this seal was in flight: its index files written now would outlive it.
             if (!seg.dropped) writeIndexFiles(io, seg)
           }
           try { io.close(fd) } catch {}

@@ -252,6 +252,10 @@ export function recoverLog (o: LogOptions): Recovered {
           // A tail above the mark (a commit whose sync never returned, or sync 'interval' or
           // 'never') is made durable before readers see it or a rotation records it.
           if ((r.end !== size && !preallocated) || r.end > markPos) io.datasync(wfd)
+          // No commit was published in this segment: a writer killed between the rotation's
+          // rename and its directory sync leaves a name that a power loss would take back, with
+          // every commit acknowledged into it from now on.
+          if (synced === null || synced.segmentBase < base) io.syncDir(o.dir)
           activeFd = wfd
           activePreallocated = preallocated
           keepFd = true
