@@ -233,3 +233,41 @@ test('temporary lock files of a process killed while locking are removed by the 
   t.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('LOCK')).sort(), ['LOCK', live, remote, empty].sort())
   await wal.close()
 })
+
+test('a read-only open at any point of a meta compaction finds the log', async (t) => {
+  // The writer compacts its meta log each time it starts a new meta segment. Deleted before the
+  // durable mark named the new segment, the old one left a read-only process opening in between
+  // with no meta segment it could read: NOT_A_WAL.
+  const dir = tmpDir(t)
+  const opens = []
+  const io = {
+    ...nodeFileIO,
+    unlink (p) {
+      nodeFileIO.unlink(p)
+      if (p.includes('/meta/') && p.endsWith('.log')) opens.push(WriteAhead.open(dir, { readOnly: true }).then(async (ro) => { const n = ro.groups().length; await ro.close(); return n }))
+    }
+  }
+  const wal = await WriteAhead.open(dir, { io, metaSegmentBytes: 4096, preallocate: false })
+  await wal.append(0, 'x')
+  for (let i = 0; opens.length < 3; i++) await wal.group(`g${i % 5}`).commit(0, 1)
+  await wal.close()
+  const seen = await Promise.allSettled(opens)
+  t.deepEqual(seen.map((r) => r.status === 'fulfilled' ? 'found' : r.reason.code), ['found', 'found', 'found'])
+})
+
+test('a read-only open whose listed segment is deleted before it is opened lists again', async (t) => {
+  const dir = tmpDir(t)
+  const wal = await WriteAhead.open(dir, { segmentBytes: 4096 })
+  for (let i = 0; i < 60; i++) await wal.append(0, 'y'.repeat(200))
+  await wal.close()
+  // As if the writer's retention deleted it between this process's listing and its open.
+  const gone = (times) => {
+    let left = times
+    return { ...nodeFileIO, open (p, mode) { if (p.endsWith('.log') && p.includes('/partition-0/') && left-- > 0) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${p}'`), { code: 'ENOENT' }); return nodeFileIO.open(p, mode) } }
+  }
+  const ro = await WriteAhead.open(dir, { readOnly: true, io: gone(2) })
+  t.is(ro.offsets(0).end, 60)
+  await ro.close()
+  const err = await t.throwsAsync(WriteAhead.open(dir, { readOnly: true, io: gone(Infinity) }), { instanceOf: WalError, code: 'IO_ERROR' })
+  t.regex(err.message, /kept disappearing/)
+})

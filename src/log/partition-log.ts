@@ -68,6 +68,8 @@ export class PartitionLog implements Committable {
   private writeFd = -1
   private writePos = 0
   private activePreallocated = false
+  /** A compacting log (meta) started a new segment: the older ones go once the mark names it. */
+  private compactPending = false
   private head: HeadFile | null = null
   /** The `durable` mark file: written by a writer, followed by a read-only process. */
   headFd = -1
@@ -430,6 +432,7 @@ export class PartitionLog implements Committable {
     } catch {
       // The mark only narrows what a read-only process sees; a failed update is not a lost record.
     }
+    if (this.compactPending) this.compact()
     c.waiters.resolveAll()
     // Not for...of on an empty Set: it still allocates an iterator, once per commit.
     if (this.listeners.size > 0) for (const l of this.listeners) l(this.visibleEnd)
@@ -537,7 +540,9 @@ export class PartitionLog implements Committable {
     // mid-write, would have its record encoded into a buffer about to be reset, yet acknowledged.
     if (rotateChannel.hasSubscribers) this.rotations.push({ dir: path.dirname(this.o.dir), partition: this.o.id, segment: path.basename(finalPath), prepared: usePrepared })
     this.preparer?.reset()
-    if (this.o.compactOnRotate) this.dropSegmentsBelow(this.segments.length - 1)
+    // Not here: the head mark still names an older segment, and a read-only process opening
+    // between the delete and the mark's update would find nothing it may read (see publish).
+    if (this.o.compactOnRotate) this.compactPending = true
     return dataPos
   }
 
@@ -705,6 +710,15 @@ export class PartitionLog implements Committable {
     while (n < this.segments.length - 1 && this.segments[n].sealed && this.segments[n + 1].base <= offset && this.segments[n].nextOffset <= offset) n++
     this.dropSegmentsBelow(n)
     return this.start
+  }
+
+  /**
+   * Deletes every segment but the open one, whose carried snapshot holds every value. One that
+   * cannot be deleted now goes at the next compaction; until then it only takes space.
+   */
+  private compact (): void {
+    this.compactPending = false
+    try { this.dropSegmentsBelow(this.segments.length - 1) } catch {}
   }
 
   /** Deletes the first `n` segments, oldest first, so a crash midway leaves a contiguous log. */

@@ -95,7 +95,27 @@ function wantedStamp (o: LogOptions, bootId: string | null, sameBoot: boolean): 
   return (sameBoot ? bootId : null) === want ? undefined : want
 }
 
+/** A segment listed by a read-only process was deleted by the writer before it was opened. */
+class ListingOutdated extends Error {}
+
+/**
+ * Recovers the log in `o.dir` (a writer), or loads what a read-only process may read of it. The
+ * writer deletes segments while a read-only process lists and opens them (retention, and the meta
+ * log's compaction at each new segment): one gone before it could be opened only means the
+ * listing is out of date, and it is taken again.
+ */
 export function recoverLog (o: LogOptions): Recovered {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return recoverOnce(o)
+    } catch (err) {
+      if (!(err instanceof ListingOutdated)) throw err
+      if (attempt === 5) throw new WalError('IO_ERROR', `${o.dir}: segments kept disappearing while being read (a writer deleting faster than this process can list)`, { partition: o.id })
+    }
+  }
+}
+
+function recoverOnce (o: LogOptions): Recovered {
   const io = o.io
   const where = (seg: string, position?: number, extra: Record<string, unknown> = {}) => ({ partition: o.id, segment: seg, position, ...extra })
   if (!o.readOnly) mkdirDurable(io, o.dir)
@@ -141,7 +161,15 @@ export function recoverLog (o: LogOptions): Recovered {
     const last = i === bases.length - 1
     const seg = new Segment(o.dir, base, { nextOffset: base, dataEnd: SEGMENT_HEADER_BYTES, sealed: false, fileSize: 0 })
     const name = path.basename(seg.path)
-    const fd = io.open(seg.path, o.readOnly || !last ? 'r' : 'rw')
+    let fd: number
+    try {
+      fd = io.open(seg.path, o.readOnly || !last ? 'r' : 'rw')
+    } catch (err) {
+      if (headFd >= 0) { try { io.close(headFd) } catch {} }
+      if (activeFd >= 0) { try { io.close(activeFd) } catch {} }
+      if (o.readOnly && (err as NodeJS.ErrnoException).code === 'ENOENT') throw new ListingOutdated()
+      throw fromIoError(err, `recovering segment ${name}`, where(name))
+    }
     let keepFd = false
     try {
       const size = io.size(fd)
