@@ -282,6 +282,22 @@ test('damage to a batch header of the open segment is CORRUPTED on open, never t
   }
 })
 
+test('an open that fails with CORRUPTED leaves no file open', async (t) => {
+  // The caller tries again, salvages, or keeps running: each failed open used to keep the
+  // partition's durable-mark file open.
+  const dir = tmpDir(t)
+  await fill(dir, 3)
+  flipInOpenSegment(dir, (starts) => starts[0] + 2)
+  const open = new Set()
+  const io = {
+    ...nodeFileIO,
+    open (p, mode) { const fd = nodeFileIO.open(p, mode); open.add(fd); return fd },
+    close (fd) { open.delete(fd); nodeFileIO.close(fd) }
+  }
+  await t.throwsAsync(WriteAhead.open(dir, { ...small, io }), { code: 'CORRUPTED' })
+  t.is(open.size, 0, 'every descriptor the failed open took was closed')
+})
+
 test('a trim survives restart and offsets are never reused', async (t) => {
   const dir = tmpDir(t)
   await fill(dir, 40)

@@ -692,10 +692,13 @@ export class PartitionLog implements Committable {
     if (this.o.sync !== 'always') await this.syncNow()
     await Promise.all([...this.sealsInFlight])
     await this.preparer?.stop()
-    this.closeReadFds()
-    if (this.writeFd >= 0) { try { this.o.io.close(this.writeFd) } catch {} ; this.writeFd = -1 }
-    this.head?.close()
-    this.head = null
+    try {
+      this.closeReadFds()
+    } finally {
+      if (this.writeFd >= 0) { try { this.o.io.close(this.writeFd) } catch {} ; this.writeFd = -1 }
+      this.head?.close()
+      this.head = null
+    }
   }
 
   private closeReadFds (): void {

@@ -130,181 +130,186 @@ function recoverOnce (o: LogOptions): Recovered {
     headFd = io.exists(headPath) ? io.open(headPath, 'rw') : io.open(headPath, 'wx')
     synced = readHead(io, headFd).synced
   }
-  const bootId = o.readOnly ? null : (io.bootId?.() ?? null)
-  const sameBoot = stampedInBoot(io, headFd, bootId)
-  let prepared: string | null = null
-  const names = listDir(o)
-  if (!o.readOnly) {
-    let removed = false
-    for (const name of names) {
-      if (!name.endsWith('.tmp')) continue
-      // A zero-filled next segment is kept for the preparer to finish: deleting 64 MiB costs
-      // milliseconds. Only the preparer ever writes one, and only zeros, but a power loss could
-      // undo the rename that took it out of that role, so only within the stamp's boot.
-      if (prepared === null && sameBoot && name.endsWith(PREPARED_SUFFIX)) { prepared = path.join(o.dir, name); continue }
-      io.unlink(path.join(o.dir, name))
-      removed = true
+  // The head file stays open only in a recovery that succeeds: open fails with CORRUPTED, say,
+  // and the caller tries again or salvages.
+  try {
+    const bootId = o.readOnly ? null : (io.bootId?.() ?? null)
+    const sameBoot = stampedInBoot(io, headFd, bootId)
+    let prepared: string | null = null
+    const names = listDir(o)
+    if (!o.readOnly) {
+      let removed = false
+      for (const name of names) {
+        if (!name.endsWith('.tmp')) continue
+        // A zero-filled next segment is kept for the preparer to finish: deleting 64 MiB costs
+        // milliseconds. Only the preparer ever writes one, and only zeros, but a power loss could
+        // undo the rename that took it out of that role, so only within the stamp's boot.
+        if (prepared === null && sameBoot && name.endsWith(PREPARED_SUFFIX)) { prepared = path.join(o.dir, name); continue }
+        io.unlink(path.join(o.dir, name))
+        removed = true
+      }
+      if (removed) io.syncDir(o.dir)
     }
-    if (removed) io.syncDir(o.dir)
-  }
-  let bases = segmentBases(names)
-  if (!o.readOnly) removeOrphanIndexes(o, names, bases)
-  // A reader ignores a segment the writer has created but not yet published a commit in.
-  if (visible !== null) bases = bases.filter((b) => b <= (visible as HeadMark).segmentBase)
-  const segments: Segment[] = []
-  const checkpoints = new Map<string, Buffer>()
-  let activeFd = -1
-  let activePreallocated = false
+    let bases = segmentBases(names)
+    if (!o.readOnly) removeOrphanIndexes(o, names, bases)
+    // A reader ignores a segment the writer has created but not yet published a commit in.
+    if (visible !== null) bases = bases.filter((b) => b <= (visible as HeadMark).segmentBase)
+    const segments: Segment[] = []
+    const checkpoints = new Map<string, Buffer>()
+    let activeFd = -1
+    let activePreallocated = false
 
-  for (let i = 0; i < bases.length; i++) {
-    const base = bases[i]
-    const last = i === bases.length - 1
-    const seg = new Segment(o.dir, base, { nextOffset: base, dataEnd: SEGMENT_HEADER_BYTES, sealed: false, fileSize: 0 })
-    const name = path.basename(seg.path)
-    let fd: number
-    try {
-      fd = io.open(seg.path, o.readOnly || !last ? 'r' : 'rw')
-    } catch (err) {
-      if (headFd >= 0) { try { io.close(headFd) } catch {} }
-      if (activeFd >= 0) { try { io.close(activeFd) } catch {} }
-      if (o.readOnly && (err as NodeJS.ErrnoException).code === 'ENOENT') throw new ListingOutdated()
-      throw fromIoError(err, `recovering segment ${name}`, where(name))
-    }
-    let keepFd = false
-    try {
-      const size = io.size(fd)
-      seg.fileSize = size
-      if (readSegmentHeader(io, fd, base) === null) {
-        const markInside = synced !== null && synced.segmentBase === base && synced.position > SEGMENT_HEADER_BYTES
-        if (last && !markInside && !o.readOnly) {
-          // A segment whose header never became durable held nothing acknowledged.
-          io.close(fd); keepFd = true
-          io.unlink(seg.path)
-          io.syncDir(o.dir)
+    for (let i = 0; i < bases.length; i++) {
+      const base = bases[i]
+      const last = i === bases.length - 1
+      const seg = new Segment(o.dir, base, { nextOffset: base, dataEnd: SEGMENT_HEADER_BYTES, sealed: false, fileSize: 0 })
+      const name = path.basename(seg.path)
+      let fd: number
+      try {
+        fd = io.open(seg.path, o.readOnly || !last ? 'r' : 'rw')
+      } catch (err) {
+        if (o.readOnly && (err as NodeJS.ErrnoException).code === 'ENOENT') throw new ListingOutdated()
+        throw fromIoError(err, `recovering segment ${name}`, where(name))
+      }
+      let keepFd = false
+      try {
+        const size = io.size(fd)
+        seg.fileSize = size
+        if (readSegmentHeader(io, fd, base) === null) {
+          const markInside = synced !== null && synced.segmentBase === base && synced.position > SEGMENT_HEADER_BYTES
+          if (last && !markInside && !o.readOnly) {
+            // A segment whose header never became durable held nothing acknowledged.
+            io.close(fd); keepFd = true
+            io.unlink(seg.path)
+            io.syncDir(o.dir)
+            continue
+          }
+          throw corrupted('segment header is missing or damaged', where(name, 0))
+        }
+        if (i > 0) {
+          const prev = segments[segments.length - 1]
+          if (prev.nextOffset > base) throw corrupted(`segment starts at offset ${base}, below the end of the previous one (${prev.nextOffset})`, where(name, 0))
+        }
+        const seal = readSealAtEnd(o, fd, size)
+        if (seal !== null && seal.nextOffset >= base) {
+          seg.sealed = true
+          seg.nextOffset = seal.nextOffset
+          seg.dataEnd = seal.dataEnd
+          seg.batchCount = seal.batchCount
+          seg.chain = seal.chainCrc
+          seg.minTimestamp = seal.minTimestamp
+          seg.maxTimestamp = seal.maxTimestamp
+          if (last) scanSegment(io, fd, seal.dataEnd, { base, maxBatchBytes: BATCH_READ_LIMIT, checkpoints })
+          segments.push(seg)
           continue
         }
-        throw corrupted('segment header is missing or damaged', where(name, 0))
-      }
-      if (i > 0) {
-        const prev = segments[segments.length - 1]
-        if (prev.nextOffset > base) throw corrupted(`segment starts at offset ${base}, below the end of the previous one (${prev.nextOffset})`, where(name, 0))
-      }
-      const seal = readSealAtEnd(o, fd, size)
-      if (seal !== null && seal.nextOffset >= base) {
-        seg.sealed = true
-        seg.nextOffset = seal.nextOffset
-        seg.dataEnd = seal.dataEnd
-        seg.batchCount = seal.batchCount
-        seg.chain = seal.chainCrc
-        seg.minTimestamp = seal.minTimestamp
-        seg.maxTimestamp = seal.maxTimestamp
-        if (last) scanSegment(io, fd, seal.dataEnd, { base, maxBatchBytes: BATCH_READ_LIMIT, checkpoints })
-        segments.push(seg)
-        continue
-      }
-      // Unsealed and not the last: a crash came between starting the next segment and sealing
-      // this one. The next one's header says where this one's data ends.
-      const recorded = last ? null : recordedEndBefore(io, path.join(o.dir, segmentFileName(bases[i + 1])), bases[i + 1])
-      if (o.readOnly) {
-        // Never write: an unsealed segment is read up to the writer's mark or its valid end.
+        // Unsealed and not the last: a crash came between starting the next segment and sealing
+        // this one. The next one's header says where this one's data ends.
+        const recorded = last ? null : recordedEndBefore(io, path.join(o.dir, segmentFileName(bases[i + 1])), bases[i + 1])
+        if (o.readOnly) {
+          // Never write: an unsealed segment is read up to the writer's mark or its valid end.
+          const indexer = new IndexBuilder(base, o.indexInterval)
+          const limit = Math.min(visible !== null && visible.segmentBase === base ? visible.position : size, recorded?.dataEnd ?? size, size)
+          const r = scanSegment(io, fd, limit, { base, maxBatchBytes: BATCH_READ_LIMIT, checkpoints: last ? checkpoints : undefined, index: indexer })
+          seg.nextOffset = r.nextOffset; seg.dataEnd = r.end; seg.batchCount = r.batchCount; seg.chain = r.chain
+          seg.minTimestamp = r.minTimestamp; seg.maxTimestamp = r.maxTimestamp
+          seg.indexer = indexer
+          segments.push(seg)
+          continue
+        }
         const indexer = new IndexBuilder(base, o.indexInterval)
-        const limit = Math.min(visible !== null && visible.segmentBase === base ? visible.position : size, recorded?.dataEnd ?? size, size)
-        const r = scanSegment(io, fd, limit, { base, maxBatchBytes: BATCH_READ_LIMIT, checkpoints: last ? checkpoints : undefined, index: indexer })
-        seg.nextOffset = r.nextOffset; seg.dataEnd = r.end; seg.batchCount = r.batchCount; seg.chain = r.chain
-        seg.minTimestamp = r.minTimestamp; seg.maxTimestamp = r.maxTimestamp
-        seg.indexer = indexer
+        const markPos = synced !== null && synced.segmentBase === base ? synced.position : (synced !== null && synced.segmentBase > base ? Infinity : 0)
+        // Below the mark nothing can be torn: only the structure is walked there (reads verify
+        // checksums), so open costs little more than the unsynced tail whatever the segment holds.
+        // Not in a log whose batches all carry checkpoints (meta): a header bit decides which
+        // batches are checked in full, and there a flipped one would silently lose values.
+        const mark = last && !o.compactOnRotate && synced !== null && synced.segmentBase === base ? synced : null
+        // An older segment whose end the next one records was synced whole before that one was
+        // created: like a sealed one, which open checks by its seal alone, its payload is left to
+        // the checksums of reads, and the walk of its structure must match the record.
+        const vouched = recorded !== null && !o.compactOnRotate ? recorded : null
+        const r = scanSegment(io, fd, size, {
+          base, maxBatchBytes: BATCH_READ_LIMIT, checkpoints: last ? checkpoints : undefined, index: indexer,
+          trustedEnd: mark?.position ?? vouched?.dataEnd ?? 0, trustedNextOffset: mark?.nextOffset ?? vouched?.nextOffset, limit: recorded?.dataEnd
+        })
+        // An older segment's data was synced before the next segment was started, so bad bytes in
+        // it are damage, unless they are only a seal torn by the crash. Where the next segment
+        // recorded this one's end, the seal starts there; in files from before that record, a torn
+        // seal is guessed: nothing but zeros after one seal's length.
+        const tornSeal = !last && recorded === null && r.stop === 'bad' && (r.end + SEAL_BYTES >= size || allZero(io, fd, r.end + SEAL_BYTES, size))
+        // The mark's synced slot is only ever written after an fdatasync covered it, whatever the
+        // sync mode (now or when the data was written), so it alone decides what was acknowledged.
+        if (r.stop === 'bad' && r.end < markPos && !tornSeal) {
+          throw corrupted(`${r.reason ?? 'invalid data'} inside acknowledged data`, where(name, r.end, { offset: r.nextOffset }))
+        }
+        // A file cut short at a batch boundary scans cleanly: only the record says data is missing.
+        // The mark is not needed to call it acknowledged: every mode syncs a segment before the
+        // next one (and its record) is created, so the record alone proves the data was durable.
+        if (recorded !== null && !matchesRecord(r, recorded)) {
+          const what = r.end < recorded.dataEnd ? `ends at byte ${r.end}, but the next segment records its data ending at ${recorded.dataEnd}` : 'differs from what the next segment records of it'
+          throw corrupted(`acknowledged data lost: the segment ${what}`, where(name, r.end, { offset: r.nextOffset }))
+        }
+        if (r.stop === 'end' && synced !== null && synced.segmentBase === base && r.end < synced.position) {
+          throw corrupted('zeros or the end of the file inside acknowledged data', where(name, r.end, { offset: r.nextOffset }))
+        }
+        const wfd = last ? fd : io.open(seg.path, 'rw')
+        try {
+          let preallocated = last && size === o.segmentBytes
+          // Stale bytes past the end can only come from writes reordered by a power loss: in the
+          // boot that made them, the page cache holds every write whole or as a prefix.
+          if (r.end < size && (r.stop === 'bad' || ((!last || !sameBoot) && !allZero(io, wfd, r.end, size)))) {
+            io.truncate(wfd, r.end)
+            preallocated = false
+            if (!last) io.datasync(wfd)
+          }
+          seg.nextOffset = r.nextOffset; seg.dataEnd = r.end; seg.batchCount = r.batchCount; seg.chain = r.chain
+          seg.minTimestamp = r.minTimestamp; seg.maxTimestamp = r.maxTimestamp
+          seg.indexer = indexer
+          seg.fileSize = preallocated ? size : r.end
+          if (!last) {
+            // Crash mid-rotation: this segment was never sealed. Seal it now.
+            const s = encodeSeal({ nextOffset: seg.nextOffset, minTimestamp: r.batchCount > 0 && r.minTimestamp !== Number.MAX_SAFE_INTEGER ? r.minTimestamp : 0, maxTimestamp: r.maxTimestamp === Number.MIN_SAFE_INTEGER ? 0 : r.maxTimestamp, batchCount: r.batchCount, chainCrc: r.chain, dataEnd: r.end })
+            writeFully(io, wfd, s, 0, s.length, r.end)
+            io.truncate(wfd, r.end + SEAL_BYTES)
+            io.datasync(wfd)
+            seg.sealed = true
+            seg.fileSize = r.end + SEAL_BYTES
+            seg.minTimestamp = s.readInt32BE(28) * 0x1_0000_0000 + s.readUInt32BE(32)
+            seg.maxTimestamp = s.readInt32BE(36) * 0x1_0000_0000 + s.readUInt32BE(40)
+            writeIndexFiles(io, seg)
+          } else {
+            // A tail above the mark (a commit whose sync never returned, or sync 'interval' or
+            // 'never') is made durable before readers see it or a rotation records it.
+            if ((r.end !== size && !preallocated) || r.end > markPos) io.datasync(wfd)
+            // No commit was published in this segment: a writer killed between the rotation's
+            // rename and its directory sync leaves a name that a power loss would take back, with
+            // every commit acknowledged into it from now on.
+            if (synced === null || synced.segmentBase < base) io.syncDir(o.dir)
+            activeFd = wfd
+            activePreallocated = preallocated
+            keepFd = true
+          }
+        } finally {
+          if (!last) io.close(wfd)
+        }
         segments.push(seg)
-        continue
-      }
-      const indexer = new IndexBuilder(base, o.indexInterval)
-      const markPos = synced !== null && synced.segmentBase === base ? synced.position : (synced !== null && synced.segmentBase > base ? Infinity : 0)
-      // Below the mark nothing can be torn: only the structure is walked there (reads verify
-      // checksums), so open costs little more than the unsynced tail whatever the segment holds.
-      // Not in a log whose batches all carry checkpoints (meta): a header bit decides which
-      // batches are checked in full, and there a flipped one would silently lose values.
-      const mark = last && !o.compactOnRotate && synced !== null && synced.segmentBase === base ? synced : null
-      // An older segment whose end the next one records was synced whole before that one was
-      // created: like a sealed one, which open checks by its seal alone, its payload is left to
-      // the checksums of reads, and the walk of its structure must match the record.
-      const vouched = recorded !== null && !o.compactOnRotate ? recorded : null
-      const r = scanSegment(io, fd, size, {
-        base, maxBatchBytes: BATCH_READ_LIMIT, checkpoints: last ? checkpoints : undefined, index: indexer,
-        trustedEnd: mark?.position ?? vouched?.dataEnd ?? 0, trustedNextOffset: mark?.nextOffset ?? vouched?.nextOffset, limit: recorded?.dataEnd
-      })
-      // An older segment's data was synced before the next segment was started, so bad bytes in
-      // it are damage, unless they are only a seal torn by the crash. Where the next segment
-      // recorded this one's end, the seal starts there; in files from before that record, a torn
-      // seal is guessed: nothing but zeros after one seal's length.
-      const tornSeal = !last && recorded === null && r.stop === 'bad' && (r.end + SEAL_BYTES >= size || allZero(io, fd, r.end + SEAL_BYTES, size))
-      // The mark's synced slot is only ever written after an fdatasync covered it, whatever the
-      // sync mode (now or when the data was written), so it alone decides what was acknowledged.
-      if (r.stop === 'bad' && r.end < markPos && !tornSeal) {
-        throw corrupted(`${r.reason ?? 'invalid data'} inside acknowledged data`, where(name, r.end, { offset: r.nextOffset }))
-      }
-      // A file cut short at a batch boundary scans cleanly: only the record says data is missing.
-      // The mark is not needed to call it acknowledged: every mode syncs a segment before the
-      // next one (and its record) is created, so the record alone proves the data was durable.
-      if (recorded !== null && !matchesRecord(r, recorded)) {
-        const what = r.end < recorded.dataEnd ? `ends at byte ${r.end}, but the next segment records its data ending at ${recorded.dataEnd}` : 'differs from what the next segment records of it'
-        throw corrupted(`acknowledged data lost: the segment ${what}`, where(name, r.end, { offset: r.nextOffset }))
-      }
-      if (r.stop === 'end' && synced !== null && synced.segmentBase === base && r.end < synced.position) {
-        throw corrupted('zeros or the end of the file inside acknowledged data', where(name, r.end, { offset: r.nextOffset }))
-      }
-      const wfd = last ? fd : io.open(seg.path, 'rw')
-      try {
-        let preallocated = last && size === o.segmentBytes
-        // Stale bytes past the end can only come from writes reordered by a power loss: in the
-        // boot that made them, the page cache holds every write whole or as a prefix.
-        if (r.end < size && (r.stop === 'bad' || ((!last || !sameBoot) && !allZero(io, wfd, r.end, size)))) {
-          io.truncate(wfd, r.end)
-          preallocated = false
-          if (!last) io.datasync(wfd)
-        }
-        seg.nextOffset = r.nextOffset; seg.dataEnd = r.end; seg.batchCount = r.batchCount; seg.chain = r.chain
-        seg.minTimestamp = r.minTimestamp; seg.maxTimestamp = r.maxTimestamp
-        seg.indexer = indexer
-        seg.fileSize = preallocated ? size : r.end
-        if (!last) {
-          // Crash mid-rotation: this segment was never sealed. Seal it now.
-          const s = encodeSeal({ nextOffset: seg.nextOffset, minTimestamp: r.batchCount > 0 && r.minTimestamp !== Number.MAX_SAFE_INTEGER ? r.minTimestamp : 0, maxTimestamp: r.maxTimestamp === Number.MIN_SAFE_INTEGER ? 0 : r.maxTimestamp, batchCount: r.batchCount, chainCrc: r.chain, dataEnd: r.end })
-          writeFully(io, wfd, s, 0, s.length, r.end)
-          io.truncate(wfd, r.end + SEAL_BYTES)
-          io.datasync(wfd)
-          seg.sealed = true
-          seg.fileSize = r.end + SEAL_BYTES
-          seg.minTimestamp = s.readInt32BE(28) * 0x1_0000_0000 + s.readUInt32BE(32)
-          seg.maxTimestamp = s.readInt32BE(36) * 0x1_0000_0000 + s.readUInt32BE(40)
-          writeIndexFiles(io, seg)
-        } else {
-          // A tail above the mark (a commit whose sync never returned, or sync 'interval' or
-          // 'never') is made durable before readers see it or a rotation records it.
-          if ((r.end !== size && !preallocated) || r.end > markPos) io.datasync(wfd)
-          // No commit was published in this segment: a writer killed between the rotation's
-          // rename and its directory sync leaves a name that a power loss would take back, with
-          // every commit acknowledged into it from now on.
-          if (synced === null || synced.segmentBase < base) io.syncDir(o.dir)
-          activeFd = wfd
-          activePreallocated = preallocated
-          keepFd = true
-        }
+      } catch (err) {
+        if (err instanceof WalError) throw err
+        throw fromIoError(err, `recovering segment ${name}`, where(name))
       } finally {
-        if (!last) io.close(wfd)
+        if (!keepFd) io.close(fd)
       }
-      segments.push(seg)
-    } catch (err) {
-      if (err instanceof WalError) throw err
-      throw fromIoError(err, `recovering segment ${name}`, where(name))
-    } finally {
-      if (!keepFd) io.close(fd)
     }
+    const lastSeg = segments[segments.length - 1]
+    if (synced !== null && !o.readOnly && (lastSeg === undefined || synced.segmentBase > lastSeg.base)) {
+      if (activeFd >= 0) io.close(activeFd)
+      throw corrupted(`the segment holding acknowledged data up to offset ${synced.nextOffset} is missing`, { partition: o.id, segment: String(synced.segmentBase).padStart(20, '0') + '.log' })
+    }
+    return { segments, checkpoints, activeFd, activePreallocated, headFd, emptyNextOffset: 0, stampBoot: wantedStamp(o, bootId, sameBoot), prepared }
+  } catch (err) {
+    if (headFd >= 0) { try { io.close(headFd) } catch {} }
+    throw err
   }
-  const lastSeg = segments[segments.length - 1]
-  if (synced !== null && !o.readOnly && (lastSeg === undefined || synced.segmentBase > lastSeg.base)) {
-    if (activeFd >= 0) io.close(activeFd)
-    throw corrupted(`the segment holding acknowledged data up to offset ${synced.nextOffset} is missing`, { partition: o.id, segment: String(synced.segmentBase).padStart(20, '0') + '.log' })
-  }
-  return { segments, checkpoints, activeFd, activePreallocated, headFd, emptyNextOffset: 0, stampBoot: wantedStamp(o, bootId, sameBoot), prepared }
 }
 
 /**
