@@ -241,3 +241,18 @@ test('a checkpoint-only first commit does not fence the partition once the prepa
   t.is(wal.checkpoint(0, 'mirror').toString(), '1')
   await wal.close()
 })
+
+test('an I/O layer whose background write throws instead of calling back fails the preparation; close still ends', async (t) => {
+  const { prepareChannel, nodeFileIO } = await import('../dist/src/index.js')
+  const dir = tmpDir(t)
+  const failed = []
+  const on = (m) => { if (m.dir === dir && m.partition === 0) failed.push(m.ok) }
+  prepareChannel.subscribe(on)
+  t.teardown(() => prepareChannel.unsubscribe(on))
+  const io = { ...nodeFileIO, writeAsync () { throw Object.assign(new Error('EIO: injected fault, writeAsync'), { code: 'EIO' }) } }
+  const wal = await WriteAhead.open(dir, { io, segmentBytes: 16384 })
+  t.is(await wal.append(0, 'kept'), 0)
+  t.deepEqual(failed, [false], 'the failed preparation is published')
+  await wal.close()
+  t.deepEqual(fs.readdirSync(`${dir}/partition-0`).filter((n) => n.endsWith('.tmp')), [], 'and its file removed')
+})

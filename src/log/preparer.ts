@@ -68,20 +68,26 @@ export class SegmentPreparer {
 
   private fill (pos: number): void {
     if (this.stopped) return this.fail()
-    if (pos >= this.size) {
-      this.io.datasyncAsync(this.fd, (err) => {
-        if (err !== null || this.stopped) return this.fail()
-        this.state = 'ready'
-        this.published(true)
-        this.settle()
+    // An I/O layer that throws instead of calling back fails the preparation, like an error it
+    // reports: close() waits for the preparer to settle.
+    try {
+      if (pos >= this.size) {
+        this.io.datasyncAsync(this.fd, (err) => {
+          if (err !== null || this.stopped) return this.fail()
+          this.state = 'ready'
+          this.published(true)
+          this.settle()
+        })
+        return
+      }
+      const len = Math.min(CHUNK, this.size - pos)
+      this.io.writeAsync(this.fd, zeros, 0, len, pos, (err, n) => {
+        if (err !== null || n <= 0) return this.fail()
+        this.fill(pos + n)
       })
-      return
+    } catch {
+      this.fail()
     }
-    const len = Math.min(CHUNK, this.size - pos)
-    this.io.writeAsync(this.fd, zeros, 0, len, pos, (err, n) => {
-      if (err !== null || n <= 0) return this.fail()
-      this.fill(pos + n)
-    })
   }
 
   private fail (): void {
