@@ -3,8 +3,7 @@ import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { WalError, fromIoError } from '../errors.js'
 import type { FileIO } from '../io/file-io.js'
-import { writeFully } from '../io/full-io.js'
-import { createLock, openExisting, overwriteLock, removeDeadTemps, replaceLock } from './lock-file.js'
+import { createHeld, createLock, openExisting, overwriteLock, removeDeadTemps, replaceLock } from './lock-file.js'
 import { lockInfo, ownerGone, readLock, readLockAt, type LockInfo } from './owner.js'
 
 export const LOCK_FILE = 'LOCK'
@@ -127,43 +126,6 @@ function lockHeldByKernel (io: FileIO, dir: string, file: string, token: string)
     }
   }
   throw lockedError(dir, readLock(io, file))
-}
-
-/**
- * Creates LOCK holding `info`, with the kernel's lock taken before anyone can open it, and returns
- * the descriptor that holds it; -1 if LOCK exists. With `io.link` the file is written under a
- * private name and linked into place, so that a writer going by the file alone never finds it
- * empty.
- */
-function createHeld (io: FileIO, file: string, info: Buffer, tmp: string, tryLock: NonNullable<FileIO['tryLock']>): number {
-  const link = io.link
-  const name = link === undefined ? file : tmp
-  let fd: number
-  try {
-    fd = io.open(name, 'wx')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return -1
-    throw err
-  }
-  let holding = false
-  try {
-    // Without link, another process can open the new, empty LOCK before this lock is taken.
-    if (!tryLock(fd, false)) return -1
-    writeFully(io, fd, info, 0, info.length, 0)
-    if (link !== undefined) {
-      try {
-        link(name, file)
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') return -1
-        throw err
-      }
-    }
-    holding = true
-    return fd
-  } finally {
-    if (link !== undefined) { try { io.unlink(name) } catch {} }
-    if (!holding) io.close(fd)
-  }
 }
 
 /**

@@ -30,22 +30,50 @@ export function openExisting (io: FileIO, file: string, dir: string): { fd: numb
  * would write. Without link: create, then write (that window stays open).
  */
 export function createLock (io: FileIO, file: string, info: Buffer, tmp: string, dir: string): boolean {
-  const exists = (err: unknown): boolean => {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return true
+  let fd: number
+  try {
+    fd = createHeld(io, file, info, tmp, () => true)
+  } catch (err) {
     throw fromIoError(err, `locking ${dir}`)
   }
-  if (io.link === undefined) {
-    try { writeNew(io, file, info) } catch (err) { return !exists(err) }
-    return true
-  }
+  if (fd < 0) return false
+  io.close(fd)
+  return true
+}
+
+/**
+ * Creates LOCK holding `info`, with `tryLock` (the kernel's lock) taken before anyone can open it,
+ * and returns the descriptor that holds it; -1 if LOCK exists. With `io.link` the file is written
+ * under a private name and linked into place, so that it never exists empty.
+ */
+export function createHeld (io: FileIO, file: string, info: Buffer, tmp: string, tryLock: NonNullable<FileIO['tryLock']>): number {
+  const link = io.link
+  const name = link === undefined ? file : tmp
+  let fd: number
   try {
-    writeNew(io, tmp, info)
-    io.link(tmp, file)
-    return true
+    fd = io.open(name, 'wx')
   } catch (err) {
-    return !exists(err)
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return -1
+    throw err
+  }
+  let holding = false
+  try {
+    // Without link, another process can open the new, empty LOCK before this lock is taken.
+    if (!tryLock(fd, false)) return -1
+    writeFully(io, fd, info, 0, info.length, 0)
+    if (link !== undefined) {
+      try {
+        io.link?.(name, file)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') return -1
+        throw err
+      }
+    }
+    holding = true
+    return fd
   } finally {
-    try { io.unlink(tmp) } catch {}
+    if (link !== undefined) { try { io.unlink(name) } catch {} }
+    if (!holding) io.close(fd)
   }
 }
 
