@@ -5,6 +5,7 @@
  */
 import path from 'node:path'
 import { WalError, fromIoError } from './errors.js'
+import { readLogDir } from './io/log-dir.js'
 import { nodeFileIO, type FileIO } from './io/file-io.js'
 import { readFully, writeFully } from './io/full-io.js'
 import { SEAL_BYTES, SEGMENT_HEADER_BYTES, parseSegmentFileName } from './format/segment-file.js'
@@ -50,7 +51,7 @@ interface SegmentFile { partition: number | 'meta', dir: string, name: string, b
 function listLog (io: FileIO, dir: string): { partitions: number, files: SegmentFile[] } {
   const files: SegmentFile[] = []
   let partitions = 0
-  const entries = io.readdir(dir)
+  const entries = readLogDir(io, dir)
   if (!entries.includes(META_DIR)) throw new WalError('NOT_A_WAL', `${dir} holds no write-ahead log`, { dir })
   const dirs: Array<[number | 'meta', string]> = [['meta', path.join(dir, META_DIR)]]
   for (const e of entries) {
@@ -143,6 +144,8 @@ export interface SalvageAction {
  */
 export function salvageLog (dir: string, o: VerifyOptions = {}): SalvageAction[] {
   const io = o.io ?? nodeFileIO
+  // Checked before the lock, which would otherwise create its file in a directory that is no log.
+  listLog(io, dir)
   const lock = DirLock.acquire(io, dir)
   try {
     const { files } = listLog(io, dir)

@@ -98,6 +98,26 @@ test('append --json stops at the first bad line: earlier lines are appended and 
   t.is((await run(['tail', dir])).stdout, 'a\nb\n')
 })
 
+test('append --encoding hex|base64 refuses text that is not in that encoding instead of storing what Buffer.from kept of it', async (t) => {
+  const dir = tmpDir(t)
+  const ok = await run(['append', dir, '--encoding', 'hex'], { input: '6869\n\n' })
+  t.is(ok.stdout, '0\n1\n')
+  const b64 = await run(['append', dir, '--encoding', 'base64'], { input: 'aGk=\naGk\n-_8\n' })
+  t.is(b64.stdout, '2\n3\n4\n')
+  for (const [enc, input, what] of [['hex', 'abc\n', 'the line'], ['hex', 'zz\n', 'the line'], ['base64', '!!!\n', 'the line'], ['base64', 'aGk=x\n', 'the line']]) {
+    const r = await run(['append', dir, '--encoding', enc], { input })
+    t.is(r.code, 2, `${enc} ${input}`)
+    t.is(r.stdout, '')
+    t.is(r.stderr, `error: line 1: ${what} is not valid ${enc} (INVALID_RECORD)\n`)
+  }
+  const json = await run(['append', dir, '--json', '--encoding', 'hex'], { input: '{"value":"zz"}\n' })
+  t.is(json.stderr, 'error: line 1: value is not valid hex (INVALID_RECORD)\n')
+  const key = await run(['append', dir, '--json', '--encoding', 'base64'], { input: '{"key":"%%","value":"aGk="}\n' })
+  t.is(key.stderr, 'error: line 1: key is not valid base64 (INVALID_RECORD)\n')
+  const tl = await run(['tail', dir, '--encoding', 'hex'])
+  t.is(tl.stdout, '6869\n\n6869\n6869\nfbff\n')
+})
+
 test('tail --follow (read-only) prints records another process appends, and stops cleanly on SIGINT', async (t) => {
   const dir = tmpDir(t)
   await run(['append', dir, '--partitions', '2', '-p', '1'], { input: 'one\ntwo\n' })

@@ -89,6 +89,24 @@ test('partitions grow on reopen and never shrink', async (t) => {
   await wal.close()
 })
 
+test('a path that is a file, or missing, is NOT_A_WAL for open, verify and salvage (not a bare ENOTDIR or ENOENT), and nothing is created', async (t) => {
+  const fs = await import('node:fs')
+  const dir = tmpDir(t)
+  fs.mkdirSync(dir, { recursive: true })
+  const file = `${dir}/afile`
+  fs.writeFileSync(file, 'hi')
+  const missing = `${dir}/missing`
+  await t.throwsAsync(WriteAhead.open(file), { instanceOf: WalError, code: 'NOT_A_WAL', message: `${file} is not a directory` })
+  await t.throwsAsync(WriteAhead.verify(file), { instanceOf: WalError, code: 'NOT_A_WAL', message: `${file} is not a directory` })
+  await t.throwsAsync(WriteAhead.verify(missing), { instanceOf: WalError, code: 'NOT_A_WAL', message: `${missing} does not exist` })
+  await t.throwsAsync(WriteAhead.salvage(file), { instanceOf: WalError, code: 'NOT_A_WAL', message: `${file} is not a directory` })
+  await t.throwsAsync(WriteAhead.salvage(missing), { instanceOf: WalError, code: 'NOT_A_WAL', message: `${missing} does not exist` })
+  // salvage checks before it locks: the lock would leave its file in a directory holding no log.
+  await t.throwsAsync(WriteAhead.salvage(dir), { instanceOf: WalError, code: 'NOT_A_WAL', message: `${dir} holds no write-ahead log` })
+  t.deepEqual(fs.readdirSync(dir), ['afile'])
+  t.is(fs.readFileSync(file, 'utf8'), 'hi')
+})
+
 test('a non-empty directory that is not a log is NOT_A_WAL', async (t) => {
   const fs = await import('node:fs')
   const dir = tmpDir(t)

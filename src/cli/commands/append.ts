@@ -42,14 +42,27 @@ ${EXIT_CODES_HELP}`)
     .action(async (dir: string, o: AppendOptions) => { await runAppend(dir, o) })
 }
 
+const VALID: Record<Exclude<Encoding, 'utf8'>, RegExp> = {
+  hex: /^(?:[0-9a-fA-F]{2})*$/,
+  // Standard or URL-safe alphabet, padding optional: what Buffer.from(v, 'base64') reads whole.
+  base64: /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$|^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}(?:==)?|[A-Za-z0-9_-]{3}=?)?$/
+}
+
+/** Buffer.from(v, 'hex' | 'base64') drops what it cannot read without a word: checked first. */
+function bytesOf (v: string, encoding: Encoding, what: string, line: number): string | Buffer {
+  if (encoding === 'utf8') return v
+  if (!VALID[encoding].test(v)) throw new WalError('INVALID_RECORD', `line ${line}: ${what} is not valid ${encoding}`, { line })
+  return Buffer.from(v, encoding)
+}
+
 function decode (v: unknown, encoding: Encoding, what: string, line: number): string | Buffer | null {
   if (v === null || v === undefined) return null
   if (typeof v !== 'string') throw new WalError('INVALID_RECORD', `line ${line}: ${what} must be a string`, { line })
-  return encoding === 'utf8' ? v : Buffer.from(v, encoding)
+  return bytesOf(v, encoding, what, line)
 }
 
 function parseLine (text: string, line: number, o: AppendOptions): AppendInput {
-  if (o.json !== true) return o.encoding === 'utf8' ? text : Buffer.from(text, o.encoding)
+  if (o.json !== true) return bytesOf(text, o.encoding, 'the line', line)
   let obj: unknown
   try {
     obj = JSON.parse(text)
