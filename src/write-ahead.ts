@@ -148,7 +148,8 @@ export class WriteAhead {
       },
       track: (r) => this[kReaders].add(r),
       untrack: (r) => this[kReaders].delete(r),
-      get closing () { return self.isClosed || self.closing !== null }
+      get closing () { return self.isClosed || self.closing !== null },
+      readOnly: this.options.readOnly
     }
   }
 
@@ -497,10 +498,13 @@ export class WriteAhead {
   /** Waits for pending appends, syncs, and releases the lock. Seals nothing that is not full. */
   close (): Promise<void> {
     if (this.closing !== null) return this.closing
+    // Readers' last autoCommits are issued before `closing` is set, which makes the meta log
+    // refuse commits; close() waits for them before closing it.
+    const finalCommits = Promise.all([...this[kReaders]].map((r) => r.endLive()))
     this.closing = (async () => {
       for (const t of this.timers) clearInterval(t)
-      for (const r of this[kReaders]) r.endLive()
       try {
+        await finalCommits
         const results = await Promise.allSettled([...this[kLogs].map((l) => l.close()), this[kMeta]?.close()])
         const failed = results.find((r) => r.status === 'rejected')
         if (failed !== undefined) throw (failed as PromiseRejectedResult).reason

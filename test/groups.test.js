@@ -147,3 +147,98 @@ test('the meta log stays bounded under many group commits', async (t) => {
   t.is(again.groups().length, 200)
   await again.close()
 })
+
+test('autoCommit never commits the record still in the consumer\'s hands, so a crash while processing it loses nothing', async (t) => {
+  const { wal } = await filled(t, 20)
+  const rs = wal.readable(0, { group: 'careful', live: true, autoCommit: { intervalMs: 1 } })
+  for await (const r of rs) {
+    if (r.offset === 5) {
+      // Still processing record 5: the timer's commits must leave it to be delivered again.
+      const [at] = await once(rs, 'commit')
+      t.is(at, 5)
+      t.is(wal.group('careful').committed(0), 5)
+      break
+    }
+  }
+  await wal.close()
+})
+
+test('autoCommit commits once more when the reader is left by break, ends, or the log closes', async (t) => {
+  const { wal, dir } = await filled(t, 20)
+  // Left by break long before the first interval: everything before the record in hand is committed.
+  for await (const r of wal.readable(0, { group: 'brk', live: true, autoCommit: { intervalMs: 60_000 } })) {
+    if (r.offset === 3) break
+  }
+  t.is(wal.group('brk').committed(0), 3)
+  // A non-live reader read to its end.
+  t.is((await collect(wal.readable(0, { group: 'end', autoCommit: { intervalMs: 60_000 } }))).length, 20)
+  t.is(wal.group('end').committed(0), 19)
+  // A live reader still open when the log closes: no CLOSED error, and the commit is durable.
+  const rs = wal.readable(0, { group: 'open', live: true, autoCommit: { intervalMs: 60_000 } })
+  const errors = []
+  rs.on('error', (err) => errors.push(err))
+  const it = rs[Symbol.asyncIterator]()
+  for (let i = 0; i < 8; i++) await it.next()
+  await wal.close()
+  for (;;) if ((await it.next()).done) break
+  t.deepEqual(errors, [])
+  const again = await WriteAhead.open(dir)
+  t.is(again.group('open').committed(0), 7)
+  t.is(again.group('brk').committed(0), 3)
+  await again.close()
+})
+
+test('a reader destroyed by an error makes no last autoCommit (its sink may not have processed what it took)', async (t) => {
+  const { wal } = await filled(t, 20)
+  const rs = wal.readable(0, { group: 'failed', live: true, autoCommit: { intervalMs: 60_000 } })
+  const it = rs[Symbol.asyncIterator]()
+  for (let i = 0; i < 5; i++) await it.next()
+  // Not once(): it rejects on the 'error' event that comes first.
+  const closed = new Promise((resolve) => rs.on('close', resolve))
+  rs.on('error', () => {})
+  rs.destroy(new Error('sink failed'))
+  await closed
+  t.is(wal.group('failed').committed(0), null)
+  await wal.close()
+})
+
+test('a readable refused for its `from` does not keep the group busy', async (t) => {
+  const { wal } = await filled(t, 10)
+  t.throws(() => wal.readable(0, { group: 'g', live: true, from: -1 }), { code: 'INVALID_OFFSET' })
+  t.throws(() => wal.readable(0, { group: 'g', live: true, from: { timestamp: 'soon' } }), { code: 'INVALID_ARGUMENT' })
+  const rs = wal.readable(0, { group: 'g', live: true })
+  rs.destroy()
+  await wal.close()
+})
+
+test('after a seek, records the reader buffered before it do not move its delivered position back past the seek', async (t) => {
+  const { wal } = await filled(t, 200)
+  const rs = wal.readable(0, { group: 'sk', live: true })
+  const it = rs[Symbol.asyncIterator]()
+  t.is((await it.next()).value.offset, 0)
+  t.true(rs._readableState.queue.length > 10, 'records are buffered ahead')
+  for (let i = 0; i < 99; i++) await it.next()
+  await wal.group('sk').seek(0, 50)
+  // The records buffered before the seek (100, 101, ...) are still handed out, then offset 50.
+  let r
+  do {
+    r = (await it.next()).value
+    if (r.offset !== 50) {
+      t.true(r.offset >= 100)
+      await rs.commit()
+      t.is(wal.group('sk').committed(0), 50)
+    }
+  } while (r.offset !== 50)
+  await rs.commit()
+  t.is(wal.group('sk').committed(0), 51)
+  rs.destroy()
+  await wal.close()
+})
+
+test('a read-only open refuses autoCommit up front', async (t) => {
+  const { wal, dir } = await filled(t, 10)
+  const ro = await WriteAhead.open(dir, { readOnly: true })
+  t.throws(() => ro.readable(0, { group: 'g', autoCommit: { intervalMs: 10 } }), { code: 'READ_ONLY' })
+  await ro.close()
+  await wal.close()
+})

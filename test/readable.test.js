@@ -1,4 +1,5 @@
 import test from 'ava'
+import fs from 'node:fs'
 import { once } from 'node:events'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -173,4 +174,45 @@ test('an iterator left by break lets go of the chunk it read', async (t) => {
   // Reading on from a new iterator is unaffected.
   t.is((await collect(wal.iterate(0, { from: 4990 }))).length, 10)
   await wal.close()
+})
+
+test('a live reader whose `to` lies in a gap between explicit offsets ends once the log is past it', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t))
+  await wal.appendBatch(0, ['a', 'b', 'c'], { offsets: [0, 10, 20] })
+  t.deepEqual((await collect(wal.readable(0, { to: 15, live: true }))).map((r) => r.offset), [0, 10])
+  t.deepEqual((await collect(wal.readable(0, { from: 5, to: 8, live: true }))).map((r) => r.offset), [])
+  await wal.close()
+})
+
+test('close() fails a reader it cuts short with CLOSED instead of ending it as if it had read everything', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t), { segmentBytes: 256 * 1024 })
+  for (let i = 0; i < 20; i++) await wal.appendBatch(0, Array.from({ length: 500 }, (_, j) => `r${i * 500 + j}`.padEnd(100, '.')))
+  const rs = wal.readable(0, { highWaterMark: 1024 })
+  const it = rs[Symbol.asyncIterator]()
+  await it.next()
+  await wal.close()
+  const err = await t.throwsAsync(async () => { for (;;) if ((await it.next()).done) break })
+  t.is(err.code, 'CLOSED')
+  // A live reader without `to` still ends cleanly.
+  const wal2 = await WriteAhead.open(tmpDir(t))
+  await wal2.append(0, 'x')
+  const live = wal2.readable(0, { live: true })
+  const got = collect(live)
+  await once(live, 'readable')
+  await wal2.close()
+  t.is((await got).length, 1)
+})
+
+test('an iterator still reading after close() gets CLOSED and reopens no segment file', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t), { segmentBytes: 256 * 1024 })
+  for (let i = 0; i < 20; i++) await wal.appendBatch(0, Array.from({ length: 500 }, (_, j) => `r${i * 500 + j}`.padEnd(100, '.')))
+  t.true(wal.segments(0).length > 3)
+  const it = wal.iterate(0)
+  await it.next()
+  await wal.close()
+  const fds = () => fs.readdirSync('/proc/self/fd').filter((fd) => { try { return fs.readlinkSync(`/proc/self/fd/${fd}`).endsWith('.seg') } catch { return false } }).length
+  const before = fds()
+  const err = await t.throwsAsync(async () => { for (;;) if ((await it.next()).done) break })
+  t.is(err.code, 'CLOSED')
+  t.is(fds(), before)
 })

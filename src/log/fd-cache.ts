@@ -1,4 +1,5 @@
 import type { FileIO } from '../io/file-io.js'
+import { closed } from '../errors.js'
 
 /**
  * Read descriptors of sealed segments, opened on demand and closed least-recently-used first, so
@@ -6,6 +7,8 @@ import type { FileIO } from '../io/file-io.js'
  */
 export class FdCache {
   private readonly open = new Map<string, number>()
+  /** After closeAll (the log's close()): a reader still going gets CLOSED, not a reopened file. */
+  private closed = false
 
   constructor (private readonly io: FileIO, private readonly max: number) {}
 
@@ -16,6 +19,7 @@ export class FdCache {
       this.open.set(path, fd)
       return fd
     }
+    if (this.closed) throw closed()
     const opened = this.io.open(path, 'r')
     this.open.set(path, opened)
     if (this.open.size > this.max) {
@@ -36,6 +40,7 @@ export class FdCache {
   get size (): number { return this.open.size }
 
   closeAll (): void {
+    this.closed = true
     for (const fd of this.open.values()) { try { this.io.close(fd) } catch {} }
     this.open.clear()
   }

@@ -1,6 +1,6 @@
 import { offsetForTimestamp } from '../log/read.js'
 import { Readable } from 'streamx'
-import { WalError, invalidArgument, invalidOffset } from '../errors.js'
+import { WalError, closed, invalidArgument, invalidOffset, readOnly as readOnlyError } from '../errors.js'
 import { BatchReader } from '../log/iterator.js'
 import type { PartitionLog } from '../log/partition-log.js'
 import type { Group } from '../groups.js'
@@ -22,7 +22,10 @@ export interface ReadableOptions {
   highWaterMark?: number
   /** What to do when positioned below a trimmed or expired offset. Default 'error' (OFFSET_TRIMMED). */
   onTrimmed?: 'error' | 'earliest'
-  /** Commit what was delivered every intervalMs (at-least-once for a consumer that processes before the next tick). */
+  /**
+   * Every intervalMs, and once more when the reader ends, is destroyed or the log closes, commit
+   * everything before the record taken last: that one may still be in the consumer's hands.
+   */
   autoCommit?: { intervalMs: number }
 }
 
@@ -34,6 +37,7 @@ export interface ReadableHost {
   track (reader: WalReadable): void
   untrack (reader: WalReadable): void
   readonly closing: boolean
+  readonly readOnly: boolean
 }
 
 /** Bytes read from disk at a time: raw bytes, decoded only as records are pushed. */
@@ -60,8 +64,14 @@ export class WalReadable extends Readable {
   private ended = false
   private timer: NodeJS.Timeout | null = null
   private leased = false
-  /** One past the last record handed to the consumer (not merely buffered). */
+  /** One past the last record handed to the consumer (not merely buffered): what commit() stores. */
   delivered = -1
+  /** The offset of the record handed out last: autoCommit stores it, as everything before it is done. */
+  private taken = -1
+  /** Records buffered before a seek, still to be handed out: they must not move the positions back. */
+  private stale = 0
+  private autoCommitted: Promise<void> | null = null
+  private failed = false
 
   constructor (private readonly host: ReadableHost, p: number, private readonly opts: ReadableOptions = {}) {
     super({ highWaterMark: opts.highWaterMark ?? 1024 * 1024, byteLength: recordBytes })
@@ -73,25 +83,30 @@ export class WalReadable extends Readable {
     if (opts.autoCommit !== undefined && (this.groupName === null || !Number.isSafeInteger(opts.autoCommit?.intervalMs) || opts.autoCommit.intervalMs <= 0)) {
       throw invalidArgument('autoCommit needs a group and { intervalMs > 0 }')
     }
-    if (this.groupName !== null) {
-      host.group(this.groupName) // validates the name
-      if (opts.live === true && opts.share !== true) { host.lease(this.groupName, p, this); this.leased = true }
-    }
+    if (opts.autoCommit !== undefined && host.readOnly) throw readOnlyError()
+    if (this.groupName !== null) host.group(this.groupName) // validates the name
+    // Before the lease: a `from` that fails must not leave the group busy.
     this.startAt(this.resolveFrom())
+    if (this.groupName !== null && opts.live === true && opts.share !== true) { host.lease(this.groupName, p, this); this.leased = true }
     // Track what leaves the buffer: that, not what was read from disk, is "delivered".
-    const state = (this as unknown as { _readableState: { shift: () => WalRecord } })._readableState
+    const state = (this as unknown as { _readableState: { shift: () => WalRecord, queue: { length: number } } })._readableState
+    this.queued = () => state.queue.length
     const shift = state.shift.bind(state)
     state.shift = () => {
       const rec = shift()
-      if (rec !== undefined && rec !== null) this.delivered = rec.offset + 1
+      if (rec === undefined || rec === null) return rec
+      if (this.stale > 0) this.stale--
+      else { this.taken = rec.offset; this.delivered = rec.offset + 1 }
       return rec
     }
     host.track(this)
     if (opts.autoCommit !== undefined) {
-      this.timer = setInterval(() => { this.commit().catch((err) => this.destroy(err)) }, opts.autoCommit.intervalMs)
+      this.timer = setInterval(() => { this.commitAt(this.taken).catch((err) => this.destroy(err)) }, opts.autoCommit.intervalMs)
       this.timer.unref()
     }
   }
+
+  private readonly queued: () => number
 
   private resolveFrom (): number {
     const from = this.opts.from ?? (this.groupName !== null ? 'committed' : 'earliest')
@@ -124,15 +139,30 @@ export class WalReadable extends Readable {
   reposition (offset: number): void {
     this.startAt(offset)
     this.delivered = offset
+    this.taken = offset
+    this.stale = this.queued()
     const wake = this.waiting
     if (wake !== null) wake()
   }
 
-  /** wal.close(): end cleanly. */
-  endLive (): void {
+  /** wal.close(): end cleanly, after autoCommit's last commit (which close() waits for). */
+  endLive (): Promise<void> {
     this.ended = true
     const wake = this.waiting
     if (wake !== null) wake()
+    return this.finalCommit()
+  }
+
+  /**
+   * autoCommit's last commit, once: best effort, as the log may be closed under it. None for a
+   * reader destroyed by an error: a failed pipeline's sink may not have processed what it took.
+   */
+  private finalCommit (): Promise<void> {
+    if (this.timer === null || this.failed) return this.autoCommitted ?? Promise.resolve()
+    clearInterval(this.timer)
+    this.timer = null
+    this.autoCommitted = this.commitAt(this.taken).catch(() => {})
+    return this.autoCommitted
   }
 
   /**
@@ -162,7 +192,14 @@ export class WalReadable extends Readable {
       return cb(err as Error)
     }
     const to = this.opts.to ?? Number.MAX_SAFE_INTEGER
-    if (this.ended || this.host.closing || this.opts.live !== true || reader.position >= to) {
+    // Everything visible is read: `to` may lie in a gap between explicit offsets, never reached.
+    const done = reader.position >= to || this.log.end >= to
+    const incomplete = this.opts.live === true ? this.opts.to !== undefined && !done : !done && reader.position < this.log.end
+    if ((this.ended || this.host.closing) && incomplete) {
+      // Cut short by close(): ending cleanly would pass for having read everything asked for.
+      return cb(closed())
+    }
+    if (this.ended || this.host.closing || this.opts.live !== true || done) {
       this.push(null)
       return cb(null)
     }
@@ -182,12 +219,20 @@ export class WalReadable extends Readable {
   /** Stores the delivered position as the group's committed offset. */
   async commit (): Promise<void> {
     if (this.groupName === null) throw invalidArgument('commit() needs a readable opened with a group')
-    const group = this.host.group(this.groupName)
-    const at = this.delivered
+    await this.commitAt(this.delivered)
+  }
+
+  private async commitAt (at: number): Promise<void> {
+    const group = this.host.group(this.groupName as string)
     if (at >= 0 && at !== group.committed(this.partition)) {
       await group.commit(this.partition, at)
       this.emit('commit', at)
     }
+  }
+
+  override destroy (err?: Error | null): void {
+    if (err !== undefined && err !== null) this.failed = true
+    super.destroy(err)
   }
 
   /** streamx waits for a pending _read before _destroy: a live wait must end first. */
@@ -196,11 +241,14 @@ export class WalReadable extends Readable {
   }
 
   override _destroy (cb: (err: Error | null) => void): void {
-    if (this.timer !== null) clearInterval(this.timer)
     if (this.waiting !== null) this.log.removeListener(this.waiting)
     this.waiting = null
-    if (this.leased && this.groupName !== null) this.host.release(this.groupName, this.partition, this)
-    this.host.untrack(this)
-    cb(null)
+    // Ended, broken out of, or destroyed by the consumer: autoCommit's last commit, then the
+    // lease goes (the next reader of the group starts from it).
+    this.finalCommit().then(() => {
+      if (this.leased && this.groupName !== null) this.host.release(this.groupName, this.partition, this)
+      this.host.untrack(this)
+      cb(null)
+    })
   }
 }
