@@ -57,7 +57,10 @@ export const invalidOption = (name: string, why: string) => new WalError('INVALI
 export const invalidRecord = (why: string, details?: WalErrorDetails) => new WalError('INVALID_RECORD', `invalid record: ${why}`, details)
 export const invalidOffset = (offset: unknown) => new WalError('INVALID_OFFSET', `offset must be a non-negative safe integer, got ${String(offset)}`)
 export const unknownPartition = (p: unknown, n: number) =>
-  new WalError('UNKNOWN_PARTITION', `unknown partition ${String(p)}: partitions are 0..${n - 1}`, { partition: typeof p === 'number' ? p : undefined })
+  new WalError('UNKNOWN_PARTITION', typeof p === 'number'
+    ? `unknown partition ${String(p)}: partitions are 0..${n - 1}`
+    // '0' would otherwise read "unknown partition 0: partitions are 0..0".
+    : `a partition is a number (0..${n - 1}), got ${typeof p === 'string' ? JSON.stringify(p) : typeof p}`, { partition: typeof p === 'number' ? p : undefined })
 export const outOfRange = (partition: number, offset: number, start: number, end: number) =>
   new WalError('OFFSET_OUT_OF_RANGE', `offset ${offset} of partition ${partition} is outside [${start}, ${end})`, { partition, offset, start, end })
 export const trimmed = (partition: number, offset: number, start: number) =>

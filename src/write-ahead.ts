@@ -201,6 +201,9 @@ export class WriteAhead {
     return wal
   }
 
+  /** The log directory as every diagnostics channel names it: as the logs see it (path.join'd). */
+  private get channelDir (): string { return path.dirname(partitionDir(this.dir, 0)) }
+
   private logOptions (dir: string, id: number): LogOptions {
     const o = this.options
     return {
@@ -297,7 +300,7 @@ export class WriteAhead {
       return // Retried on the next tick; a failed unlink loses nothing.
     }
     if (log.start !== before && retentionChannel.hasSubscribers) {
-      retentionChannel.publish({ dir: this.dir, partition: log.partition, start: log.start, reason: 'retention' })
+      retentionChannel.publish({ dir: this.channelDir, partition: log.partition, start: log.start, reason: 'retention' })
     }
   }
 
@@ -457,7 +460,7 @@ export class WriteAhead {
     if (offset > log.end) throw outOfRange(p, offset, log.start, log.end)
     const before = log.start
     const start = log.trimBefore(offset)
-    if (start !== before && retentionChannel.hasSubscribers) retentionChannel.publish({ dir: this.dir, partition: p, start, reason: 'trim' })
+    if (start !== before && retentionChannel.hasSubscribers) retentionChannel.publish({ dir: this.channelDir, partition: p, start, reason: 'trim' })
     return start
   }
 

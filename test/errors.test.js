@@ -8,6 +8,7 @@ test('bad input gets a WalError with a stable code', async (t) => {
     [() => wal.append(2, 'x'), 'UNKNOWN_PARTITION'],
     [() => wal.append(-1, 'x'), 'UNKNOWN_PARTITION'],
     [() => wal.append(0.5, 'x'), 'UNKNOWN_PARTITION'],
+    [() => wal.append('0', 'x'), 'UNKNOWN_PARTITION'],
     [() => wal.append(0, 42), 'INVALID_RECORD'],
     [() => wal.append(0, null), 'INVALID_RECORD'],
     [() => wal.append(0, { key: 'k' }), 'INVALID_RECORD'],
@@ -25,6 +26,7 @@ test('bad input gets a WalError with a stable code', async (t) => {
     t.true(err instanceof WalError, `${code}: ${err}`)
     t.is(err.code, code, err.message)
   }
+  await t.throwsAsync(wal.append('0', 'x'), { message: 'a partition is a number (0..1), got "0"' })
   t.is(await wal.append(0, 'still fine'), 0)
   await wal.close()
 })

@@ -350,6 +350,20 @@ test('retention by size deletes old segments while running', async (t) => {
   await wal.close()
 })
 
+test('every diagnostics channel names the log directory the same way, however it was written', async (t) => {
+  const dir = tmpDir(t)
+  const { commitChannel, rotateChannel, retentionChannel } = await import('../dist/src/index.js')
+  const seen = new Map()
+  const on = (name) => (msg) => { if (path.join(msg.dir) === dir) seen.set(name, msg.dir) }
+  const subs = [['commit', commitChannel], ['rotate', rotateChannel], ['retention', retentionChannel]].map(([name, ch]) => { const fn = on(name); ch.subscribe(fn); return () => ch.unsubscribe(fn) })
+  t.teardown(() => { for (const off of subs) off() })
+  const wal = await WriteAhead.open(`${dir}/./`, { ...small, retention: { maxBytes: 64 * 1024 } })
+  for (let i = 0; i < 200 && !seen.has('retention'); i++) await wal.appendBatch(0, Array.from({ length: 10 }, () => 'r'.repeat(80)))
+  await wal.close()
+  t.deepEqual([...seen.keys()].sort(), ['commit', 'retention', 'rotate'])
+  t.deepEqual(new Set(seen.values()), new Set([dir]))
+})
+
 test('retention by age deletes segments whose records are older than maxAgeMs', async (t) => {
   const dir = tmpDir(t)
   const { retentionChannel } = await import('../dist/src/index.js')
