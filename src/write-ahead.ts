@@ -163,19 +163,13 @@ export class WriteAhead {
     const actions = salvageLog(dir, options)
     if (actions.some((a) => a.partition !== 'meta')) {
       // Group cursors past the cut would point at offsets that will be assigned again: move them back.
+      // (open moves them: see clampCursors).
       const wal = await WriteAhead.open(dir, { io: options?.io })
       try {
         for (const a of actions) {
           if (a.partition === 'meta') continue
           const p = a.partition
-          a.groupsMoved = []
-          for (const g of wal.groups()) {
-            const c = g.partitions[p]?.committed
-            if (c !== null && c !== undefined && c > wal.offsets(p).end) {
-              await wal.group(g.name).seek(p, wal.offsets(p).end)
-              a.groupsMoved.push(g.name)
-            }
-          }
+          a.groupsMoved = wal.clamped.filter((c) => c.partition === p).map((c) => c.group)
         }
       } finally {
         await wal.close()
@@ -192,6 +186,7 @@ export class WriteAhead {
     try {
       wal.start()
       await wal.persistConfig()
+      if (!o.readOnly) await wal.clampCursors()
     } catch (err) {
       // Closed whole before the lock goes: a partition may be finishing a prepared segment a
       // crashed writer left, which the next writer would adopt.
@@ -199,6 +194,25 @@ export class WriteAhead {
       throw err
     }
     return wal
+  }
+
+  /** Group cursors open() moved back to their partition's end (see clampCursors). */
+  private clamped: Array<{ group: string, partition: number, from: number, to: number }> = []
+
+  /**
+   * A cursor past its partition's end points at offsets that will be assigned again, so the group
+   * would skip new records. With sync 'interval' or 'never' a power cut leaves one (the meta log
+   * syncs every commit, the partition did not), as does a salvage cut: it goes back to the end.
+   */
+  private async clampCursors (): Promise<void> {
+    for (const g of this.groups()) {
+      for (const { partition: p, committed } of g.partitions) {
+        const end = this.offsets(p).end
+        if (committed === null || committed <= end) continue
+        await this.group(g.name).seek(p, end)
+        this.clamped.push({ group: g.name, partition: p, from: committed, to: end })
+      }
+    }
   }
 
   /** The log directory as every diagnostics channel names it: as the logs see it (path.join'd). */
