@@ -1,7 +1,7 @@
 // The RxJS view of a partition: `node dist/examples/rx.js`.
 //
-// toPartition appends every value and emits its offset once durable (values arriving in the same
-// turn share one commit); fromPartition is a cold Observable of records (live if asked), and
+// toPartition appends every value and emits its offset once durable (values arriving while an
+// append is in flight share the next commit); fromPartition is a cold Observable of records (live if asked), and
 // unsubscribing releases the reader.
 import { firstValueFrom, from, lastValueFrom, interval } from 'rxjs'
 import { bufferCount, count, filter, map, reduce, take, toArray } from 'rxjs/operators'

@@ -25,7 +25,24 @@ function toBuffer (v: unknown, what: string): Buffer {
 function describe (v: unknown): string {
   if (v === null) return 'null'
   if (Array.isArray(v)) return 'an array'
+  if (isBinary(v)) {
+    const name = Object.prototype.toString.call(v).slice(8, -1)
+    return `${/^[AEIO]/.test(name) ? 'an' : 'a'} ${name}`
+  }
   return typeof v
+}
+
+/** Typed arrays, DataViews and ArrayBuffers: messages name them by type, not as 'object'. */
+function isBinary (v: unknown): boolean {
+  return ArrayBuffer.isView(v) || v instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && v instanceof SharedArrayBuffer)
+}
+
+const ACCEPTED = 'a Buffer, Uint8Array, string or { key?, value, headers?, timestamp? }'
+
+/** Why an object without a value is refused: it may be binary data other than a Uint8Array. */
+function missingValue (input: object): string {
+  if (!isBinary(input)) return 'value is required (null for a tombstone)'
+  return `a record must be ${ACCEPTED}, got ${describe(input)}; pass its bytes as a Uint8Array (new Uint8Array(x.buffer, x.byteOffset, x.byteLength) of a view, new Uint8Array(x) of an ArrayBuffer)`
 }
 
 function toTimestamp (t: RecordInput['timestamp'], now: number): number {
@@ -142,11 +159,11 @@ export function normalizeRecord (input: AppendInput, now: number): NormalRecord 
     return { key: null, value, headerKeys: EMPTY_KEYS, headerValues: EMPTY_VALUES, timestamp: now, size: value.length }
   }
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    throw invalidRecord(`a record must be a Buffer, Uint8Array, string or { key?, value, headers?, timestamp? }, got ${describe(input)}`)
+    throw invalidRecord(`a record must be ${ACCEPTED}, got ${describe(input)}`)
   }
   const rec = input as RecordInput
   // Missing is a mistake; an explicit null is a tombstone.
-  if (rec.value === undefined) throw invalidRecord('value is required (null for a tombstone)')
+  if (rec.value === undefined) throw invalidRecord(missingValue(input))
   const value = rec.value === null ? null : toBuffer(rec.value, 'value')
   const key = rec.key === undefined || rec.key === null ? null : toBuffer(rec.key, 'key')
   const size = (value === null ? 0 : value.length) + (key === null ? 0 : key.length)

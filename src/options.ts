@@ -51,11 +51,18 @@ export interface ResolvedOptions {
 }
 
 const MiB = 1024 * 1024
+const knownRetention = new Set(['maxBytes', 'maxAgeMs', 'keepUnconsumed'])
 
 function int (name: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
     throw invalidOption(name, `must be an integer from ${min} to ${max}, got ${String(v)}`)
   }
+  return v
+}
+
+function bool (name: string, v: unknown, fallback: boolean): boolean {
+  if (v === undefined) return fallback
+  if (typeof v !== 'boolean') throw invalidOption(name, `must be true or false, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`)
   return v
 }
 
@@ -71,10 +78,12 @@ export function resolveOptions (o: WriteAheadOptions = {}): ResolvedOptions {
   if (sync !== 'always' && sync !== 'interval' && sync !== 'never') throw invalidOption('sync', `must be 'always', 'interval' or 'never', got ${String(sync)}`)
   const syncIntervalMs = o.syncIntervalMs === undefined ? 100 : int('syncIntervalMs', o.syncIntervalMs, 1, 3_600_000)
   const retention = o.retention ?? {}
-  if (typeof retention !== 'object' || retention === null) throw invalidOption('retention', 'must be an object { maxBytes?, maxAgeMs? }')
+  if (typeof retention !== 'object' || retention === null || Array.isArray(retention)) throw invalidOption('retention', 'must be an object { maxBytes?, maxAgeMs?, keepUnconsumed? }')
+  // A misspelt limit would leave retention silently off.
+  for (const k of Object.keys(retention)) if (!knownRetention.has(k)) throw invalidOption(`retention.${k}`, 'unknown option; retention takes { maxBytes?, maxAgeMs?, keepUnconsumed? }')
   if (retention.maxBytes !== undefined) int('retention.maxBytes', retention.maxBytes, 0, Number.MAX_SAFE_INTEGER)
   if (retention.maxAgeMs !== undefined) int('retention.maxAgeMs', retention.maxAgeMs, 0, Number.MAX_SAFE_INTEGER)
-  if (retention.keepUnconsumed !== undefined && typeof retention.keepUnconsumed !== 'boolean') throw invalidOption('retention.keepUnconsumed', 'must be a boolean')
+  bool('retention.keepUnconsumed', retention.keepUnconsumed, false)
   const indexIntervalBytes = o.indexIntervalBytes === undefined ? 4096 : int('indexIntervalBytes', o.indexIntervalBytes, 1, segmentBytes)
   const maxOpenFiles = o.maxOpenFiles === undefined ? 128 : int('maxOpenFiles', o.maxOpenFiles, 1, 100_000)
   if (o.io !== undefined && (typeof o.io !== 'object' || o.io === null)) throw invalidOption('io', 'must implement FileIO')
@@ -86,8 +95,8 @@ export function resolveOptions (o: WriteAheadOptions = {}): ResolvedOptions {
     sync,
     syncIntervalMs,
     retention: { ...retention },
-    readOnly: o.readOnly === true,
-    preallocate: o.preallocate !== false,
+    readOnly: bool('readOnly', o.readOnly, false),
+    preallocate: bool('preallocate', o.preallocate, true),
     indexIntervalBytes,
     maxOpenFiles,
     metaSegmentBytes: o.metaSegmentBytes === undefined ? 4 * MiB : int('metaSegmentBytes', o.metaSegmentBytes, 4096, 2 ** 31 - 1),

@@ -52,6 +52,35 @@ test('invalid options are refused', async (t) => {
   await t.throwsAsync(WriteAhead.open(''), { code: 'INVALID_ARGUMENT' })
 })
 
+test('boolean options must be booleans, and retention takes only the limits it knows', async (t) => {
+  const dir = tmpDir(t)
+  const cases = [
+    [{ readOnly: 'yes' }, /option readOnly: must be true or false, got "yes"/],
+    [{ readOnly: 1 }, /option readOnly: must be true or false, got 1/],
+    [{ preallocate: 'no' }, /option preallocate: must be true or false, got "no"/],
+    [{ preallocate: null }, /option preallocate: must be true or false, got null/],
+    [{ retention: { maxByte: 10 } }, /option retention\.maxByte: unknown option/],
+    [{ retention: { maxBytes: 10, maxAge: 5 } }, /option retention\.maxAge: unknown option/],
+    [{ retention: { keepUnconsumed: 'true' } }, /option retention\.keepUnconsumed: must be true or false/],
+    [{ retention: [] }, /option retention: must be an object/]
+  ]
+  for (const [options, message] of cases) {
+    const err = await t.throwsAsync(WriteAhead.open(dir, options), undefined, JSON.stringify(options))
+    t.true(err instanceof WalError, String(err))
+    t.is(err.code, 'INVALID_OPTION')
+    t.regex(err.message, message)
+  }
+  const wal = await WriteAhead.open(dir, { readOnly: false, preallocate: false, retention: { maxBytes: 10, maxAgeMs: 5, keepUnconsumed: true } })
+  t.false(wal.options.readOnly)
+  t.false(wal.options.preallocate)
+  t.deepEqual(wal.options.retention, { maxBytes: 10, maxAgeMs: 5, keepUnconsumed: true })
+  await wal.close()
+  const defaults = await WriteAhead.open(dir, { readOnly: undefined, preallocate: undefined })
+  t.false(defaults.options.readOnly)
+  t.true(defaults.options.preallocate)
+  await defaults.close()
+})
+
 test('append after close is CLOSED; close is idempotent', async (t) => {
   const wal = await WriteAhead.open(tmpDir(t))
   await wal.append(0, 'x')

@@ -100,3 +100,28 @@ test('a header that is not a key and value is refused at the boundary, naming wh
   t.is(wal.offsets(0).end, 0)
   await wal.close()
 })
+
+test('binary data that is not a Uint8Array is refused, naming it and what is accepted', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t))
+  const cases = [
+    [new Uint16Array([1, 2]), 'a Uint16Array'],
+    [new DataView(new ArrayBuffer(4)), 'a DataView'],
+    [new ArrayBuffer(4), 'an ArrayBuffer'],
+    [new Float64Array(1), 'a Float64Array']
+  ]
+  for (const [input, name] of cases) {
+    for (const attempt of [() => wal.append(0, input), () => wal.appendBatch(0, ['fine', input])]) {
+      const err = await t.throwsAsync(attempt())
+      t.is(err.code, 'INVALID_RECORD')
+      t.true(err.message.includes(`a record must be a Buffer, Uint8Array, string or { key?, value, headers?, timestamp? }, got ${name};`), err.message)
+    }
+  }
+  const inValue = await t.throwsAsync(wal.append(0, { value: new Uint16Array(1) }))
+  t.regex(inValue.message, /value must be a Buffer, Uint8Array or string, got a Uint16Array$/)
+  const inKey = await t.throwsAsync(wal.append(0, { key: new ArrayBuffer(1), value: 'v' }))
+  t.regex(inKey.message, /key must be a Buffer, Uint8Array or string, got an ArrayBuffer$/)
+  // A plain object without a value is still told that the value is missing.
+  t.regex((await t.throwsAsync(wal.append(0, {}))).message, /value is required/)
+  t.is(wal.offsets(0).end, 0)
+  await wal.close()
+})

@@ -57,3 +57,39 @@ test('errors propagate: source errors after flushing, append errors reach the su
   t.deepEqual(emitted, [])
   await wal.close()
 })
+
+test('toPartition splits what one turn queued over maxBatchBytes into batches that fit', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t), { segmentBytes: 1024 * 1024 })
+  const values = Array.from({ length: 5000 }, (_, i) => `${i}:`.padEnd(100, 'x'))
+  t.true(values.length * 100 > wal.options.maxBatchBytes)
+  const offsets = await lastValueFrom(from(values).pipe(toPartition(wal, 0), toArray()))
+  t.deepEqual(offsets, values.map((_, i) => i))
+  const recs = []
+  for await (const r of wal.iterate(0)) recs.push(r.value.toString())
+  t.deepEqual(recs, values)
+  await wal.close()
+})
+
+test('toPartition: after a batch fails, nothing later is appended, not even from a later turn', async (t) => {
+  const dir = tmpDir(t)
+  const wal = await WriteAhead.open(dir, { segmentBytes: 256 * 1024 })
+  // A 1-byte payload (within maxRecordBytes) whose 33,000 headers encode to more than a 64 KiB batch.
+  const unfit = { value: 'x', headers: Array.from({ length: 33_000 }, () => ['', null]) }
+  const before = Array.from({ length: 50 }, (_, i) => `${i}:${'a'.repeat(2000)}`)
+  const input = new Subject()
+  const emitted = []
+  const done = new Promise((resolve) => input.pipe(toPartition(wal, 0)).subscribe({ next: (o) => emitted.push(o), error: resolve, complete: () => resolve(null) }))
+  for (const v of before) input.next(v)
+  input.next(unfit)
+  // Arrives once the first turn's batch was handed to the log, before its refusal is known.
+  queueMicrotask(() => { input.next('later'); input.complete() })
+  const err = await done
+  t.is(err?.code, 'BATCH_TOO_LARGE')
+  t.deepEqual(emitted, before.map((_, i) => i))
+  await wal.close() // waits for any append still in flight
+  const again = await WriteAhead.open(dir)
+  const recs = []
+  for await (const r of again.iterate(0)) recs.push(r.value.toString())
+  t.deepEqual(recs, before, 'exactly the records before the one that failed')
+  await again.close()
+})

@@ -2,6 +2,7 @@ import { Observable, type OperatorFunction } from 'rxjs'
 import type { WriteAhead } from '../write-ahead.js'
 import type { ReadableOptions } from '../streams/readable.js'
 import type { AppendInput, WalRecord } from '../types.js'
+import { appendInOrder, type BatchAppender } from '../streams/append-pieces.js'
 
 /**
  * A cold Observable of a partition's records: each subscription opens its own reader, and
@@ -24,42 +25,48 @@ export function fromPartition (wal: WriteAhead, p: number, options?: ReadableOpt
 }
 
 /**
- * Appends every value to partition p and emits its offset once durable, in order. Values that
- * arrive in the same turn of the event loop go into one appendBatch, so a fast source still gets
- * group commit.
+ * Appends every value to partition p and emits its offset once durable, in order. What arrives
+ * while an append is in flight (or in the same turn, for the first) goes into the next
+ * appendBatch, so a fast source still gets group commit. One append at a time: a batch refused
+ * must not be overtaken by a later one, which would leave a hole, or put records out of order
+ * once the refused one is retried in pieces (see appendInOrder).
  */
 export function toPartition (wal: WriteAhead, p: number): OperatorFunction<AppendInput, number> {
   return (source) => new Observable<number>((subscriber) => {
+    const host: BatchAppender = { appendBatch: (q, inputs) => wal.appendBatch(q, inputs), maxBatchBytes: wal.options.maxBatchBytes }
+    const emit = (first: number, count: number): void => { for (let i = 0; i < count; i++) subscriber.next(first + i) }
     let queue: AppendInput[] = []
-    let scheduled = false
-    let chain: Promise<void> = Promise.resolve()
+    let draining: Promise<void> | null = null
     let failed = false
-    const flush = (): void => {
-      scheduled = false
-      const batch = queue
-      queue = []
-      if (batch.length === 0 || failed) return
-      const appended = wal.appendBatch(p, batch)
-      // Emissions stay in order even if a later batch is durable first.
-      chain = chain.then(() => appended).then((first) => {
-        if (!failed) for (let i = 0; i < batch.length; i++) subscriber.next(first + i)
-      }, (err: unknown) => {
-        failed = true
-        subscriber.error(err)
-      })
+    const drain = async (): Promise<void> => {
+      await null // the rest of this turn joins the first batch
+      while (queue.length > 0 && !failed) {
+        const batch = queue
+        queue = []
+        try {
+          await appendInOrder(host, p, batch, emit)
+        } catch (err) {
+          failed = true
+          subscriber.error(err)
+        }
+      }
+      // Set in the same step as the loop's last check: a value queued after it starts a new drain.
+      draining = null
+    }
+    const schedule = (): Promise<void> => {
+      draining ??= drain()
+      return draining
     }
     const sub = source.subscribe({
       next: (value) => {
         queue.push(value)
-        if (!scheduled) { scheduled = true; queueMicrotask(flush) }
+        void schedule()
       },
       error: (err) => {
-        flush()
-        void chain.then(() => { if (!failed) subscriber.error(err) })
+        void schedule().then(() => { if (!failed) subscriber.error(err) })
       },
       complete: () => {
-        flush()
-        void chain.then(() => { if (!failed) subscriber.complete() })
+        void schedule().then(() => { if (!failed) subscriber.complete() })
       }
     })
     return () => sub.unsubscribe()

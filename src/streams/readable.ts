@@ -150,15 +150,15 @@ export class WalReadable extends Readable {
     this.ended = true
     const wake = this.waiting
     if (wake !== null) wake()
-    return this.finalCommit()
+    return this.finalCommit() ?? Promise.resolve()
   }
 
   /**
    * autoCommit's last commit, once: best effort, as the log may be closed under it. None for a
    * reader destroyed by an error: a failed pipeline's sink may not have processed what it took.
    */
-  private finalCommit (): Promise<void> {
-    if (this.timer === null || this.failed) return this.autoCommitted ?? Promise.resolve()
+  private finalCommit (): Promise<void> | null {
+    if (this.timer === null || this.failed) return this.autoCommitted
     clearInterval(this.timer)
     this.timer = null
     this.autoCommitted = this.commitAt(this.taken).catch(() => {})
@@ -244,11 +244,15 @@ export class WalReadable extends Readable {
     if (this.waiting !== null) this.log.removeListener(this.waiting)
     this.waiting = null
     // Ended, broken out of, or destroyed by the consumer: autoCommit's last commit, then the
-    // lease goes (the next reader of the group starts from it).
-    this.finalCommit().then(() => {
-      if (this.leased && this.groupName !== null) this.host.release(this.groupName, this.partition, this)
-      this.host.untrack(this)
-      cb(null)
-    })
+    // lease goes (the next reader of the group starts from it). Without one, at once.
+    const last = this.finalCommit()
+    if (last === null) return this.released(cb)
+    last.then(() => this.released(cb))
+  }
+
+  private released (cb: (err: Error | null) => void): void {
+    if (this.leased && this.groupName !== null) this.host.release(this.groupName, this.partition, this)
+    this.host.untrack(this)
+    cb(null)
   }
 }
