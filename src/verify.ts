@@ -34,7 +34,10 @@ export interface VerifyReport {
   ok: boolean
   partitions: number
   segments: number
+  /** Bytes of the segment files scanned, preallocated space included. */
   bytes: number
+  /** Bytes up to each segment's data end: preallocated space left out, as `inspect` counts. */
+  dataBytes: number
   records: number
   problems: VerifyProblem[]
 }
@@ -103,13 +106,14 @@ export function verifyLog (dir: string, o: VerifyOptions = {}): VerifyReport {
   const io = o.io ?? nodeFileIO
   const { partitions, files } = listLog(io, dir)
   const total = files.reduce((n, f) => n + f.size, 0)
-  const report: VerifyReport = { ok: true, partitions, segments: files.length, bytes: total, records: 0, problems: [] }
+  const report: VerifyReport = { ok: true, partitions, segments: files.length, bytes: total, dataBytes: 0, records: 0, problems: [] }
   let done = 0
   o.onProgress?.(0, total)
   files.forEach((f, i) => {
     const last = i === files.length - 1 || files[i + 1].partition !== f.partition
     const c = checkFile(io, f, last ? undefined : files[i + 1], o.maxBatchBytes ?? BATCH_READ_LIMIT)
     report.records += Math.max(0, c.records)
+    report.dataBytes += c.end
     if (c.problem !== null) {
       const same = files.filter((g) => g.partition === f.partition)
       const k = same.indexOf(f)

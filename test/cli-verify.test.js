@@ -30,9 +30,23 @@ test('verify: exit 0 on a clean log', async (t) => {
   const r = await run(['verify', dir])
   t.is(r.code, 0, r.stderr)
   t.is(r.stderr, '') // no progress bar without a terminal
-  t.regex(r.stdout, new RegExp(`^ok: 2 partitions, ${segs.length + 2} segments, [\\d.]+ KiB, \\d+ records checked\\n$`))
+  t.regex(r.stdout, new RegExp(`^ok: 2 partitions, ${segs.length + 2} segments \\(meta log included\\), [\\d.]+ KiB of data, \\d+ records checked\\n$`))
   const json = JSON.parse((await run(['verify', dir, '--json'])).stdout)
   t.like(json, { ok: true, partitions: 2, problems: [] })
+  // The data, not the files: inspect's count of the partitions' data plus the meta log's.
+  const inspected = JSON.parse((await run(['inspect', dir, '--json'])).stdout)
+  const partitionData = inspected.partitions.reduce((n, p) => n + p.bytes, 0)
+  t.true(json.dataBytes >= partitionData && json.dataBytes < partitionData + 64 * 1024, `${json.dataBytes} against ${partitionData}`)
+  // Preallocated segments (the default) are mostly zeros: counted in bytes, not in dataBytes.
+  const pre = tmpDir(t)
+  const wal = await WriteAhead.open(pre, { segmentBytes: 1024 * 1024 })
+  // Into a second segment, which the writer zero-filled ahead to its full size.
+  while (wal.segments(0).length < 2) await wal.appendBatch(0, Array.from({ length: 100 }, () => 'x'.repeat(1000)))
+  const data = wal.segments(0).reduce((n, s) => n + s.bytes, 0)
+  await wal.close()
+  const pj = JSON.parse((await run(['verify', pre, '--json'])).stdout)
+  t.true(pj.bytes >= 1024 * 1024 && pj.dataBytes >= data && pj.dataBytes < data + 4096, `${pj.dataBytes} of ${pj.bytes}, ${data} in the partition`)
+  t.regex((await run(['verify', pre])).stdout, new RegExp(` ${Math.round(pj.dataBytes / 1024)} KiB of data, \\d+ records checked\\n$`))
 })
 
 test('verify: exit 1 on a flipped byte in a sealed segment, naming partition, segment, position and offsets', async (t) => {

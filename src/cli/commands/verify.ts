@@ -54,7 +54,7 @@ prefix and moves the rest to <dir>/quarantine/.
 
 Examples:
   $ writeahead verify ./data
-  ok: 4 partitions, 9 segments, 12.3 MiB, 200000 records checked
+  ok: 4 partitions, 9 segments (meta log included), 12.3 MiB of data, 200000 records checked
   $ writeahead verify ./data --json
 ${EXIT_CODES_HELP}`)
     .action(async (dir: string, o: { json?: boolean, quiet?: boolean }) => {
@@ -64,7 +64,7 @@ ${EXIT_CODES_HELP}`)
       if (o.json === true) {
         await out(JSON.stringify({ ...report, problems }, null, 2) + '\n')
       } else {
-        const summary = `${report.partitions} partition${report.partitions === 1 ? '' : 's'}, ${report.segments} segments, ${formatBytes(report.bytes)}, ${report.records} records checked`
+        const summary = `${report.partitions} partition${report.partitions === 1 ? '' : 's'}, ${report.segments} segments (meta log included), ${formatBytes(report.dataBytes)} of data, ${report.records} records checked`
         if (report.ok) await out(`ok: ${summary}\n`)
         else {
           await out(`CORRUPTED: ${problems.length} problem${problems.length === 1 ? '' : 's'} in ${summary}\n` +
