@@ -242,10 +242,14 @@ test('mirror and replay check their flags, and an unreachable broker is a one-li
 
   // A loopback port nobody listens on: refused at once, so only startTimeout bounds the wait.
   const port = await new Promise((resolve) => { const srv = net.createServer().listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)) }) })
-  for (const cmd of ['mirror', 'replay']) {
-    const r = await run([cmd, '--brokers', `127.0.0.1:${port}`, '--topic', 't', '--dir', dir, '--start-timeout', '1500'])
+  // Mirror creates its log, but not before Kafka answers; replay reads an existing one.
+  const log = tmpDir(t, 'log')
+  await run(['append', log], { input: 'a\n' })
+  for (const [cmd, d] of [['mirror', dir], ['replay', log]]) {
+    const r = await run([cmd, '--brokers', `127.0.0.1:${port}`, '--topic', 't', '--dir', d, '--start-timeout', '1500'])
     t.is(r.code, 2, r.stderr)
     t.regex(r.stderr.trim().split('\n').at(-1), /^error: .*\(IO_ERROR\)$/)
   }
   t.false(fs.existsSync(dir), 'nothing was created')
+  t.is((await run(['tail', log])).stdout, 'a\n')
 })

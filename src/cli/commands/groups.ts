@@ -5,33 +5,41 @@ import { requireLog } from '../layout.js'
 import { table } from '../table.js'
 import { out, parseNonNegative } from '../common.js'
 
-interface GroupsOptions { partition?: number, to?: string, json?: boolean }
+interface GroupsOptions { partition?: number, to?: string, create?: boolean, json?: boolean }
 
 export function register (program: Command): void {
   program.command('groups')
     .description('list consumer groups with their committed offsets and lag, or reset a group')
-    .usage('<dir> [--json]\n       writeahead groups <dir> reset <group> --to <offset|earliest|latest> [-p <n>]')
+    .usage('<dir> [--json]\n       writeahead groups <dir> reset <group> --to <offset|earliest|latest> [-p <n>] [--create]')
     .argument('<dir>', 'log directory')
     .argument('[action]', 'reset')
     .argument('[group]', 'group to reset')
     .option('-p, --partition <n>', 'reset: only this partition (default: every partition; required with an offset)', parseNonNegative)
     .option('--to <position>', 'reset: earliest, latest or an offset')
+    .option('--create', 'reset: create the group if it does not exist (without it, resetting an unknown group is an error)')
     .option('--json', 'list: print JSON')
     .addHelpText('after', `
 A committed offset is the next offset the group will read. Listing opens the log read-only (safe
 while a writer runs); reset takes the write lock and moves the group (also backwards), durably.
+Reset refuses a group that does not exist, so a misspelt name does not start a new group: pass
+--create to start one at --to.
 
 Examples:
   $ writeahead groups ./data
   $ writeahead groups ./data reset billing -p 0 --to 1200
   $ writeahead groups ./data reset billing --to earliest
+  $ writeahead groups ./data reset audit --to latest --create
 ${EXIT_CODES_HELP}`)
     .action(async (dir: string, action: string | undefined, group: string | undefined, o: GroupsOptions) => {
       if (action === undefined || action === 'list') {
         if (group !== undefined) throw usageError(`unexpected argument '${group}'`)
+        for (const [set, flag] of [[o.to, '--to'], [o.partition, '-p/--partition'], [o.create, '--create']] as const) {
+          if (set !== undefined) throw usageError(`${flag} is only for 'groups <dir> reset <group>'`)
+        }
         await list(dir, o)
       } else if (action === 'reset') {
         if (group === undefined) throw usageError('groups reset needs a group name')
+        if (o.json !== undefined) throw usageError('--json is only for listing groups')
         await reset(dir, group, o)
       } else {
         throw usageError(`unknown groups action '${action}': use 'reset', or no action to list`)
@@ -65,6 +73,10 @@ async function reset (dir: string, name: string, o: GroupsOptions): Promise<void
   const wal = await WriteAhead.open(dir)
   try {
     const group = wal.group(name)
+    const names = wal.groups().map((g) => g.name)
+    if (!names.includes(name) && o.create !== true) {
+      throw usageError(`no consumer group '${name}' (${names.length === 0 ? 'the log has none' : `groups: ${names.join(', ')}`}); pass --create to create it`)
+    }
     const parts = o.partition === undefined ? Array.from({ length: wal.partitions }, (_, p) => p) : [o.partition]
     const rows: Array<[string, number, number | null, number]> = []
     for (const p of parts) {

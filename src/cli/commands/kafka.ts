@@ -1,14 +1,14 @@
 import fs from 'node:fs'
 import { Option, type Command } from 'commander'
 import { CliError, EXIT_CODES_HELP, usageError } from '../errors.js'
-import { parseNonNegative, parsePositive } from '../common.js'
+import { requireLog } from '../layout.js'
+import { ISO_TIME_HELP, parseIsoTime, parseNonNegative, parsePort, parsePositive } from '../common.js'
 
 /** The part of connectors/kafka/bridge.ts the CLI uses. Options are the bridge's own (RunMirrorOptions, RunReplayOptions). */
 interface Bridge {
   runMirror (opts: Record<string, unknown>): Promise<unknown>
   runReplay (opts: Record<string, unknown>): Promise<unknown>
   optionsFromEnv (env: NodeJS.ProcessEnv): Record<string, unknown>
-  parseFrom (text: string): unknown
 }
 
 interface Flags {
@@ -67,6 +67,24 @@ function pem (file: string, flag: string): Buffer {
   }
 }
 
+/**
+ * replay --from: earliest, latest, an offset, @<ms since the epoch> or an ISO-8601 time, the
+ * bridge's `from`. Not the bridge's parseFrom, which falls back to Date.parse and so takes '-1' or
+ * '1.5' for a time.
+ */
+export function parseReplayFrom (s: string): 'earliest' | 'latest' | number | { timestamp: number } {
+  if (s === 'earliest' || s === 'latest') return s
+  const digits = /^@?\d+$/.test(s) ? s.replace('@', '') : null
+  if (digits !== null) {
+    const n = Number(digits)
+    if (!Number.isSafeInteger(n)) throw usageError(`--from ${s} is too large`)
+    return s.startsWith('@') ? { timestamp: n } : n
+  }
+  const ms = parseIsoTime(s)
+  if (ms === null) throw usageError(`--from must be earliest, latest, an offset, @<ms> or an ISO time, got '${s}'`)
+  return { timestamp: ms }
+}
+
 function parsePartitions (value: string): number[] {
   return value.split(',').map((s) => parseNonNegative(s.trim()))
 }
@@ -95,7 +113,7 @@ function kafkaOptions (o: Flags, env: Record<string, unknown> | undefined): Reco
 }
 
 /** Flags over the environment (optionsFromEnv) over the bridge's defaults. */
-function bridgeOptions (bridge: Bridge, kind: 'mirror' | 'replay', o: Flags, env: Record<string, unknown>): Record<string, unknown> {
+function bridgeOptions (kind: 'mirror' | 'replay', o: Flags, env: Record<string, unknown>): Record<string, unknown> {
   const opts: Record<string, unknown> = { ...env, kafka: kafkaOptions(o, env.kafka as Record<string, unknown> | undefined) }
   const set = (key: string, v: unknown): void => { if (v !== undefined) opts[key] = v }
   set('topic', o.topic)
@@ -122,11 +140,7 @@ function bridgeOptions (bridge: Bridge, kind: 'mirror' | 'replay', o: Flags, env
     set('createTopic', o.createTopic)
     set('maxBatchRecords', o.maxBatchRecords)
     set('maxBatchBytes', o.maxBatchBytes)
-    if (o.from !== undefined) {
-      const from = bridge.parseFrom(o.from)
-      if (from === null) throw usageError(`--from must be earliest, latest, an offset, @<ms> or an ISO time, got '${o.from}'`)
-      opts.from = from
-    }
+    if (o.from !== undefined) opts.from = parseReplayFrom(o.from)
   }
   if (opts.topic === undefined) throw usageError('--topic (or WRITEAHEAD_TOPIC) is required')
   if (opts.dir === undefined) throw usageError('--dir (or WRITEAHEAD_DIR) is required')
@@ -136,9 +150,13 @@ function bridgeOptions (bridge: Bridge, kind: 'mirror' | 'replay', o: Flags, env
 
 async function run (kind: 'mirror' | 'replay', o: Flags): Promise<void> {
   const bridge = await loadBridge()
-  const opts = bridgeOptions(bridge, kind, o, bridge.optionsFromEnv(process.env))
-  // The bridge stops gracefully on SIGTERM/SIGINT, logs JSON lines and rejects with a WalError on a
-  // fatal error, which the CLI reports on one line with exit code 2.
+  const opts = bridgeOptions(kind, o, bridge.optionsFromEnv(process.env))
+  // Replay reads an existing log: opening a missing one would create it, empty, and replay nothing.
+  // Checked before anything connects to Kafka or touches the directory.
+  if (kind === 'replay') requireLog(String(opts.dir))
+  // The bridge stops gracefully on SIGTERM/SIGINT, logs JSON lines (info and warnings on stdout,
+  // errors and the 'fatal' line on stderr) and rejects with a WalError on a fatal error, which the
+  // CLI reports on one more line on stderr, with exit code 2.
   await (kind === 'mirror' ? bridge.runMirror(opts) : bridge.runReplay(opts))
 }
 
@@ -148,7 +166,7 @@ function addCommon (cmd: Command): Command {
     .option('--topic <name>', 'Kafka topic (env WRITEAHEAD_TOPIC)')
     .option('--dir <dir>', 'log directory (env WRITEAHEAD_DIR)')
     .option('--client-id <id>', 'Kafka client id (env KAFKA_CLIENT_ID)')
-    .option('--http-port <port>', 'serve /healthz and Prometheus /metrics on this port, 0 for any (env WRITEAHEAD_HTTP_PORT)', parseNonNegative)
+    .option('--http-port <port>', 'serve /healthz and Prometheus /metrics on this port (0 to 65535), 0 for any free port (env WRITEAHEAD_HTTP_PORT)', parsePort)
     .option('--http-host <host>', 'address for --http-port (default 127.0.0.1)')
     .option('--lag-interval <ms>', 'log a lag line this often, 0 for never (default 10000)', parseNonNegative)
     .option('--start-timeout <ms>', 'fail if Kafka cannot be reached at start within this time (default 30000)', parsePositive)
@@ -164,10 +182,13 @@ function addCommon (cmd: Command): Command {
 
 const PROCESS_HELP = `
 Runs until SIGTERM or SIGINT, then finishes the work in flight, checkpoints, commits and exits 0.
-Reconnects with backoff when the brokers go away. Logs one JSON line per event on stdout, and a
-lag line every --lag-interval. Connection settings, topic, dir, group and position can also come
-from the environment (named beside each flag; the full list is in connectors/kafka/README.md);
-flags win. The delivery guarantees are in the README's Kafka bridge section.`
+Reconnects with backoff when the brokers go away. Logs one JSON line per event, and a lag line
+every --lag-interval: info and warnings on stdout, errors on stderr. A fatal error (unreachable
+brokers at start, unknown topic, bad credentials) exits 2 after a JSON "fatal" line and one
+"error: <message> (<CODE>)" line, both on stderr. Connection settings, topic, dir, group and
+position can also come from the environment (named beside each flag; the full list is in
+connectors/kafka/README.md); flags win. The delivery guarantees are in the README's Kafka bridge
+section.`
 
 export function register (program: Command): void {
   addCommon(program.command('mirror')
@@ -185,9 +206,9 @@ ${EXIT_CODES_HELP}`)
     .action(async (o: Flags) => { await run('mirror', o) })
 
   addCommon(program.command('replay')
-    .description('replay the log into a Kafka topic (idempotent producer, acks -1)'))
+    .description('replay an existing log into a Kafka topic (idempotent producer, acks -1)'))
     .option('--group <name>', 'WAL consumer group: start at its cursor, advance it after each acknowledgement')
-    .option('--from <position>', 'without a committed cursor: earliest (default), latest, an offset, @<ms> or an ISO time')
+    .option('--from <position>', `without a committed cursor: earliest (default), latest, an offset (a non-negative integer), @<ms since the epoch> or an ISO-8601 time, ${ISO_TIME_HELP} (a date alone is midnight UTC, a time without Z or an offset local time)`)
     .addOption(new Option('--partitioner <name>', 'same: WAL partition n -> topic partition n (default); murmur2: by key, as Kafka does').choices(['same', 'murmur2']))
     .option('--partitions <list>', 'only these WAL partitions, comma-separated', parsePartitions)
     .option('--source <name>', 'also add a writeahead.source header with this value')

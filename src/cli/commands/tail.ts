@@ -4,7 +4,7 @@ import type { Command } from 'commander'
 import { WriteAhead, type WalRecord } from '../../index.js'
 import { EXIT_CODES_HELP, usageError } from '../errors.js'
 import { requireLog } from '../layout.js'
-import { parseEncoding, parseNonNegative, parsePositive, recordJSON, valueText, type Encoding } from '../common.js'
+import { ISO_TIME_HELP, parseEncoding, parseIsoTime, parseNonNegative, parsePositive, recordJSON, valueText, type Encoding } from '../common.js'
 
 interface TailOptions {
   partition: number
@@ -25,8 +25,8 @@ export function parseFrom (s: string): From {
     if (!Number.isSafeInteger(n)) throw usageError(`--from offset ${s} is too large`)
     return n
   }
-  const ms = Date.parse(s)
-  if (Number.isNaN(ms)) throw usageError(`--from must be earliest, latest, committed, an offset or an ISO time, got '${s}'`)
+  const ms = parseIsoTime(s)
+  if (ms === null) throw usageError(`--from must be earliest, latest, committed, an offset or an ISO time, got '${s}'`)
   return { timestamp: ms }
 }
 
@@ -35,7 +35,7 @@ export function register (program: Command): void {
     .description('print the records of a partition; --follow keeps printing new ones as they become durable')
     .argument('<dir>', 'log directory')
     .option('-p, --partition <n>', 'partition to read', parseNonNegative, 0)
-    .option('--from <position>', "earliest, latest, committed (needs --group), an offset, or an ISO time (first record at or after it); default: the group's committed offset, else earliest")
+    .option('--from <position>', "earliest, latest, committed (needs --group), an offset (a non-negative integer), or an ISO-8601 time (below; the first record at or after it); default: the group's committed offset, else earliest")
     .option('-f, --follow', 'keep tailing until SIGINT/SIGTERM')
     .option('-g, --group <name>', "read as a consumer group; what was printed is committed before exit (takes the log's write lock)")
     .option('-n, --limit <n>', 'stop after n records', parsePositive)
@@ -47,6 +47,11 @@ line; --json prints "value": null). Without --group the log is opened
 read-only, so tail follows a log that another process is writing. With --group it needs the write
 lock (group cursors live in the log), so no other writer may run; on exit (end of log, --limit,
 SIGINT or SIGTERM) it commits the offset after the last record it printed.
+
+--from takes a time as ISO-8601, ${ISO_TIME_HELP}:
+a date (2026-01-31, midnight UTC) or a date and time (2026-01-31T09:30, 2026-01-31T09:30:00.250Z,
+2026-01-31T09:30:00+01:00); a time without Z or an offset is local time. Anything else, such as -1
+or 1.5, is an error.
 
 Examples:
   $ writeahead tail ./data -p 0 --from earliest
