@@ -1,6 +1,6 @@
 import { offsetForTimestamp } from '../log/read.js'
 import { Readable } from 'streamx'
-import { WalError, closed, invalidArgument, invalidOffset, readOnly as readOnlyError } from '../errors.js'
+import { WalError, closed, invalidArgument, invalidOffset, invalidOption, readOnly as readOnlyError } from '../errors.js'
 import { BatchReader } from '../log/iterator.js'
 import type { PartitionLog } from '../log/partition-log.js'
 import type { Group } from '../groups.js'
@@ -40,6 +40,19 @@ export interface ReadableHost {
   readonly readOnly: boolean
 }
 
+const KNOWN = new Set(['from', 'to', 'group', 'share', 'live', 'highWaterMark', 'onTrimmed', 'autoCommit'])
+
+/** A misspelt option (`grup`) would silently read without a group: refused, like a wrong type. */
+function checkOptions (opts: unknown): ReadableOptions {
+  if (opts === undefined) return {}
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw invalidOption('options', `readable() takes an options object or nothing, got ${opts === null ? 'null' : Array.isArray(opts) ? 'an array' : typeof opts}`)
+  for (const k of Object.keys(opts)) if (!KNOWN.has(k)) throw invalidOption(k, `unknown option of readable(); it takes ${[...KNOWN].join(', ')}`)
+  const o = opts as ReadableOptions
+  for (const k of ['live', 'share'] as const) if (o[k] !== undefined && typeof o[k] !== 'boolean') throw invalidOption(k, `must be a boolean, got ${typeof o[k]}`)
+  if (o.highWaterMark !== undefined && (!Number.isSafeInteger(o.highWaterMark) || o.highWaterMark < 1)) throw invalidOption('highWaterMark', `must be a positive integer number of bytes, got ${String(o.highWaterMark)}`)
+  return o
+}
+
 /** Bytes read from disk at a time: raw bytes, decoded only as records are pushed. */
 const CHUNK = 256 * 1024
 
@@ -73,8 +86,12 @@ export class WalReadable extends Readable {
   private autoCommitted: Promise<void> | null = null
   private failed = false
 
-  constructor (private readonly host: ReadableHost, p: number, private readonly opts: ReadableOptions = {}) {
+  private readonly opts: ReadableOptions
+
+  constructor (private readonly host: ReadableHost, p: number, options?: ReadableOptions) {
+    const opts = checkOptions(options)
     super({ highWaterMark: opts.highWaterMark ?? 1024 * 1024, byteLength: recordBytes })
+    this.opts = opts
     this.log = host.log(p)
     this.partition = p
     this.groupName = opts.group ?? null
