@@ -45,7 +45,8 @@ export function register (program: Command): void {
     .addHelpText('after', `
 Opens the log read-only: safe while another process writes to it, and it shows exactly what that
 writer has made durable. RECORDS is end - start (fewer if explicit offsets left gaps). Sizes are
-bytes of batch data (ON DISK includes preallocated space). OLDEST and NEWEST are record timestamps.
+bytes of batch data (ON DISK includes preallocated space). OLDEST and NEWEST are record timestamps
+(OLDEST: the earliest first record of a batch; an older timestamp later in a batch is not seen).
 
 Examples:
   $ writeahead inspect ./data
