@@ -48,11 +48,16 @@ export class Group {
 
   /** Stores `nextOffset` as the group's position in partition `p`; durable when resolved. */
   async commit (p: number, nextOffset: number): Promise<void> {
+    await this.store(p, nextOffset)
+  }
+
+  /** Checks, then queues the meta commit at once (its place in the meta log's order is fixed here). */
+  private store (p: number, nextOffset: number): Promise<number> {
     this.check(p)
     if (typeof nextOffset !== 'number' || !Number.isSafeInteger(nextOffset) || nextOffset < 0) throw invalidOffset(nextOffset)
     const { end } = this.host.offsets(p)
     if (nextOffset > end) throw new WalError('OFFSET_OUT_OF_RANGE', `cannot commit offset ${nextOffset} of partition ${p}: the log ends at ${end}`, { partition: p, offset: nextOffset })
-    await this.host.metaSet(new Map([[cursorKey(this.name, p), Buffer.from(String(nextOffset))]]))
+    return this.host.metaSet(new Map([[cursorKey(this.name, p), Buffer.from(String(nextOffset))]]))
   }
 
   /** The committed next offset, or null when the group never committed in this partition. */
@@ -71,8 +76,11 @@ export class Group {
 
   /** Moves the group to `offset` (durably, like commit, but also backwards) and repositions its live reader. */
   async seek (p: number, offset: number): Promise<void> {
-    await this.commit(p, offset)
+    const stored = this.store(p, offset)
+    // The reader moves before the write is awaited: a commit of its own issued meanwhile (its
+    // last autoCommit, on break or close) then stores the new position, not the old one after it.
     this.host.onSeek(this.name, p, offset)
+    await stored
   }
 
   info (): GroupInfo {

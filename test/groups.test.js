@@ -190,7 +190,7 @@ test('autoCommit commits once more when the reader is left by break, ends, or th
 
 test('a reader destroyed by an error makes no last autoCommit (its sink may not have processed what it took)', async (t) => {
   const { wal } = await filled(t, 20)
-  const rs = wal.readable(0, { group: 'failed', live: true, autoCommit: { intervalMs: 60_000 } })
+  const rs = wal.readable(0, { group: 'failed', live: true, autoCommit: { intervalMs: 5 } })
   const it = rs[Symbol.asyncIterator]()
   for (let i = 0; i < 5; i++) await it.next()
   // Not once(): it rejects on the 'error' event that comes first.
@@ -199,6 +199,8 @@ test('a reader destroyed by an error makes no last autoCommit (its sink may not 
   rs.destroy(new Error('sink failed'))
   await closed
   t.is(wal.group('failed').committed(0), null)
+  // Nor any later: its timer is gone, so it cannot move the group back under the next reader.
+  t.is(rs.timer, null)
   await wal.close()
 })
 
@@ -241,4 +243,25 @@ test('a read-only open refuses autoCommit up front', async (t) => {
   t.throws(() => ro.readable(0, { group: 'g', autoCommit: { intervalMs: 10 } }), { code: 'READ_ONLY' })
   await ro.close()
   await wal.close()
+})
+
+test('a seek wins over the reader\'s own last autoCommit, issued on close or break while the seek is being written', async (t) => {
+  const { wal, dir } = await filled(t, 20)
+  const rs = wal.readable(0, { group: 'sc', live: true, autoCommit: { intervalMs: 60_000 } })
+  const it = rs[Symbol.asyncIterator]()
+  for (let i = 0; i < 3; i++) await it.next()
+  const seek = wal.group('sc').seek(0, 12)
+  const closing = wal.close()
+  await seek
+  await closing
+  const again = await WriteAhead.open(dir)
+  t.is(again.group('sc').committed(0), 12)
+  for await (const r of again.readable(0, { group: 'sb', live: true, autoCommit: { intervalMs: 60_000 } })) {
+    if (r.offset === 2) {
+      void again.group('sb').seek(0, 15)
+      break
+    }
+  }
+  t.is(again.group('sb').committed(0), 15)
+  await again.close()
 })

@@ -198,6 +198,16 @@ test('close() fails a reader it cuts short with CLOSED instead of ending it as i
   await wal.close()
   const err = await t.throwsAsync(async () => { for (;;) if ((await it.next()).done) break })
   t.is(err.code, 'CLOSED')
+  // So are readers with a `to` the log has reached, live or not, stopped short of it.
+  for (const opts of [{ to: 9000 }, { to: 9000, live: true }]) {
+    const w = await WriteAhead.open(tmpDir(t), { segmentBytes: 256 * 1024 })
+    for (let i = 0; i < 20; i++) await w.appendBatch(0, Array.from({ length: 500 }, (_, j) => `r${i * 500 + j}`.padEnd(100, '.')))
+    const short = w.readable(0, { ...opts, highWaterMark: 1024 })[Symbol.asyncIterator]()
+    await short.next()
+    await w.close()
+    const e = await t.throwsAsync(async () => { for (;;) if ((await short.next()).done) break }, undefined, JSON.stringify(opts))
+    t.is(e.code, 'CLOSED')
+  }
   // A live reader without `to` still ends cleanly.
   const wal2 = await WriteAhead.open(tmpDir(t))
   await wal2.append(0, 'x')

@@ -74,7 +74,7 @@ export class BatchReader {
         throw err
       }
       if (rec.offset < this.offset) continue
-      if (rec.offset >= this.chunkEnd) { this.dropChunk(); return null }
+      if (rec.offset >= this.chunkEnd) { this.offset = Math.max(this.offset, this.chunkEnd); this.dropChunk(); return null }
       this.offset = rec.offset + 1
       return rec
     }

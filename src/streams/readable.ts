@@ -175,9 +175,10 @@ export class WalReadable extends Readable {
    * reader destroyed by an error: a failed pipeline's sink may not have processed what it took.
    */
   private finalCommit (): Promise<void> | null {
-    if (this.timer === null || this.failed) return this.autoCommitted
+    if (this.timer === null) return this.autoCommitted
     clearInterval(this.timer)
     this.timer = null
+    if (this.failed) return this.autoCommitted
     this.autoCommitted = this.commitAt(this.taken).catch(() => {})
     return this.autoCommitted
   }
@@ -210,7 +211,7 @@ export class WalReadable extends Readable {
     }
     const to = this.opts.to ?? Number.MAX_SAFE_INTEGER
     // Everything visible is read: `to` may lie in a gap between explicit offsets, never reached.
-    const done = reader.position >= to || this.log.end >= to
+    const done = reader.position >= to
     const incomplete = this.opts.live === true ? this.opts.to !== undefined && !done : !done && reader.position < this.log.end
     if ((this.ended || this.host.closing) && incomplete) {
       // Cut short by close(): ending cleanly would pass for having read everything asked for.
