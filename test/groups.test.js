@@ -265,3 +265,22 @@ test('a seek wins over the reader\'s own last autoCommit, issued on close or bre
   t.is(again.group('sb').committed(0), 15)
   await again.close()
 })
+
+test('unshift gives a record back: the positions step back to it, and the records it re-buffers were not handed out', async (t) => {
+  const { wal } = await filled(t, 200)
+  const rs = wal.readable(0, { group: 'un', live: true })
+  const it = rs[Symbol.asyncIterator]()
+  let last
+  for (let i = 0; i < 3; i++) last = (await it.next()).value
+  t.is(last.offset, 2)
+  t.true(rs._readableState.queue.length > 10)
+  rs.unshift(last)
+  await rs.commit()
+  t.is(wal.group('un').committed(0), 2)
+  t.is((await it.next()).value.offset, 2)
+  t.is((await it.next()).value.offset, 3)
+  await rs.commit()
+  t.is(wal.group('un').committed(0), 4)
+  rs.destroy()
+  await wal.close()
+})

@@ -248,6 +248,21 @@ export class WalReadable extends Readable {
     }
   }
 
+  /**
+   * streamx puts a record back by shifting the whole buffer out and pushing it in again, through
+   * the shift that marks records handed out: none of them was. The record given back is no
+   * longer in the consumer's hands, so the positions step back to it.
+   */
+  override unshift (rec: WalRecord): void {
+    const { taken, delivered, stale } = this
+    super.unshift(rec)
+    this.taken = taken
+    this.delivered = delivered
+    this.stale = stale > 0 ? stale + 1 : 0
+    const at = (rec as { offset?: unknown } | null)?.offset
+    if (typeof at === 'number' && at < this.delivered) { this.delivered = at; this.taken = at }
+  }
+
   override destroy (err?: Error | null): void {
     if (err !== undefined && err !== null) this.failed = true
     super.destroy(err)
