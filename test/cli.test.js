@@ -21,7 +21,7 @@ test('--help of the program and of every command shows usage, an example and the
     t.regex(r.stdout, /Exit codes:\n {2}0 {2}success/, c)
   }))
   const mirror = await run(['mirror', '--help'])
-  for (const flag of ['--brokers', '--topic', '--dir', '--group-id', '--from', '--offsets', '--stop-at-end', '--http-port', '--lag-interval', '--sasl-mechanism', '--tls']) t.true(mirror.stdout.includes(flag), flag)
+  for (const flag of ['--brokers', '--topic', '--dir', '--group-id', '--from', '--offsets', '--stop-at-end', '--on-offset-reset', '--http-port', '--lag-interval', '--sasl-mechanism', '--tls']) t.true(mirror.stdout.includes(flag), flag)
   const replay = await run(['replay', '--help'])
   for (const flag of ['--brokers', '--topic', '--dir', '--group', '--from', '--partitioner', '--partitions', '--shared-topic', '--stop-at-end', '--create-topic', '--http-port', '--sasl-username', '--tls-ca']) t.true(replay.stdout.includes(flag), flag)
 })

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDirs, useBroker, runChild } from './kafka/suite.js';
 import {
-  kafkaClient, createTopic, uniqueTopic, produceRecords, makeRecord, canon, consumeAll, fastConsumer, topicOffsets, signal,
+  kafkaClient, createTopic, uniqueTopic, produceRecords, makeRecord, canon, consumeAll, fastConsumer, topicOffsets, signal, gatedWal,
 } from './fixtures/kafka-records.js';
 import { mirror, replay, mirrorCheckpoint, sourceOffset, stripProvenance, provenanceOf, kafkajsHeaders, kafkajsPort, KafkaPortError } from '../dist/connectors/kafka/index.js';
 import { WriteAhead } from '../dist/src/index.js';
@@ -203,26 +203,6 @@ function testPort(kafka, { afterDescribe = async () => {}, stopWaits = true } = 
   };
 }
 
-/** A WAL whose appends wait at a gate while it is closed: a disk slower than a session's teardown. */
-function gatedWal(real) {
-  const changed = signal();
-  const held = [];
-  let open = false;
-  const wal = new Proxy(real, {
-    get(target, prop) {
-      if (prop !== 'appendBatch') return Reflect.get(target, prop, target);
-      return (...args) => {
-        if (open) return target.appendBatch(...args);
-        return new Promise((resolve) => { held.push(() => resolve(target.appendBatch(...args))); changed.notify(); });
-      };
-    },
-  });
-  return {
-    wal,
-    held: () => changed.until(() => held.length > 0, { what: 'an append held at the gate' }),
-    open() { open = true; for (const release of held.splice(0)) release(); },
-  };
-}
 
 for (const mode of ['dense', 'preserve']) test(`an append that outlives its session's teardown lands before the next session reads its position (offsets: ${mode})`, async (t) => {
   // Read too early, the position would make 'dense' append the held records twice and 'preserve'

@@ -17,7 +17,7 @@ import client from 'prom-client'
 import { WalError, type WriteAhead, type WriteAheadOptions } from '../../src/index.js'
 import { refuseRemovedOptions, refuseUnknownOptions, type ReconnectEvent, type ReconnectOptions } from './common.js'
 import type { KafkajsConsumerOptions, KafkajsPortOptions } from './kafkajs-port.js'
-import { mirror, type Mirror, type MirrorBatchEvent, type MirrorSummary, type OffsetMode } from './mirror.js'
+import { mirror, type Mirror, type MirrorBatchEvent, type MirrorOffsetResetEvent, type MirrorSummary, type OffsetMode } from './mirror.js'
 import { isKafkaPort, type KafkaPort } from './port.js'
 import { replay, type Replay, type ReplayBatchEvent, type ReplayFrom, type ReplaySummary } from './replay.js'
 
@@ -77,6 +77,8 @@ export interface RunMirrorOptions extends BridgeCommonOptions {
   /** Exit once caught up with the high watermarks seen at start. Default false. */
   stopAtEnd?: boolean
   consumer?: KafkajsConsumerOptions
+  /** A checkpoint Kafka no longer has: `'error'` (default, as `onTrimmed` of wal.readable()) or `'earliest'` (see mirror()). */
+  onOffsetReset?: 'error' | 'earliest'
 }
 
 export interface RunReplayOptions extends BridgeCommonOptions {
@@ -104,7 +106,7 @@ export interface RunReplayOptions extends BridgeCommonOptions {
 const BRIDGE_OPTIONS = {
   kafka: true, dir: true, wal: true, topic: true, walOptions: true, httpPort: true, httpHost: true, lagIntervalMs: true,
   log: true, handleSignals: true, signal: true, startTimeoutMs: true, reconnect: true,
-  groupId: true, offsets: true, from: true, stopAtEnd: true, consumer: true,
+  groupId: true, offsets: true, from: true, stopAtEnd: true, consumer: true, onOffsetReset: true,
   group: true, partitions: true, partitioner: true, soleWriter: true, source: true, live: true, createTopic: true,
   maxBatchRecords: true, maxBatchBytes: true, producer: true
 } as const satisfies Record<keyof (RunMirrorOptions & RunReplayOptions), true>
@@ -248,6 +250,10 @@ async function runBridge (kind: 'mirror' | 'replay', o: BridgeCommonOptions, sta
         metrics.bytes.inc({ partition: String(p) }, x.bytes)
       }
     })
+    // Records of the source passed over, or a source that started again: never silent.
+    r.on('offsetReset', (e: MirrorOffsetResetEvent) => {
+      log({ level: 'warn', msg: 'offset reset', bridge: kind, topic: o.topic, ...e })
+    })
     r.on('connected', () => {
       if (state === 'reconnecting') log({ level: 'info', msg: 'reconnected' })
       state = 'running'
@@ -311,6 +317,7 @@ export async function runMirror (o: RunMirrorOptions): Promise<BridgeSummary> {
       startTimeoutMs: o.startTimeoutMs,
       reconnect: o.reconnect,
       consumer: o.consumer,
+      onOffsetReset: o.onOffsetReset,
       signal
     })
     return metricsOf(m)
@@ -390,6 +397,7 @@ export function parseFrom (text: string): 'earliest' | 'latest' | number | { tim
  * | `WRITEAHEAD_KAFKA_GROUP_ID` | mirror `groupId` |
  * | `WRITEAHEAD_GROUP` | replay `group` (WAL cursor) |
  * | `WRITEAHEAD_OFFSETS` | mirror `offsets` (`preserve`/`dense`) |
+ * | `WRITEAHEAD_ON_OFFSET_RESET` | mirror `onOffsetReset` (`error`/`earliest`) |
  * | `WRITEAHEAD_FROM` | `from`: `earliest`, `latest`, an offset, or an ISO date / `@<ms>` for a timestamp |
  * | `WRITEAHEAD_PARTITIONER` | replay `partitioner` (`same`/`murmur2`) |
  * | `WRITEAHEAD_SOURCE` | replay `source` |
@@ -478,6 +486,8 @@ export function optionsFromEnv (env: Record<string, string | undefined> = proces
   if (group !== undefined) out.group = group
   const offsets = oneOf('WRITEAHEAD_OFFSETS', ['preserve', 'dense'] as const)
   if (offsets !== undefined) out.offsets = offsets
+  const onReset = oneOf('WRITEAHEAD_ON_OFFSET_RESET', ['error', 'earliest'] as const)
+  if (onReset !== undefined) out.onOffsetReset = onReset
   const from = get('WRITEAHEAD_FROM')
   if (from !== undefined) {
     const parsed = parseFrom(from)

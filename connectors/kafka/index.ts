@@ -7,11 +7,11 @@
  *
  * Both connectors talk to Kafka through a KafkaPort (see port.ts); kafkajsPort() is the kafkajs one.
  */
-export { mirror, mirrorCheckpoint, sourceOffset, checkpointName, type Mirror, type MirrorOptions, type MirrorSummary, type MirrorPartitionStatus, type MirrorBatchEvent, type MirrorCheckpoint, type OffsetMode } from './mirror.js'
+export { mirror, mirrorCheckpoint, sourceOffset, checkpointName, type Mirror, type MirrorOptions, type MirrorSummary, type MirrorPartitionStatus, type MirrorBatchEvent, type MirrorOffsetResetEvent, type MirrorCheckpoint, type MirrorRun, type OffsetMode } from './mirror.js'
 export { replay, type Replay, type ReplayOptions, type ReplaySummary, type ReplayPartitionStatus, type ReplayBatchEvent, type ReplayFrom } from './replay.js'
 export { provenanceHeader, provenanceOf, stripProvenance, POSITION_HEADER, type Provenance } from './provenance.js'
 export { murmur2, murmur2Partition } from './murmur2.js'
-export { kafkajsPort, patchKafkajsDecoders, orderedHeadersOf, ORDERED_HEADERS, type KafkajsPortOptions, type KafkajsConsumerOptions } from './kafkajs-port.js'
+export { kafkajsPort, patchKafkajsDecoders, patchKafkajsAbortFilter, committedRecords, orderedHeadersOf, ORDERED_HEADERS, type KafkajsPortOptions, type KafkajsConsumerOptions } from './kafkajs-port.js'
 export { kafkajsHeaders, patchKafkajsEncoders } from './kafkajs-encoder.js'
 export {
   KafkaPortError, isKafkaPort, type KafkaPort, type KafkaFailure, type PortRecord, type PortMessage, type PortBatch, type PartitionInfo,

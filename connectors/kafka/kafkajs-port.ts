@@ -15,6 +15,15 @@
  *     replaces that encoder with one writing the same bytes for less (kafkajs-encoder.ts).
  *  3. `tail()` fetches through kafkajs's cluster object (no consumer group, so nothing is left
  *     behind on the brokers).
+ *  4. read_committed: kafkajs's filter of aborted transactions (consumer/filterAbortedMessages.js)
+ *     takes the broker's aborted-transaction list to be sorted by first offset (the broker sends it
+ *     in the order the transactions were aborted) and starts at most one aborted transaction per
+ *     record, so records of an aborted transaction reach the caller when transactions of two
+ *     producers overlap, or when a fetch starts inside them. `Broker.prototype.fetch` is wrapped to
+ *     keep each partition's list beside its records, and the `messages` kafkajs's `Batch` builds
+ *     are filtered again from its records by the Java client's rule (committedRecords below). This
+ *     applies to every kafkajs consumer in the process: their read_committed batches lose the
+ *     aborted records kafkajs let through, and nothing else.
  */
 import { createRequire } from 'node:module'
 import { setTimeout as delay } from 'node:timers/promises'
@@ -179,6 +188,116 @@ export function orderedHeadersOf (headers: KafkajsHeaders): { headers: WalHeader
 }
 
 // ---------------------------------------------------------------------------
+// read_committed
+
+/** Where the wrapped fetch leaves a partition's aborted transactions: on its (decoded) record list. */
+const ABORTED_TRANSACTIONS = Symbol.for('writeahead.kafka.abortedTransactions')
+const ABORT_FILTER_PATCHED = Symbol.for('writeahead.kafka.abortFilterPatched')
+
+/** What the filter reads of a record kafkajs decoded. */
+export interface KafkajsFetchedRecord {
+  offset: string
+  key: Buffer | null
+  isControlRecord?: boolean
+  batchContext?: { producerId: string, inTransaction: boolean }
+}
+
+/** An entry of a fetch response's aborted-transaction list. */
+export interface AbortedTransaction { producerId: string, firstOffset: string }
+
+/** A control record's key is version (int16) then type (int16): type 0 is ABORT, 1 COMMIT. */
+function isAbortMarker (key: Buffer | null): boolean {
+  return key !== null && key.length >= 4 && key.readInt16BE(0) >= 0 && key.readInt16BE(2) === 0
+}
+
+/**
+ * The committed data records of one fetch, by the Java client's rule (Fetcher / CompletedFetch):
+ * the aborted transactions, ordered by first offset, each become active for their producer once a
+ * record at or past their first offset is reached (all of them, not one per record); a
+ * transactional record of an active producer is dropped; that producer's abort marker (a control
+ * record) ends its aborted range. Control records are dropped too.
+ */
+export function committedRecords<M extends KafkajsFetchedRecord> (records: readonly M[], aborted: readonly AbortedTransaction[] | undefined): M[] {
+  if (aborted === undefined || aborted.length === 0) return records.filter((m) => m.isControlRecord !== true)
+  const pending = aborted.map((a) => ({ producerId: String(a.producerId), first: Number(a.firstOffset) })).sort((a, b) => a.first - b.first)
+  const active = new Set<string>()
+  let k = 0
+  const out: M[] = []
+  for (const m of records) {
+    const offset = Number(m.offset)
+    while (k < pending.length && pending[k].first <= offset) active.add(pending[k++].producerId)
+    const ctx = m.batchContext
+    if (m.isControlRecord === true) {
+      if (ctx !== undefined && isAbortMarker(m.key)) active.delete(String(ctx.producerId))
+      continue
+    }
+    if (ctx !== undefined && ctx.inTransaction && active.has(String(ctx.producerId))) continue
+    out.push(m)
+  }
+  return out
+}
+
+interface KafkajsBatchLike { rawMessages?: KafkajsFetchedRecord[], messagesWithinOffset?: KafkajsFetchedRecord[] }
+type FetchResponse = { responses?: Array<{ partitions?: Array<{ abortedTransactions?: AbortedTransaction[], messages?: unknown[] }> }> }
+
+/**
+ * Patches every kafkajs copy loaded in this process (and ours) so that consumers and tail() see
+ * committed records only (see 4. above). Idempotent; returns how many copies are patched.
+ */
+export function patchKafkajsAbortFilter (): number {
+  const files = new Set<string>()
+  try { files.add(require.resolve('kafkajs/src/consumer/batch.js')) } catch {}
+  const suffix = path.join('kafkajs', 'src', 'consumer', 'batch.js')
+  for (const f of Object.keys(require.cache)) if (f.endsWith(suffix)) files.add(f)
+  let patched = 0
+  for (const file of files) {
+    type Ctor = (new (topic: string, fetchedOffset: string, data: object) => KafkajsBatchLike & { messages?: unknown }) & { prototype: Record<string | symbol, unknown> }
+    let Batch: Ctor
+    let Broker: { prototype: Record<string | symbol, unknown> }
+    try {
+      Batch = require(file) as Ctor
+      Broker = require(path.join(path.dirname(file), '..', 'broker', 'index.js')) as { prototype: Record<string | symbol, unknown> }
+      if (Batch.prototype[ABORT_FILTER_PATCHED] === true) { patched++; continue }
+      // The setter below relies on kafkajs 2.2's Batch: a copy of another shape is left as it is
+      // (consume() then refuses transactional records from it).
+      const probe = new Batch('probe', '0', { partition: 0, highWatermark: '0', messages: [], abortedTransactions: [] })
+      if (!Array.isArray(probe.rawMessages) || !Array.isArray(probe.messagesWithinOffset) || !Array.isArray(probe.messages)) continue
+    } catch { continue }
+    const fetch = Broker.prototype.fetch as (this: unknown, ...args: unknown[]) => Promise<FetchResponse>
+    if (typeof fetch !== 'function' || Object.getOwnPropertyDescriptor(Batch.prototype, 'messages') !== undefined) continue
+    Broker.prototype.fetch = async function (this: unknown, ...args: unknown[]): Promise<FetchResponse> {
+      const res = await fetch.apply(this, args)
+      for (const t of res?.responses ?? []) {
+        for (const part of t.partitions ?? []) {
+          const list = part.abortedTransactions
+          if (Array.isArray(list) && list.length > 0 && Array.isArray(part.messages)) Object.defineProperty(part.messages, ABORTED_TRANSACTIONS, { value: list })
+        }
+      }
+      return res
+    }
+    // Batch's constructor assigns `this.messages` last, once rawMessages and messagesWithinOffset
+    // are set: the assignment reaches this setter, which stores the records filtered here instead.
+    Object.defineProperty(Batch.prototype, 'messages', {
+      configurable: true,
+      get () { return undefined },
+      set (this: KafkajsBatchLike, value: unknown) {
+        const aborted = (this.rawMessages as unknown as Record<symbol, AbortedTransaction[] | undefined> | undefined)?.[ABORTED_TRANSACTIONS]
+        const messages = aborted === undefined || this.messagesWithinOffset === undefined ? value : committedRecords(this.messagesWithinOffset, aborted)
+        Object.defineProperty(this, 'messages', { value: messages, writable: true, enumerable: true, configurable: true })
+      }
+    })
+    Object.defineProperty(Batch.prototype, ABORT_FILTER_PATCHED, { value: true })
+    patched++
+  }
+  return patched
+}
+
+/** True when the records of a kafkajs batch were filtered by committedRecords (when they needed it). */
+function abortFilterActive (batch: object): boolean {
+  return (Object.getPrototypeOf(batch) as Record<symbol, unknown>)[ABORT_FILTER_PATCHED] === true
+}
+
+// ---------------------------------------------------------------------------
 // Errors
 
 const AUTH_TYPES = new Set([
@@ -245,6 +364,9 @@ function toMessage (m: { offset: string, key: Buffer | null, value: Buffer | nul
 
 const LEADER_WAIT_MS = 30_000
 
+/** A batch as consume() handles it before delivery: kafkajs's first offset of a batch it filtered to nothing. */
+interface FetchedBatch extends PortBatch { firstOffset?: number }
+
 /**
  * Waits until every partition of a topic just created has a leader. Not kafkajs's own
  * `waitForLeaders`: a KRaft broker answers UNKNOWN_TOPIC_OR_PARTITION until the new topic's
@@ -281,6 +403,7 @@ class KafkajsPort implements KafkaPort {
   constructor (private readonly kafka: Kafka, private readonly opts: KafkajsPortOptions) {
     patchKafkajsDecoders()
     patchKafkajsEncoders()
+    patchKafkajsAbortFilter()
   }
 
   private inexact = (): void => {
@@ -378,13 +501,41 @@ class KafkajsPort implements KafkaPort {
       queues.set(p, guarded.catch(() => {}))
       return guarded
     }
-    const deliver = async (b: PortBatch): Promise<void> => {
+    /**
+     * `fetchedFrom`: the offset kafkajs fetched the batch from, or null for a batch kafkajs filtered
+     * to nothing (it reports those without it). kafkajs fetches a partition from where its previous
+     * batch ended, or from a seek: it fetches from elsewhere only after Kafka answered
+     * OFFSET_OUT_OF_RANGE, when it silently moves to the topic's earliest offset.
+     */
+    const deliver = async (b: FetchedBatch, fetchedFrom: number | null): Promise<void> => {
       const want = expected.get(b.partition)
       if (want !== undefined) {
-        if (b.nextOffset <= want) return
-        if (b.messages.length > 0 && b.messages[0].offset < want) b = { ...b, messages: b.messages.filter((m) => m.offset >= want) }
+        // Moved forward: the records from `want` were deleted before they were read (kafkajs
+        // moves only to the earliest offset).
+        let moved = fetchedFrom !== null && fetchedFrom > want
+        // Or the partition now ends below `want` (re-created or truncated; it never shrinks
+        // otherwise), and kafkajs moved back to its beginning. A leader elected a moment ago can
+        // report a high watermark behind records already read, so Kafka's offsets API, which
+        // answers only once the leader caught up, confirms it.
+        if (!moved && b.highWatermark < want) {
+          const high = (await this.describe(topic)).find((x) => x.partition === b.partition)?.high
+          moved = high !== undefined && high < want
+        }
+        // Filtered to nothing and starting past `want`: a hole left by compaction, or records
+        // deleted. Kafka's earliest offset past `want` tells which (such batches are rare: only
+        // transaction markers or aborted records).
+        if (!moved && fetchedFrom === null && b.messages.length === 0 && b.firstOffset !== undefined && b.firstOffset > want) {
+          const low = (await this.describe(topic)).find((x) => x.partition === b.partition)?.low
+          moved = low !== undefined && low > want
+        }
+        if (moved) b = { ...b, reset: { expected: want } }
+        else {
+          if (b.nextOffset <= want) return
+          if (b.messages.length > 0 && b.messages[0].offset < want) b = { ...b, messages: b.messages.filter((m) => m.offset >= want) }
+        }
       }
-      await o.onBatch(b)
+      const { firstOffset: _first, ...batch } = b
+      await o.onBatch(batch)
       expected.set(b.partition, b.nextOffset)
     }
 
@@ -402,8 +553,8 @@ class KafkajsPort implements KafkaPort {
       // batchSize 0 is kafkajs's "empty due to filtering" path: eachBatch is not called.
       if (ev.topic !== topic || ev.batchSize !== 0) return
       const nextOffset = Number(ev.lastOffset) + 1
-      const b: PortBatch = { partition: ev.partition, messages: [], nextOffset, highWatermark: Number(ev.highWatermark) }
-      enqueue(ev.partition, () => deliver(b)).catch(() => {})
+      const b: FetchedBatch = { partition: ev.partition, messages: [], nextOffset, highWatermark: Number(ev.highWatermark), firstOffset: ev.firstOffset === null ? undefined : Number(ev.firstOffset) }
+      enqueue(ev.partition, () => deliver(b, null)).catch(() => {})
     })
     consumer.on(consumer.events.CRASH, (e) => {
       if (!e.payload.restart) fail(e.payload.error)
@@ -422,6 +573,11 @@ class KafkajsPort implements KafkaPort {
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
           if (!isRunning() || isStale() || failed || stopped) return
           const p = batch.partition
+          const fetched = batch as unknown as { fetchedOffset: string, messagesWithinOffset?: KafkajsFetchedRecord[] }
+          if (!abortFilterActive(batch) && fetched.messagesWithinOffset?.some((m) => m.batchContext?.inTransaction === true) === true) {
+            fail(new KafkaPortError('config', `consuming ${topic}: this kafkajs copy's batches were not patched to drop aborted transactions (kafkajs 2.2.x is supported), so read_committed cannot be guaranteed`, { retriable: false }))
+            return
+          }
           const b: PortBatch = {
             partition: p,
             messages: batch.messages.map((m) => toMessage(m as never, this.inexact)),
@@ -433,7 +589,8 @@ class KafkajsPort implements KafkaPort {
           // is lost by returning early: the caller's durable position, not kafkajs's, is where a
           // restarted session resumes, and the queue keeps batches in order.
           const before = queues.get(p)
-          enqueue(p, () => deliver(b)).catch(() => {}) // a failure reaches o.onError through fail()
+          const from = Number(fetched.fetchedOffset)
+          enqueue(p, () => deliver(b, Number.isSafeInteger(from) ? from : null)).catch(() => {}) // a failure reaches o.onError through fail()
           if (before !== undefined) await before
           resolveOffset(batch.lastOffset())
           await heartbeat()

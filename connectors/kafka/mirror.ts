@@ -12,13 +12,19 @@
  *   transaction markers and aborted records become gaps that reads skip). A Kafka position is then a
  *   valid WAL position, and a record's source (topic, partition, offset) is its WAL partition and
  *   offset plus the topic named in the checkpoint.
- * - `'dense'`: the WAL assigns dense offsets (the log may already hold other records). The checkpoint
- *   keeps a run-length map from WAL offsets to Kafka offsets (one entry per discontinuity, pruned
- *   below the WAL's first retained offset); `sourceOffset()` reads it.
+ * - `'dense'`: the WAL assigns dense offsets (the log may hold other records, also appended while
+ *   the mirror runs). The checkpoint keeps a run-length map from WAL offsets to Kafka offsets (one
+ *   entry per discontinuity, each with its length, pruned below the WAL's first retained offset);
+ *   `sourceOffset()` reads it. The WAL offsets of a batch are known only once it is committed, in
+ *   the commit that also stores its checkpoint: see MirrorCheckpoint.last for how they are placed.
+ *
+ * A checkpoint that no longer fits the topic (its offset was deleted before it was mirrored, or the
+ * topic was re-created) stops the mirror, unless `onOffsetReset: 'earliest'` accepts the loss.
  *
  * Records are stored byte for byte: key (null kept), value, headers in order with duplicates and
  * null values, timestamp. Only read_committed data is mirrored.
  */
+import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { Kafka } from 'kafkajs'
 import { WalError, type RecordInput, type WriteAhead, type WriteAheadOptions } from '../../src/index.js'
@@ -27,7 +33,7 @@ import {
   type ReconnectEvent, type ReconnectOptions
 } from './common.js'
 import type { KafkajsConsumerOptions } from './kafkajs-port.js'
-import { KafkaPortError, type Consumption, type KafkaPort, type PartitionInfo, type PortBatch } from './port.js'
+import { KafkaPortError, type Consumption, type KafkaPort, type PartitionInfo, type PortBatch, type PortMessage } from './port.js'
 
 export type OffsetMode = 'preserve' | 'dense'
 
@@ -58,12 +64,23 @@ export interface MirrorOptions {
   consumer?: KafkajsConsumerOptions
   /** Aborting stops the mirror like stop(). */
   signal?: AbortSignal
+  /**
+   * What to do when a partition cannot continue from its checkpoint because Kafka no longer has
+   * that offset: the records from it on were deleted (retention, deleteRecords) before they were
+   * mirrored, or the partition now ends before it (the topic was deleted and re-created, or
+   * truncated). `'error'` (default, as `onTrimmed` of wal.readable()): stop with OFFSET_TRIMMED or
+   * OFFSET_OUT_OF_RANGE. `'earliest'`: continue from the partition's earliest offset, emit
+   * `offsetReset` and count it in the status (`offsetResets`, `skippedOffsets`). A re-created topic
+   * cannot continue in `'preserve'` mode (its offsets restart below what the WAL holds): that stays
+   * an error.
+   */
+  onOffsetReset?: 'error' | 'earliest'
 }
 
 /** Every option, so that one the interface lacks is refused (the compiler keeps the two equal). */
 const MIRROR_OPTIONS = {
   kafka: true, topic: true, wal: true, walOptions: true, offsets: true, groupId: true, from: true, stopAtEnd: true,
-  startTimeoutMs: true, reconnect: true, commitIntervalMs: true, consumer: true, signal: true
+  startTimeoutMs: true, reconnect: true, commitIntervalMs: true, consumer: true, signal: true, onOffsetReset: true
 } as const satisfies Record<keyof MirrorOptions, true>
 
 export interface MirrorPartitionStatus {
@@ -77,6 +94,10 @@ export interface MirrorPartitionStatus {
   /** Records and bytes (key + value + headers) mirrored by this run. */
   records: number
   bytes: number
+  /** Offset resets accepted by this run (`onOffsetReset: 'earliest'`). */
+  offsetResets: number
+  /** Kafka offsets those resets passed over: deleted before they were mirrored. */
+  skippedOffsets: number
 }
 
 export interface MirrorSummary {
@@ -84,6 +105,9 @@ export interface MirrorSummary {
   records: number
   bytes: number
   reconnects: number
+  /** Sums of the partitions' offsetResets and skippedOffsets. */
+  offsetResets: number
+  skippedOffsets: number
   durationMs: number
   partitions: MirrorPartitionStatus[]
 }
@@ -96,6 +120,30 @@ export interface MirrorBatchEvent {
   high: number
 }
 
+/**
+ * A partition could not continue from its checkpoint and, with `onOffsetReset: 'earliest'`,
+ * continued elsewhere.
+ */
+export interface MirrorOffsetResetEvent {
+  partition: number
+  /**
+   * `'deleted'`: the offsets from `expected` up to `resumedAt` were deleted from Kafka (retention,
+   * deleteRecords) before they were mirrored. `'restarted'`: the partition now ends before
+   * `expected` (the topic was deleted and re-created, or truncated): mirroring continues from its
+   * earliest offset, after what the WAL already holds.
+   */
+  reason: 'deleted' | 'restarted'
+  /** The Kafka offset the mirror was to continue from (its checkpoint). */
+  expected: number
+  /** The Kafka offset it continues from. */
+  resumedAt: number
+  /** Offsets passed over: resumedAt - expected for 'deleted', 0 for 'restarted'. */
+  skipped: number
+}
+
+/** Dense mode: `count` records at consecutive WAL offsets from walOffset came from consecutive Kafka offsets from kafkaOffset. */
+export type MirrorRun = [walOffset: number, kafkaOffset: number, count: number]
+
 /** The durable state of one mirrored partition, as stored in the WAL checkpoint. */
 export interface MirrorCheckpoint {
   v: 1
@@ -104,8 +152,22 @@ export interface MirrorCheckpoint {
   mode: OffsetMode
   /** Next Kafka offset to mirror. */
   next: number
-  /** Dense mode: [walOffset, kafkaOffset] at the start of each run of consecutive offsets. */
-  runs?: Array<[number, number]>
+  /**
+   * Dense mode: the mirrored records, in WAL order. Checkpoints written before runs had a length
+   * hold [walOffset, kafkaOffset] pairs instead; such a run ends where the next begins (or where
+   * the Kafka offsets say it must).
+   */
+  runs?: Array<MirrorRun | [number, number]>
+  /**
+   * Dense mode, when records were committed with this checkpoint: [at, fingerprint of the first of
+   * them]. A record gets its WAL offset when it is appended, after the records of other writers
+   * still being committed, and the checkpoint is part of that same commit, so it cannot know the
+   * offsets for certain: `runs` place these records from `at`, the log's end when they were
+   * appended (right unless another writer's records were pending). When they landed elsewhere, the
+   * mirror commits a corrected checkpoint at once; after a crash before that, the next start finds
+   * them by the fingerprint (from `at` on) and corrects it then.
+   */
+  last?: [at: number, id: string]
 }
 
 export function checkpointName (topic: string): string {
@@ -119,18 +181,34 @@ export function mirrorCheckpoint (wal: WriteAhead, topic: string, partition: num
   try {
     const c = JSON.parse(raw.toString()) as MirrorCheckpoint
     if (c.v !== 1 || typeof c.next !== 'number' || (c.mode !== 'preserve' && c.mode !== 'dense')) throw new Error('unknown format')
+    const ints = (a: unknown, lengths: number[]): boolean => Array.isArray(a) && lengths.includes(a.length) && a.every((x) => Number.isSafeInteger(x) && x >= 0)
+    if (c.runs !== undefined && !(Array.isArray(c.runs) && c.runs.every((r) => ints(r, [2, 3])))) throw new Error('malformed runs')
+    if (c.last !== undefined && !(Array.isArray(c.last) && c.last.length === 2 && Number.isSafeInteger(c.last[0]) && typeof c.last[1] === 'string')) throw new Error('malformed last batch')
     return c
   } catch (err) {
     throw new WalError('CORRUPTED', `mirror checkpoint ${checkpointName(topic)} of partition ${partition} is unreadable: ${(err as Error).message}`, { partition })
   }
 }
 
-/** The Kafka offset a mirrored WAL record came from (topic partition = WAL partition), or null if unknown. */
+/**
+ * The Kafka offset a mirrored WAL record came from (topic partition = WAL partition), or null if
+ * unknown or not mirrored (in `'dense'` mode, a record another writer appended to the log).
+ */
 export function sourceOffset (wal: WriteAhead, topic: string, partition: number, walOffset: number): number | null {
   const c = mirrorCheckpoint(wal, topic, partition)
   if (c === null) return null
   if (c.mode === 'preserve') return walOffset
-  const runs = c.runs ?? []
+  let runs = settledRuns(c, () => wal.offsets(partition).end)
+  if (c.last !== undefined && walOffset >= c.last[0]) {
+    // A mirror in this process may have just learnt that the last batch landed elsewhere and not
+    // yet committed the correction: it knows better than the checkpoint.
+    const at = c.last[0]
+    const u = unsettled.get(wal)?.get(unsettledKey(topic, partition))
+    if (u !== undefined && u.at === at) {
+      if (u.first === null) return null
+      if (u.first !== at) shiftFrom(runs = runs.map((r) => [...r] as MirrorRun), at, u.first - at)
+    }
+  }
   let lo = 0
   let hi = runs.length - 1
   let found = -1
@@ -139,23 +217,113 @@ export function sourceOffset (wal: WriteAhead, topic: string, partition: number,
     if (runs[mid][0] <= walOffset) { found = mid; lo = mid + 1 } else hi = mid - 1
   }
   if (found < 0) return null
-  return runs[found][1] + (walOffset - runs[found][0])
+  const [w, k, count] = runs[found]
+  return walOffset < w + count ? k + (walOffset - w) : null
 }
+
+/**
+ * The settled runs of a dense checkpoint, each with its length. A run without one (written before
+ * runs had lengths) ends where the next begins, and no later than the Kafka offsets allow: its
+ * records came from Kafka offsets below the next run's (or below `next`, for the last). Records
+ * another writer appended between two mirror runs are then outside both, unless Kafka offsets are
+ * missing there too (transaction markers, compaction): that much an old checkpoint cannot tell.
+ */
+function settledRuns (c: MirrorCheckpoint, walEnd: () => number): MirrorRun[] {
+  const runs = c.runs ?? []
+  const out: MirrorRun[] = new Array(runs.length)
+  for (let i = 0; i < runs.length; i++) {
+    const r = runs[i]
+    if (r.length === 3) { out[i] = r; continue }
+    const [w, k] = r
+    const after = runs[i + 1]
+    let count: number
+    if (after !== undefined) count = after[1] > k ? Math.min(after[0] - w, after[1] - k) : after[0] - w
+    else count = Math.min(c.next - k, walEnd() - w)
+    out[i] = [w, k, Math.max(0, count)]
+  }
+  return out
+}
+
+/** Appends `count` records from Kafka offset `kafka` at WAL offset `wal` to runs, extending the last run when they continue it. */
+function addRun (runs: MirrorRun[], wal: number, kafka: number, count: number): void {
+  const last = runs[runs.length - 1]
+  if (last !== undefined && last[0] + last[2] === wal && last[1] + last[2] === kafka) last[2] += count
+  else runs.push([wal, kafka, count])
+}
+
+/** Moves what runs place at WAL offsets from `at` on by `delta` (splitting a run that crosses `at`). */
+function shiftFrom (runs: MirrorRun[], at: number, delta: number): void {
+  for (let i = runs.length - 1; i >= 0; i--) {
+    const [w, k, n] = runs[i]
+    if (w >= at) runs[i] = [w + delta, k, n]
+    else if (w + n > at) runs.splice(i, 1, [w, k, at - w], [at + delta, k + (at - w), n - (at - w)])
+    else break
+  }
+}
+
+/** Runs wholly below the log's first retained offset describe nothing any more. */
+function pruneRuns (runs: MirrorRun[], start: number): void {
+  let n = 0
+  while (n < runs.length && runs[n][0] + runs[n][2] <= start) n++
+  if (n > 0) runs.splice(0, n)
+}
+
+/** Identifies a mirrored record among the log's records (see MirrorCheckpoint.last). */
+function fingerprint (r: { key: Uint8Array | null, value: Uint8Array | null, headers: ReadonlyArray<{ key: string, value: Uint8Array | null }> }): string {
+  const h = createHash('sha256')
+  const len = Buffer.alloc(4)
+  const part = (b: Uint8Array | null): void => {
+    len.writeInt32BE(b === null ? -1 : b.length)
+    h.update(len)
+    if (b !== null) h.update(b)
+  }
+  part(r.key)
+  part(r.value)
+  for (const x of r.headers) {
+    part(Buffer.from(x.key))
+    part(x.value)
+  }
+  return h.digest('hex').slice(0, 12)
+}
+
+/**
+ * Dense batches of mirrors in this process whose checkpoint is committed or being committed with
+ * `last` = [at, ...] but whose WAL position is not yet confirmed (`first`: where they landed, once known).
+ */
+const unsettled = new WeakMap<WriteAhead, Map<string, { at: number, first: number | null }>>()
+const unsettledKey = (topic: string, partition: number): string => `${partition}/${topic}`
 
 interface PartitionState {
   next: number
   high: number
   records: number
   bytes: number
-  runs: Array<[number, number]>
+  /** Dense mode: the runs, as the latest checkpoint has them (corrected if need be). */
+  runs: MirrorRun[]
   committedToKafka: number
   mode: OffsetMode | null
+  offsetResets: number
+  skippedOffsets: number
+  /** The checkpoint offset a reset at load replaced (a reconnect finding it still there does not count it again). */
+  resetOf: number
+}
+
+function newState (next: number, high: number): PartitionState {
+  return { next, high, records: 0, bytes: 0, runs: [], committedToKafka: -1, mode: null, offsetResets: 0, skippedOffsets: 0, resetOf: -1 }
 }
 
 const BATCH_OVERHEAD = 64
+/** How far past `last[0]` a start looks for the last batch's first record (see settle). */
+const SETTLE_SCAN_LIMIT = 100_000
 /** Longest wait for Kafka clients to close when stopping. */
 const TEARDOWN_MS = 10_000
 
+/**
+ * Events: `'batch'` (MirrorBatchEvent) after each appended batch; `'connected'` when a session
+ * consumes; `'reconnect'` (ReconnectEvent) before reconnecting; `'offsetReset'`
+ * (MirrorOffsetResetEvent) when a partition continues elsewhere than its checkpoint
+ * (`onOffsetReset: 'earliest'`; one found while starting is emitted once mirror() has resolved).
+ */
 export interface Mirror extends EventEmitter {
   readonly topic: string
   /** Resolves with the summary when the mirror stops (stop(), signal, or stopAtEnd); rejects with a WalError on a fatal error. */
@@ -180,6 +348,7 @@ class MirrorImpl extends EventEmitter implements Mirror {
   private readonly from: 'earliest' | 'latest'
   private readonly startTimeoutMs: number
   private readonly commitIntervalMs: number
+  private readonly onOffsetReset: 'error' | 'earliest'
   private readonly state = new Map<number, PartitionState>()
   private readonly stopCtl = new AbortController()
   private readonly started = deferred<void>()
@@ -201,6 +370,7 @@ class MirrorImpl extends EventEmitter implements Mirror {
     this.from = checkOneOf('from', o.from, ['earliest', 'latest'] as const, 'earliest')
     this.startTimeoutMs = checkInt('startTimeoutMs', o.startTimeoutMs, 1, 30_000)
     this.commitIntervalMs = checkInt('commitIntervalMs', o.commitIntervalMs, 10, 1000)
+    this.onOffsetReset = checkOneOf('onOffsetReset', o.onOffsetReset, ['error', 'earliest'] as const, 'error')
     checkInt('reconnect.maxAttempts', o.reconnect?.maxAttempts, 0, Infinity)
     if (o.groupId !== undefined && (typeof o.groupId !== 'string' || o.groupId.length === 0)) throw new WalError('INVALID_OPTION', 'option groupId: must be a non-empty string', { option: 'groupId' })
     this.groupId = o.groupId ?? `writeahead-mirror.${this.topic}`
@@ -214,6 +384,21 @@ class MirrorImpl extends EventEmitter implements Mirror {
     }
     this.done = this.run()
     this.done.catch(() => {})
+    // Events found while starting (an offset reset at load) are emitted once mirror() has resolved
+    // and its caller could attach listeners.
+    this.started.promise.then(() => setImmediate(() => {
+      const early = this.early ?? []
+      this.early = null
+      for (const emit of early) emit()
+    }), () => {})
+  }
+
+  private early: Array<() => void> | null = []
+
+  /** emit(), or queued until the caller of mirror() could listen. */
+  private emitSoon (event: string, payload: unknown): void {
+    if (this.early === null) this.emit(event, payload)
+    else this.early.push(() => this.emit(event, payload))
   }
 
   get wal (): WriteAhead | null { return this.handle.wal }
@@ -222,13 +407,15 @@ class MirrorImpl extends EventEmitter implements Mirror {
 
   status (): MirrorSummary {
     const partitions: MirrorPartitionStatus[] = [...this.state.entries()].sort((a, b) => a[0] - b[0]).map(([partition, s]) => ({
-      partition, next: s.next, high: s.high, lag: Math.max(0, s.high - s.next), records: s.records, bytes: s.bytes
+      partition, next: s.next, high: s.high, lag: Math.max(0, s.high - s.next), records: s.records, bytes: s.bytes, offsetResets: s.offsetResets, skippedOffsets: s.skippedOffsets
     }))
     return {
       topic: this.topic,
       records: partitions.reduce((n, p) => n + p.records, 0),
       bytes: partitions.reduce((n, p) => n + p.bytes, 0),
       reconnects: this.reconnects,
+      offsetResets: partitions.reduce((n, p) => n + p.offsetResets, 0),
+      skippedOffsets: partitions.reduce((n, p) => n + p.skippedOffsets, 0),
       durationMs: Date.now() - this.t0,
       partitions
     }
@@ -328,7 +515,7 @@ class MirrorImpl extends EventEmitter implements Mirror {
     // stop() while describing or draining: nothing to join a consumer group for.
     if (this.stopping) return null
     const wal = await this.handle.ensure(info.length, `mirroring topic ${this.topic} (${info.length} partitions)`)
-    this.load(wal, info)
+    await this.load(wal, info)
     if (this.o.stopAtEnd === true && this.targets === null) this.targets = new Map(info.map((b) => [b.partition, b]))
     if (this.caughtUp()) { this.started.resolve(); return null }
     const consuming = this.port.consume({
@@ -365,7 +552,7 @@ class MirrorImpl extends EventEmitter implements Mirror {
   }
 
   /** Loads each partition's position from the WAL's checkpoint. */
-  private load (wal: WriteAhead, info: PartitionInfo[]): void {
+  private async load (wal: WriteAhead, info: PartitionInfo[]): Promise<void> {
     for (const b of info) {
       const c = mirrorCheckpoint(wal, this.topic, b.partition)
       const prev = this.state.get(b.partition)
@@ -383,17 +570,84 @@ class MirrorImpl extends EventEmitter implements Mirror {
           throw new WalError('INVALID_ARGUMENT', `WAL partition ${b.partition} already holds offsets up to ${end - 1}, so Kafka offset ${first} of ${this.topic} cannot keep its offset: use an empty log or offsets: 'dense'`, { partition: b.partition })
         }
       }
-      this.state.set(b.partition, {
-        next: c?.next ?? start,
-        high: b.high,
-        records: prev?.records ?? 0,
-        bytes: prev?.bytes ?? 0,
-        runs: c?.runs ?? [],
-        committedToKafka: prev?.committedToKafka ?? -1,
-        mode: c?.mode ?? null
-      })
+      const s = newState(c?.next ?? start, b.high)
+      if (prev !== undefined) {
+        s.records = prev.records
+        s.bytes = prev.bytes
+        s.committedToKafka = prev.committedToKafka
+        s.offsetResets = prev.offsetResets
+        s.skippedOffsets = prev.skippedOffsets
+        s.resetOf = prev.resetOf
+      }
+      if (c !== null) {
+        s.mode = c.mode
+        if (c.mode === 'dense') await this.settle(wal, b.partition, c, s)
+        // The checkpoint's offset must still be in the partition, or kafkajs would move to the
+        // earliest offset without a word: a hole, or (the topic re-created) nothing mirrored.
+        if (c.next < b.low || c.next > b.high) {
+          if (prev !== undefined && prev.resetOf === c.next) s.next = prev.next
+          else {
+            this.offsetReset(b.partition, s, c.next, b.low, c.next < b.low ? 'deleted' : 'restarted', b)
+            s.resetOf = c.next
+          }
+        }
+      }
+      this.state.set(b.partition, s)
     }
     this.loaded = true
+  }
+
+  /**
+   * Dense mode: takes the checkpoint's runs and checks where its last batch landed (see
+   * MirrorCheckpoint.last): at `at` if its first record is there, else where the fingerprint is
+   * found after it. A correction is committed, so that sourceOffset() (which reads only the
+   * checkpoint) answers right.
+   */
+  private async settle (wal: WriteAhead, p: number, c: MirrorCheckpoint, s: PartitionState): Promise<void> {
+    const { start, end } = wal.offsets(p)
+    s.runs = settledRuns(c, () => end).map((r) => [...r] as MirrorRun)
+    if (c.last === undefined) return
+    const [at, id] = c.last
+    // Below the log's start it can be neither checked nor read. Not found (a fingerprint that no
+    // record matches should not happen): the place the checkpoint gives is the best there is.
+    if (at < start) return
+    let first = at
+    let seen = 0
+    for await (const r of wal.iterate(p, { from: at })) {
+      if (fingerprint(r) === id) { first = r.offset; break }
+      // What lies before it are records of other writers that were pending at one moment.
+      if (++seen >= SETTLE_SCAN_LIMIT) break
+    }
+    if (first === at) return
+    shiftFrom(s.runs, at, first - at)
+    pruneRuns(s.runs, start)
+    const cp: MirrorCheckpoint = { v: 1, topic: this.topic, partition: p, mode: 'dense', next: c.next }
+    if (s.runs.length > 0) cp.runs = s.runs
+    await wal.appendBatch(p, [], { checkpoint: { name: checkpointName(this.topic), value: JSON.stringify(cp) } })
+  }
+
+  /**
+   * A partition cannot continue at `expected`: fails with a WalError saying what happened and what to
+   * do, or (onOffsetReset: 'earliest') continues from `resumedAt`, emitting `offsetReset`.
+   */
+  private offsetReset (p: number, s: PartitionState, expected: number, resumedAt: number, reason: 'deleted' | 'restarted', b: { low: number, high: number }): void {
+    if (reason === 'deleted') {
+      if (this.onOffsetReset === 'error') {
+        throw new WalError('OFFSET_TRIMMED', `mirror of ${this.topic}: partition ${p} is to continue from Kafka offset ${expected} (its checkpoint in the WAL), but Kafka now starts it at ${b.low}: offsets ${expected} to ${b.low - 1} were deleted (retention or deleteRecords) before they were mirrored. The WAL holds what came before offset ${expected}. To accept the loss and continue from offset ${b.low}, start the mirror with onOffsetReset: 'earliest'`,
+          { partition: p, offset: expected, start: b.low, topic: this.topic })
+      }
+    } else if (this.onOffsetReset === 'error' || this.mode === 'preserve') {
+      const what = this.mode === 'preserve'
+        ? `With offsets: 'preserve' the new offsets cannot go into this WAL (they restart below what it holds): mirror the topic into a new WAL`
+        : `To mirror the partition again from its earliest offset (${b.low}), after what the WAL already holds, start the mirror with onOffsetReset: 'earliest'`
+      throw new WalError('OFFSET_OUT_OF_RANGE', `mirror of ${this.topic}: partition ${p} is to continue from Kafka offset ${expected} (its checkpoint in the WAL), but the partition now ends at ${b.high}: the topic was deleted and re-created, or truncated, since it was mirrored. The WAL holds what came before offset ${expected}. ${what}`,
+        { partition: p, offset: expected, start: b.low, end: b.high, topic: this.topic })
+    }
+    const skipped = reason === 'deleted' ? Math.max(0, resumedAt - expected) : 0
+    s.next = resumedAt
+    s.offsetResets++
+    s.skippedOffsets += skipped
+    this.emitSoon('offsetReset', { partition: p, reason, expected, resumedAt, skipped } satisfies MirrorOffsetResetEvent)
   }
 
   private caughtUp (): boolean {
@@ -433,18 +687,32 @@ class MirrorImpl extends EventEmitter implements Mirror {
     }
     let s = this.state.get(p)
     if (s === undefined) {
-      s = { next: -1, high: b.highWatermark, records: 0, bytes: 0, runs: [], committedToKafka: -1, mode: null }
+      s = newState(-1, b.highWatermark)
       this.state.set(p, s)
     }
     s.high = Math.max(s.high, b.highWatermark)
+    if (b.reset !== undefined && s.next >= 0) {
+      // Kafka moved the consumer: records from s.next on were deleted before this mirror read them
+      // (the batch starts later), or the partition now ends below s.next (it starts earlier).
+      const at = b.messages.length > 0 ? b.messages[0].offset : b.nextOffset
+      const restarted = b.highWatermark < s.next
+      this.offsetReset(p, s, s.next, at, restarted ? 'restarted' : 'deleted', { low: at, high: b.highWatermark })
+    }
     const msgs = s.next < 0 ? b.messages : b.messages.filter((m) => m.offset >= s.next)
     if (msgs.length === 0 && b.nextOffset <= s.next) return
     // The checkpoint is stored in the same batch and counts toward maxBatchBytes: leave room for it
     // (runs added within this batch fit in the per-record overestimate of BATCH_OVERHEAD).
-    const cpNow: MirrorCheckpoint = { v: 1, topic: this.topic, partition: p, mode: this.mode, next: Number.MAX_SAFE_INTEGER }
-    if (this.mode === 'dense') cpNow.runs = s.runs
-    const cpBytes = 10 + Buffer.byteLength(checkpointName(this.topic)) + Buffer.byteLength(JSON.stringify(cpNow))
-    const maxBatch = wal.options.maxBatchBytes - cpBytes - BATCH_OVERHEAD
+    const room = (): number => {
+      const state = s as PartitionState
+      const cpNow: MirrorCheckpoint = { v: 1, topic: this.topic, partition: p, mode: this.mode, next: Number.MAX_SAFE_INTEGER }
+      if (this.mode === 'dense') {
+        cpNow.runs = state.runs
+        cpNow.last = [Number.MAX_SAFE_INTEGER, '0'.repeat(12)]
+      }
+      const cpBytes = 10 + Buffer.byteLength(checkpointName(this.topic)) + Buffer.byteLength(JSON.stringify(cpNow))
+      return wal.options.maxBatchBytes - cpBytes - BATCH_OVERHEAD
+    }
+    let maxBatch = room()
     let chunk: RecordInput[] = []
     let chunkOffsets: number[] = []
     let chunkBytes = 0
@@ -452,26 +720,50 @@ class MirrorImpl extends EventEmitter implements Mirror {
     let bytes = 0
     const flush = async (next: number): Promise<void> => {
       const state = s as PartitionState
-      let offsets: number[] | undefined
-      if (this.mode === 'preserve') offsets = chunkOffsets
-      else {
-        const start = wal.offsets(p).end
-        offsets = chunkOffsets.map((_k, i) => start + i)
-        for (let i = 0; i < chunkOffsets.length; i++) {
-          const last = state.runs[state.runs.length - 1]
-          if (last === undefined || chunkOffsets[i] - offsets[i] !== last[1] - last[0]) state.runs.push([offsets[i], chunkOffsets[i]])
+      const name = checkpointName(this.topic)
+      if (this.mode === 'preserve') {
+        const cp: MirrorCheckpoint = { v: 1, topic: this.topic, partition: p, mode: this.mode, next }
+        await wal.appendBatch(p, chunk, { checkpoint: { name, value: JSON.stringify(cp) }, offsets: chunkOffsets })
+      } else {
+        pruneRuns(state.runs, wal.offsets(p).start)
+        // No explicit offsets: the log numbers the records after whatever other writers appended
+        // before, published or still being committed. Where they land is known only once
+        // committed: the checkpoint places them at the log's end now, corrected below if wrong.
+        const at = wal.offsets(p).end
+        for (let i = 0; i < chunkOffsets.length; i++) addRun(state.runs, at + i, chunkOffsets[i], 1)
+        const cp: MirrorCheckpoint = { v: 1, topic: this.topic, partition: p, mode: this.mode, next }
+        if (state.runs.length > 0) cp.runs = state.runs
+        if (chunk.length > 0) cp.last = [at, fingerprint(chunk[0] as PortMessage)]
+        let pending = unsettled.get(wal)
+        if (pending === undefined) unsettled.set(wal, pending = new Map())
+        const key = unsettledKey(this.topic, p)
+        const mark = chunk.length === 0 ? null : { at, first: null as number | null }
+        if (mark !== null) pending.set(key, mark)
+        let placed = false
+        try {
+          const first = await wal.appendBatch(p, chunk, { checkpoint: { name, value: JSON.stringify(cp) } })
+          if (mark !== null && first !== at) {
+            // Records of another writer were still being committed and took `at`: the
+            // checkpoint just committed places this batch too early. sourceOffset() asks
+            // `unsettled` until this correction is committed.
+            mark.first = first
+            shiftFrom(state.runs, at, first - at)
+            const fixed: MirrorCheckpoint = { v: 1, topic: this.topic, partition: p, mode: this.mode, next, runs: state.runs }
+            await wal.appendBatch(p, [], { checkpoint: { name, value: JSON.stringify(fixed) } })
+          }
+          placed = true
+        } finally {
+          // A correction that failed leaves the committed checkpoint wrong: while this WAL stays
+          // open, sourceOffset() keeps the right place from `unsettled` (the next start corrects it).
+          if (mark !== null && (placed || mark.first === null) && pending.get(key) === mark) pending.delete(key)
         }
-        const first = wal.offsets(p).start
-        while (state.runs.length > 1 && state.runs[1][0] <= first) state.runs.shift()
       }
-      const cp: MirrorCheckpoint = { v: 1, topic: this.topic, partition: p, mode: this.mode, next }
-      if (this.mode === 'dense') cp.runs = state.runs
-      await wal.appendBatch(p, chunk, { checkpoint: { name: checkpointName(this.topic), value: JSON.stringify(cp) }, offsets })
       state.next = next
       state.mode = this.mode
       chunk = []
       chunkOffsets = []
       chunkBytes = 0
+      maxBatch = room()
     }
     for (const m of msgs) {
       // A message already has the shape of a record, tombstones included (its extra offset is

@@ -35,6 +35,15 @@ export interface PortBatch {
   nextOffset: number
   /** The partition's high watermark when fetched (for lag). */
   highWatermark: number
+  /**
+   * Present when this batch does not continue from `expected`, where the partition's previous
+   * batch ended (or the position asked for), because the consumer could not read there: Kafka
+   * answered OFFSET_OUT_OF_RANGE and the consumer moved to another offset. Either the records from
+   * `expected` on were deleted (retention, deleteRecords) and the batch starts later, or the
+   * partition now ends before `expected` (the topic was deleted and re-created, or truncated) and
+   * the batch starts earlier. Records below `expected` are then delivered, not dropped.
+   */
+  reset?: { expected: number }
 }
 
 export interface PartitionInfo {
@@ -54,7 +63,8 @@ export interface ConsumeOptions {
   groupId: string
   /**
    * Where to (re)start each partition, asked whenever partitions are assigned. The port must make
-   * the next delivered batch of that partition start there.
+   * the next delivered batch of that partition start there, or mark it with `reset` if Kafka no
+   * longer has that offset.
    */
   position (partition: number): StartPosition
   /**

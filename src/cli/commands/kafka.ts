@@ -32,6 +32,7 @@ interface Flags {
   groupId?: string
   offsets?: string
   stopAtEnd?: boolean
+  onOffsetReset?: string
   // replay
   group?: string
   partitioner?: string
@@ -126,6 +127,7 @@ function bridgeOptions (kind: 'mirror' | 'replay', o: Flags, env: Record<string,
     set('groupId', o.groupId)
     set('offsets', o.offsets)
     set('stopAtEnd', o.stopAtEnd)
+    set('onOffsetReset', o.onOffsetReset)
     if (o.from !== undefined) {
       if (o.from !== 'earliest' && o.from !== 'latest') throw usageError(`--from must be earliest or latest for mirror, got '${o.from}'`)
       opts.from = o.from
@@ -197,6 +199,7 @@ export function register (program: Command): void {
     .addOption(new Option('--offsets <mode>', 'preserve: WAL offset = Kafka offset (default); dense: the WAL numbers records itself').choices(['preserve', 'dense']))
     .addOption(new Option('--from <position>', 'where to start when the log holds no checkpoint of this topic (default earliest)').choices(['earliest', 'latest']))
     .option('--stop-at-end', 'stop once every partition reached the end seen at start')
+    .addOption(new Option('--on-offset-reset <what>', "a checkpoint Kafka no longer has (records deleted before they were mirrored): error (default: OFFSET_TRIMMED / OFFSET_OUT_OF_RANGE), or earliest (continue from Kafka's earliest offset, logging a warn line)").choices(['error', 'earliest']))
     .addHelpText('after', `${PROCESS_HELP}
 
 Examples:

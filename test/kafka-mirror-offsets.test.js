@@ -1,0 +1,520 @@
+// mirror(): what reaches the WAL when Kafka's offsets are not simple, against a real broker.
+// Aborted transactions of overlapping producers (read_committed), a checkpoint whose offset Kafka no
+// longer has (records deleted before they were mirrored, a topic re-created), and 'dense' mode in a
+// log other writers append to (concurrently, and between mirror runs).
+import test from 'ava';
+import { tempDirs, useBroker } from './kafka/suite.js';
+import { kafkaClient, createTopic, uniqueTopic, fastConsumer, topicOffsets, signal, gatedWal } from './fixtures/kafka-records.js';
+import { mirror, runMirror, optionsFromEnv, mirrorCheckpoint, sourceOffset, checkpointName, kafkajsPort, committedRecords } from '../dist/connectors/kafka/index.js';
+import { WriteAhead, WalError } from '../dist/src/index.js';
+
+const kb = useBroker(test);
+const tmp = tempDirs(test);
+
+/** A new single-partition topic and a client. */
+async function newTopic(id) {
+  const kafka = kafkaClient(kb.brokers, id);
+  const topic = uniqueTopic(id);
+  await createTopic(kafka, topic, 1);
+  return { kafka, topic };
+}
+
+/** One produce request (so one record batch) per value, to partition 0. */
+async function produceEach(kafka, topic, values) {
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    for (const v of values) await producer.send({ topic, acks: -1, messages: [{ partition: 0, value: Buffer.from(v) }] });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** One produce request (so one record batch) holding all of `values`, to partition 0. */
+async function produceBatch(kafka, topic, values) {
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    await producer.send({ topic, acks: -1, messages: values.map((v) => ({ partition: 0, value: Buffer.from(v) })) });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** [offset, value] of every record of a WAL partition. */
+async function walRecords(wal, p = 0) {
+  const out = [];
+  for await (const r of wal.iterate(p)) out.push([r.offset, r.value === null ? null : r.value.toString()]);
+  return out;
+}
+
+async function deleteRecordsBefore(kafka, topic, offset) {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.fetchTopicMetadata({ topics: [topic] });
+    await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: String(offset) }] });
+  } finally {
+    await admin.disconnect();
+  }
+  const [{ low }] = await topicOffsets(kafka, topic);
+  if (low !== offset) throw new Error(`deleteRecords: the partition starts at ${low}, not ${offset}`);
+}
+
+/** Two transactional producers (and a plain one) on partition 0 of `topic`. */
+async function transactionalProducers(kafka, topic) {
+  const mk = async (id) => {
+    const p = kafka.producer({ transactionalId: `${topic}-${id}`, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await p.connect();
+    return p;
+  };
+  const p1 = await mk('p1');
+  const p2 = await mk('p2');
+  const plain = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  await plain.connect();
+  const send = (to, v) => to.send({ topic, acks: -1, messages: [{ partition: 0, value: Buffer.from(v) }] });
+  return { p1, p2, plain, send, close: () => Promise.all([p1.disconnect(), p2.disconnect(), plain.disconnect()]) };
+}
+
+/**
+ * Every record of partition 0 as the broker stores it, control records included, read with
+ * read_uncommitted (so no aborted-transaction filter is involved): { offset, value, control, pid }.
+ */
+async function rawLog(kafka, topic) {
+  const [{ high }] = await topicOffsets(kafka, topic);
+  const consumer = kafka.consumer({ groupId: `raw-${topic}`, readUncommitted: true, ...fastConsumer });
+  const out = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${topic}: read ${out.length} records of ${high}`)), 30_000);
+      consumer.run({
+        eachBatch: async ({ batch }) => {
+          for (const m of batch.messagesWithinOffset) {
+            out.push({ offset: Number(m.offset), value: m.isControlRecord ? null : m.value.toString(), control: m.isControlRecord, pid: m.batchContext.producerId });
+          }
+          if (Number(batch.lastOffset()) + 1 >= high) { clearTimeout(timer); resolve(); }
+        },
+      }).catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return out;
+}
+
+/**
+ * Mirrors `topic` to its end in both offset modes; checks that exactly the records whose value
+ * starts with 'committed' reached each WAL. Returns the raw log.
+ */
+async function checkOnlyCommitted(t, kafka, topic, consumer) {
+  const [{ high }] = await topicOffsets(kafka, topic);
+  const raw = await rawLog(kafka, topic);
+  t.is(raw.length, high, 'the raw log, markers included');
+  // A transaction's abort() returns before its marker is written: read where they landed.
+  const committed = raw.filter((r) => r.value?.startsWith('committed')).map((r) => [r.offset, r.value]);
+  for (const offsets of ['preserve', 'dense']) {
+    const dir = tmp(`abort-${offsets}`);
+    const m = await mirror({ kafka, topic, wal: dir, offsets, stopAtEnd: true, consumer, groupId: `g-${offsets}-${topic}` });
+    t.is((await m.done).records, committed.length, offsets);
+    const wal = await WriteAhead.open(dir, { readOnly: true });
+    try {
+      const got = await walRecords(wal);
+      t.deepEqual(got.map(([, v]) => v), committed.map(([, v]) => v), offsets);
+      if (offsets === 'preserve') t.deepEqual(got.map(([o]) => o), committed.map(([o]) => o));
+      t.is(mirrorCheckpoint(wal, topic, 0).next, high, `${offsets}: past the last marker`);
+    } finally {
+      await wal.close();
+    }
+  }
+  // replay reads target tails through the same kafkajs batches: they must not show aborted records either.
+  const port = kafkajsPort(kafka);
+  try {
+    t.deepEqual((await port.tail(topic, 0, 100)).map((m) => [m.offset, m.value.toString()]), committed);
+  } finally {
+    await port.close();
+  }
+  return raw;
+}
+
+test('two producers\' transactions aborted in another order than they began never reach the WAL', async (t) => {
+  t.timeout(120_000);
+  const { kafka, topic } = await newTopic('abort-order');
+  const { p1, p2, plain, send, close } = await transactionalProducers(kafka, topic);
+  await send(plain, 'committed-0');
+  const t2 = await p2.transaction();
+  await send(t2, 'ABORTED-p2-a'); // P2 begins first
+  const t1 = await p1.transaction();
+  await send(t1, 'ABORTED-p1-a'); // then P1
+  await send(t2, 'ABORTED-p2-b');
+  await t1.abort(); // P1 is aborted first: the broker lists P1's transaction before P2's
+  await t2.abort();
+  await send(plain, 'committed-1');
+  const t3 = await p1.transaction();
+  await send(t3, 'committed-p1'); // a later transaction of P1, committed
+  await t3.commit();
+  await close();
+  const raw = await checkOnlyCommitted(t, kafka, topic, fastConsumer);
+  const pid = (v) => raw.find((r) => r.value === v).pid;
+  t.deepEqual(raw.filter((r) => r.control).slice(0, 2).map((r) => r.pid), [pid('ABORTED-p1-a'), pid('ABORTED-p2-a')], 'the later transaction was aborted first');
+  t.true(raw.find((r) => r.value === 'ABORTED-p2-a').offset < raw.find((r) => r.value === 'ABORTED-p1-a').offset, 'and began last');
+});
+
+test('a fetch that starts inside two overlapping aborted transactions passes none of their records', async (t) => {
+  t.timeout(120_000);
+  const { kafka, topic } = await newTopic('abort-boundary');
+  const { p1, p2, plain, send, close } = await transactionalProducers(kafka, topic);
+  await send(plain, 'committed-0');
+  const t1 = await p1.transaction();
+  await send(t1, 'ABORTED-p1-a');
+  const t2 = await p2.transaction();
+  await send(t2, 'ABORTED-p2-a');
+  await send(t2, 'ABORTED-p2-b');
+  await send(t1, 'ABORTED-p1-b');
+  // Aborted in the order they began (the broker's list is sorted), yet a fetch from
+  // ABORTED-p2-a on starts with both already begun.
+  await t1.abort();
+  await t2.abort();
+  await send(plain, 'committed-1');
+  await close();
+  // One record batch per fetch (each send above is one): fetches start at every offset.
+  await checkOnlyCommitted(t, kafka, topic, { ...fastConsumer, maxBytesPerPartition: 1 });
+});
+
+test('committedRecords: only an abort marker (a control record) ends a producer\'s aborted range', (t) => {
+  const rec = (offset, value, { pid = '7', tx = true, control = false, key = null } = {}) =>
+    ({ offset: String(offset), key, value, isControlRecord: control, batchContext: { producerId: pid, inTransaction: tx } });
+  const zeros = Buffer.alloc(4);
+  const records = [
+    rec(10, 'aborted', { key: zeros }), // a data record whose key happens to look like an abort marker's
+    rec(11, 'aborted too'),
+    rec(12, null, { control: true, key: Buffer.from([0, 0, 0, 1]) }), // a COMMIT marker of the same producer ends nothing
+    rec(13, 'still aborted'),
+    rec(14, null, { control: true, key: zeros }), // its ABORT marker
+    rec(15, 'later, committed'),
+    rec(16, 'not transactional', { tx: false, pid: '-1' }),
+  ];
+  t.deepEqual(committedRecords(records, [{ producerId: '7', firstOffset: '10' }]).map((m) => m.value), ['later, committed', 'not transactional']);
+  t.deepEqual(committedRecords(records, []).map((m) => m.offset), ['10', '11', '13', '15', '16'], 'no aborted transaction: only control records go');
+});
+
+test('records deleted from Kafka before they were mirrored: the mirror refuses to start, or with onOffsetReset: \'earliest\' says what it skipped', async (t) => {
+  t.timeout(120_000);
+  const { kafka, topic } = await newTopic('reset-deleted');
+  await produceEach(kafka, topic, ['a0', 'a1', 'a2', 'a3', 'a4']);
+  const dir = tmp('reset-deleted');
+  const groupId = `g-${topic}`;
+  const first = await mirror({ kafka, topic, wal: dir, stopAtEnd: true, consumer: fastConsumer, groupId });
+  t.is((await first.done).records, 5);
+  await produceEach(kafka, topic, ['b5', 'b6', 'b7', 'b8', 'b9']);
+  await deleteRecordsBefore(kafka, topic, 8); // 5, 6 and 7 are gone before the mirror saw them
+
+  const err = await t.throwsAsync(mirror({ kafka, topic, wal: dir, stopAtEnd: true, consumer: fastConsumer, groupId }), { code: 'OFFSET_TRIMMED', instanceOf: WalError });
+  t.like(err.details, { partition: 0, offset: 5, start: 8, topic });
+  t.regex(err.message, /offsets 5 to 7 were deleted/);
+  t.regex(err.message, /onOffsetReset: 'earliest'/);
+  let wal = await WriteAhead.open(dir, { readOnly: true });
+  t.deepEqual((await walRecords(wal)).map(([o]) => o), [0, 1, 2, 3, 4], 'nothing written');
+  t.is(mirrorCheckpoint(wal, topic, 0).next, 5);
+  await wal.close();
+
+  const m = await mirror({ kafka, topic, wal: dir, stopAtEnd: true, consumer: fastConsumer, groupId, onOffsetReset: 'earliest' });
+  const events = [];
+  m.on('offsetReset', (e) => events.push(e));
+  const done = await m.done;
+  t.deepEqual(events, [{ partition: 0, reason: 'deleted', expected: 5, resumedAt: 8, skipped: 3 }]);
+  t.like(done, { records: 2, offsetResets: 1, skippedOffsets: 3 });
+  t.like(done.partitions[0], { next: 10, offsetResets: 1, skippedOffsets: 3 });
+  wal = await WriteAhead.open(dir, { readOnly: true });
+  t.deepEqual(await walRecords(wal), [[0, 'a0'], [1, 'a1'], [2, 'a2'], [3, 'a3'], [4, 'a4'], [8, 'b8'], [9, 'b9']]);
+  await wal.close();
+});
+
+test('onOffsetReset is checked like any option, read from WRITEAHEAD_ON_OFFSET_RESET, and runMirror logs each reset', async (t) => {
+  t.timeout(120_000);
+  const bad = await t.throwsAsync(mirror({ kafka: { consumer() {}, producer() {}, admin() {} }, topic: 't', wal: tmp('reset-opt'), onOffsetReset: 'latest' }), { code: 'INVALID_OPTION' });
+  t.is(bad.details.option, 'onOffsetReset');
+  t.deepEqual(optionsFromEnv({ WRITEAHEAD_ON_OFFSET_RESET: 'earliest' }), { onOffsetReset: 'earliest' });
+  t.throws(() => optionsFromEnv({ WRITEAHEAD_ON_OFFSET_RESET: 'skip' }), { code: 'INVALID_OPTION', message: /WRITEAHEAD_ON_OFFSET_RESET/ });
+
+  const { kafka, topic } = await newTopic('reset-bridge');
+  await produceEach(kafka, topic, ['a0', 'a1', 'a2']);
+  const dir = tmp('reset-bridge');
+  const options = { kafka: { brokers: kb.brokers }, dir, topic, stopAtEnd: true, consumer: fastConsumer, lagIntervalMs: 0, handleSignals: false };
+  t.is((await runMirror({ ...options, log: () => {} })).records, 3);
+  await produceEach(kafka, topic, ['b3', 'b4', 'b5']);
+  await deleteRecordsBefore(kafka, topic, 4);
+  const failed = [];
+  await t.throwsAsync(runMirror({ ...options, log: (e) => failed.push(e) }), { code: 'OFFSET_TRIMMED' });
+  t.like(failed.at(-1), { level: 'fatal', msg: 'failed', code: 'OFFSET_TRIMMED' });
+  const logged = [];
+  const done = await runMirror({ ...options, onOffsetReset: 'earliest', log: (e) => logged.push(e) });
+  t.like(done, { records: 2, offsetResets: 1, skippedOffsets: 1 });
+  t.deepEqual(logged.filter((e) => e.msg === 'offset reset'), [{ level: 'warn', msg: 'offset reset', bridge: 'mirror', topic, partition: 0, reason: 'deleted', expected: 3, resumedAt: 4, skipped: 1 }]);
+});
+
+
+for (const onOffsetReset of ['error', 'earliest']) {
+  test(`records deleted while the mirror is behind are never skipped silently (onOffsetReset: '${onOffsetReset}')`, async (t) => {
+    t.timeout(120_000);
+    const { kafka, topic } = await newTopic(`reset-live-${onOffsetReset}`);
+    const values = Array.from({ length: 10 }, (_, i) => `r${i}`);
+    await produceEach(kafka, topic, values);
+    const real = await WriteAhead.open(tmp('reset-live'), { partitions: 1 });
+    const gate = gatedWal(real);
+    // One record batch per fetch; the consumer holds at most one batch beside the one being
+    // appended, so while record 0 waits at the gate it has fetched no further than offset 1.
+    const m = await mirror({ kafka, topic, wal: gate.wal, stopAtEnd: true, consumer: { ...fastConsumer, maxBytesPerPartition: 1 }, onOffsetReset });
+    const events = [];
+    m.on('offsetReset', (e) => events.push(e));
+    await gate.held();
+    await deleteRecordsBefore(kafka, topic, 5);
+    gate.open();
+    try {
+      let expected;
+      if (onOffsetReset === 'error') {
+        const err = await t.throwsAsync(m.done, { code: 'OFFSET_TRIMMED' });
+        expected = err.details.offset;
+        t.like(err.details, { partition: 0, start: 5 });
+        t.deepEqual(events, []);
+        t.is(mirrorCheckpoint(real, topic, 0).next, expected);
+      } else {
+        const done = await m.done;
+        t.is(events.length, 1);
+        expected = events[0].expected;
+        t.deepEqual(events, [{ partition: 0, reason: 'deleted', expected, resumedAt: 5, skipped: 5 - expected }]);
+        t.like(done, { offsetResets: 1, skippedOffsets: 5 - expected });
+      }
+      t.true(expected === 1 || expected === 2, `the consumer was at ${expected}`);
+      const kept = values.map((v, i) => [i, v]).filter(([i]) => i < expected || (onOffsetReset === 'earliest' && i >= 5));
+      t.deepEqual(await walRecords(real), kept);
+    } finally {
+      await real.close();
+    }
+  });
+}
+
+/** Deletes `topic` and creates it again, empty. */
+async function recreateTopic(kafka, topic) {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: [topic] });
+    // Deletion finishes in the background: the name is free once creating it succeeds.
+    const deadline = Date.now() + 60_000;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'retention.ms', value: '-1' }] }], waitForLeaders: false })) break;
+      } catch (err) {
+        if (err.type !== 'TOPIC_ALREADY_EXISTS' && !err.errors?.some?.((e) => e.type === 'TOPIC_ALREADY_EXISTS')) throw err;
+      }
+      if (Date.now() > deadline) throw new Error(`${topic} could not be created again`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 500)));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  await createTopic(kafka, topic, 1); // waits for its leader
+  const [{ low, high }] = await topicOffsets(kafka, topic);
+  if (low !== 0 || high !== 0) throw new Error(`${topic} was not created anew (offsets ${low}..${high})`);
+}
+
+test('a topic deleted and re-created behind a mirrored WAL: the mirror refuses to start, or (dense, onOffsetReset: \'earliest\') mirrors the new records after the old', async (t) => {
+  t.timeout(180_000);
+  const { kafka, topic } = await newTopic('reset-recreated');
+  await produceEach(kafka, topic, Array.from({ length: 10 }, (_, i) => `old${i}`));
+  const dirs = {};
+  for (const offsets of ['preserve', 'dense']) {
+    dirs[offsets] = tmp(`reset-recreated-${offsets}`);
+    const m = await mirror({ kafka, topic, wal: dirs[offsets], offsets, stopAtEnd: true, consumer: fastConsumer, groupId: `g-${offsets}-${topic}` });
+    t.is((await m.done).records, 10);
+  }
+  await recreateTopic(kafka, topic);
+  await produceEach(kafka, topic, ['new0', 'new1', 'new2', 'new3']);
+
+  const start = (offsets, more = {}) => mirror({ kafka, topic, wal: dirs[offsets], offsets, stopAtEnd: true, consumer: fastConsumer, groupId: `g2-${offsets}-${topic}`, ...more });
+  for (const offsets of ['preserve', 'dense']) {
+    const err = await t.throwsAsync(start(offsets), { code: 'OFFSET_OUT_OF_RANGE' });
+    t.like(err.details, { partition: 0, offset: 10, start: 0, end: 4, topic });
+    t.regex(err.message, /deleted and re-created, or truncated/);
+  }
+  // 'preserve' keeps Kafka's offsets, and the new ones are below what the WAL holds.
+  const refused = await t.throwsAsync(start('preserve', { onOffsetReset: 'earliest' }), { code: 'OFFSET_OUT_OF_RANGE' });
+  t.regex(refused.message, /new WAL/);
+
+  const m = await start('dense', { onOffsetReset: 'earliest' });
+  const events = [];
+  m.on('offsetReset', (e) => events.push(e));
+  const done = await m.done;
+  t.deepEqual(events, [{ partition: 0, reason: 'restarted', expected: 10, resumedAt: 0, skipped: 0 }]);
+  t.like(done, { records: 4, offsetResets: 1, skippedOffsets: 0 });
+  for (const offsets of ['preserve', 'dense']) {
+    const wal = await WriteAhead.open(dirs[offsets], { readOnly: true });
+    try {
+      const values = (await walRecords(wal)).map(([, v]) => v);
+      const old = Array.from({ length: 10 }, (_, i) => `old${i}`);
+      if (offsets === 'preserve') {
+        t.deepEqual(values, old, 'nothing written');
+        t.is(mirrorCheckpoint(wal, topic, 0).next, 10);
+      } else {
+        t.deepEqual(values, [...old, 'new0', 'new1', 'new2', 'new3']);
+        t.is(mirrorCheckpoint(wal, topic, 0).next, 4);
+        t.deepEqual(Array.from({ length: 14 }, (_, w) => sourceOffset(wal, topic, 0, w)), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3]);
+      }
+    } finally {
+      await wal.close();
+    }
+  }
+});
+
+test('dense mode while the application appends to the same partition: every record mirrored once, and sourceOffset tells them apart', async (t) => {
+  t.timeout(120_000);
+  const { kafka, topic } = await newTopic('dense-concurrent');
+  const wal = await WriteAhead.open(tmp('dense-concurrent'), { partitions: 1 });
+  const m = await mirror({ kafka, topic, wal, offsets: 'dense', consumer: fastConsumer, groupId: `g-${topic}` });
+  const changed = signal();
+  m.on('batch', () => changed.notify());
+  let failed = null;
+  m.done.catch((err) => { failed = err; changed.notify(); });
+  let stop = false;
+  const appOffsets = new Set();
+  const app = (async () => {
+    for (let n = 0; !stop; n += 20) {
+      const offsets = await Promise.all(Array.from({ length: 20 }, (_, i) => wal.append(0, { value: Buffer.from(`app-${n + i}`) })));
+      for (const o of offsets) appOffsets.add(o);
+    }
+  })();
+  const N = 2000;
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  for (let s = 0; s < N; s += 100) await producer.send({ topic, acks: -1, messages: Array.from({ length: 100 }, (_, j) => ({ partition: 0, value: Buffer.from(`kafka-${s + j}`) })) });
+  await producer.disconnect();
+  try {
+    await changed.until(() => failed !== null || m.status().partitions[0]?.next === N, { what: 'every record mirrored', timeoutMs: 60_000 });
+  } finally {
+    stop = true;
+    await app;
+  }
+  t.is(failed, null, String(failed?.message));
+  await m.stop();
+  try {
+    const records = await walRecords(wal);
+    const mirrored = records.filter(([, v]) => v.startsWith('kafka-'));
+    t.deepEqual(mirrored.map(([, v]) => v), Array.from({ length: N }, (_, i) => `kafka-${i}`), 'each Kafka record once, in order');
+    const between = records.filter(([o, v]) => v.startsWith('app-') && o > mirrored[0][0] && o < mirrored.at(-1)[0]);
+    t.true(between.length > 0, 'the application\'s records are interleaved with the mirrored ones');
+    t.deepEqual(mirrored.map(([o]) => sourceOffset(wal, topic, 0, o)), Array.from({ length: N }, (_, i) => i));
+    const apps = records.filter(([, v]) => v.startsWith('app-'));
+    t.is(apps.length, appOffsets.size);
+    t.deepEqual(apps.filter(([o]) => sourceOffset(wal, topic, 0, o) !== null), [], 'no application record has a Kafka offset');
+  } finally {
+    await wal.close();
+  }
+});
+
+/**
+ * A WAL where another writer appends one record just before each of the mirror's batches, while
+ * it is still being committed: the batch lands one offset later than the log's end when it was
+ * appended. `failCorrection`: the commit that corrects the checkpoint fails (the process died).
+ */
+function crowdedWal(real, { failCorrection = false } = {}) {
+  let n = 0;
+  return new Proxy(real, {
+    get(target, prop) {
+      if (prop !== 'appendBatch') return Reflect.get(target, prop, target);
+      return (p, records, options) => {
+        if (records.length > 0) target.append(p, { value: Buffer.from(`foreign-${n++}`) }).catch(() => {});
+        else if (failCorrection && options?.checkpoint !== undefined) return Promise.reject(new WalError('IO_ERROR', 'injected: the process died before the correction was committed'));
+        return target.appendBatch(p, records, options);
+      };
+    },
+  });
+}
+
+test('dense mode: a batch that lands after another writer\'s record is placed right, also when the process dies before the correction', async (t) => {
+  t.timeout(120_000);
+  const { kafka, topic } = await newTopic('dense-crowded');
+  await produceBatch(kafka, topic, ['k0', 'k1', 'k2']);
+  await produceBatch(kafka, topic, ['k3', 'k4']);
+  const consumer = { ...fastConsumer, maxBytesPerPartition: 1 }; // two batches: k0-k2, then k3-k4
+  const mapOf = (wal) => wal.offsets(0).end === 0 ? [] : Array.from({ length: wal.offsets(0).end }, (_, w) => sourceOffset(wal, topic, 0, w));
+
+  // The correction is committed.
+  const real = await WriteAhead.open(tmp('dense-crowded'), { partitions: 1 });
+  try {
+    const m = await mirror({ kafka, topic, wal: crowdedWal(real), offsets: 'dense', stopAtEnd: true, consumer });
+    t.is((await m.done).records, 5);
+    t.deepEqual((await walRecords(real)).map(([, v]) => v), ['foreign-0', 'k0', 'k1', 'k2', 'foreign-1', 'k3', 'k4']);
+    t.deepEqual(mapOf(real), [null, 0, 1, 2, null, 3, 4]);
+    t.deepEqual(mirrorCheckpoint(real, topic, 0).runs, [[1, 0, 3], [5, 3, 2]]);
+  } finally {
+    await real.close();
+  }
+
+  // The process dies between the batch's commit and the correction's: the next start finds where it landed.
+  const dir = tmp('dense-crowded-died');
+  let wal = await WriteAhead.open(dir, { partitions: 1 });
+  const dying = await mirror({ kafka, topic, wal: crowdedWal(wal, { failCorrection: true }), offsets: 'dense', stopAtEnd: true, consumer });
+  await t.throwsAsync(dying.done, { code: 'IO_ERROR', message: /injected/ });
+  await wal.close();
+  wal = await WriteAhead.open(dir, { partitions: 1 });
+  try {
+    t.deepEqual((await walRecords(wal)).map(([, v]) => v), ['foreign-0', 'k0', 'k1', 'k2']);
+    const cp = mirrorCheckpoint(wal, topic, 0);
+    t.like(cp, { next: 3, runs: [[0, 0, 3]] }, 'the checkpoint committed with the batch places it at the log\'s end when it was appended');
+    t.is(cp.last[0], 0);
+    const m = await mirror({ kafka, topic, wal, offsets: 'dense', stopAtEnd: true, consumer });
+    t.is((await m.done).records, 2);
+    t.deepEqual((await walRecords(wal)).map(([, v]) => v), ['foreign-0', 'k0', 'k1', 'k2', 'k3', 'k4']);
+    t.deepEqual(mapOf(wal), [null, 0, 1, 2, 3, 4]);
+  } finally {
+    await wal.close();
+  }
+});
+
+test('dense mode: a record the application appended between two mirror runs has no source offset', async (t) => {
+  t.timeout(120_000);
+  const { kafka, topic } = await newTopic('dense-foreign');
+  const wal = await WriteAhead.open(tmp('dense-foreign'), { partitions: 1 });
+  const run = async () => (await (await mirror({ kafka, topic, wal, offsets: 'dense', stopAtEnd: true, consumer: fastConsumer, groupId: `g-${topic}` })).done).records;
+  try {
+    await produceEach(kafka, topic, ['kafka-0', 'kafka-1', 'kafka-2']);
+    t.is(await run(), 3);
+    t.is(await wal.append(0, { value: Buffer.from('app') }), 3);
+    await produceEach(kafka, topic, ['kafka-3', 'kafka-4']);
+    t.is(await run(), 2);
+    t.deepEqual((await walRecords(wal)).map(([, v]) => v), ['kafka-0', 'kafka-1', 'kafka-2', 'app', 'kafka-3', 'kafka-4']);
+    t.deepEqual(Array.from({ length: 6 }, (_, w) => sourceOffset(wal, topic, 0, w)), [0, 1, 2, null, 3, 4]);
+    t.is(sourceOffset(wal, topic, 0, 6), null, 'past the end');
+  } finally {
+    await wal.close();
+  }
+});
+
+test('dense mode: a checkpoint written before runs had lengths still loads, answers, and is continued', async (t) => {
+  t.timeout(120_000);
+  const { kafka, topic } = await newTopic('dense-legacy');
+  await produceEach(kafka, topic, ['kafka-0', 'kafka-1', 'kafka-2', 'kafka-3', 'kafka-4']);
+  // What the earlier code left: Kafka 0-2 at WAL 0-2, an application record at 3, Kafka 3-4 at 4-5,
+  // and runs as [walOffset, kafkaOffset] pairs.
+  const wal = await WriteAhead.open(tmp('dense-legacy'), { partitions: 1 });
+  try {
+    const legacy = (next, runs) => ({ name: checkpointName(topic), value: JSON.stringify({ v: 1, topic, partition: 0, mode: 'dense', next, runs }) });
+    await wal.appendBatch(0, ['kafka-0', 'kafka-1', 'kafka-2'].map((v) => ({ value: Buffer.from(v) })), { checkpoint: legacy(3, [[0, 0]]) });
+    await wal.append(0, { value: Buffer.from('app') });
+    await wal.appendBatch(0, ['kafka-3', 'kafka-4'].map((v) => ({ value: Buffer.from(v) })), { checkpoint: legacy(5, [[0, 0], [4, 3]]) });
+    t.deepEqual(Array.from({ length: 6 }, (_, w) => sourceOffset(wal, topic, 0, w)), [0, 1, 2, null, 3, 4]);
+    await produceEach(kafka, topic, ['kafka-5', 'kafka-6']);
+    const m = await mirror({ kafka, topic, wal, offsets: 'dense', stopAtEnd: true, consumer: fastConsumer });
+    t.is((await m.done).records, 2);
+    t.deepEqual((await walRecords(wal)).map(([, v]) => v), ['kafka-0', 'kafka-1', 'kafka-2', 'app', 'kafka-3', 'kafka-4', 'kafka-5', 'kafka-6']);
+    t.deepEqual(Array.from({ length: 8 }, (_, w) => sourceOffset(wal, topic, 0, w)), [0, 1, 2, null, 3, 4, 5, 6]);
+    const cp = mirrorCheckpoint(wal, topic, 0);
+    t.is(cp.next, 7);
+    t.deepEqual(cp.runs, [[0, 0, 3], [4, 3, 4]], 'the old runs, with their lengths, the new records continuing the last');
+    t.is(cp.last[0], 6);
+  } finally {
+    await wal.close();
+  }
+});
