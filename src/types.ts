@@ -53,6 +53,12 @@ export interface Offsets {
   start: number
   /** Next offset to be assigned. */
   end: number
+  /**
+   * The offset the next append will get: `end` plus the records of appends still being made
+   * durable. Offsets are assigned when append/appendBatch is called, so an appendBatch called in
+   * the same synchronous step starts exactly here.
+   */
+  pending: number
 }
 
 export interface IterateOptions {

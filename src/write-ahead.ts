@@ -444,7 +444,9 @@ export class WriteAhead {
   offsets (p: number): Offsets {
     const log = this.log(p)
     log.refresh()
-    return { start: log.start, end: log.end }
+    // pending: appends are numbered when called, so the offset the next one gets is known before
+    // the queued ones are durable (a writer can tell where its batch lands while others append).
+    return { start: log.start, end: log.end, pending: log.pendingEnd }
   }
 
   /** The segments of partition p, oldest first, as the log knows them (for inspection tools). */

@@ -8,8 +8,25 @@ test('append resolves to dense offsets from 0, per partition', async (t) => {
   t.is(await wal.append(0, 'a'), 0)
   t.is(await wal.append(0, 'b'), 1)
   t.is(await wal.append(2, 'c'), 0)
-  t.deepEqual(wal.offsets(0), { start: 0, end: 2 })
-  t.deepEqual(wal.offsets(1), { start: 0, end: 0 })
+  t.deepEqual(wal.offsets(0), { start: 0, end: 2, pending: 2 })
+  t.deepEqual(wal.offsets(1), { start: 0, end: 0, pending: 0 })
+  await wal.close()
+})
+
+test('offsets().pending: the offset the next append gets, ahead of end while appends are in flight', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t))
+  await wal.append(0, 'a')
+  t.deepEqual(wal.offsets(0), { start: 0, end: 1, pending: 1 })
+  // Offsets are assigned in the call: the batch is numbered before it is durable.
+  const first = wal.appendBatch(0, ['b', 'c', 'd'])
+  const inFlight = wal.offsets(0)
+  t.is(inFlight.end, 1, 'not durable yet: end has not moved')
+  t.is(inFlight.pending, 4, 'pending counts the queued records')
+  // An append made in the same step starts at pending: what a writer sharing the log relies on.
+  const next = wal.append(0, 'e')
+  t.is(await first, 1)
+  t.is(await next, 4)
+  t.deepEqual(wal.offsets(0), { start: 0, end: 5, pending: 5 })
   await wal.close()
 })
 
@@ -97,7 +114,7 @@ test('a commit larger than a segment spans segments and stays atomic per appendB
 test('explicit offsets leave gaps that reads skip', async (t) => {
   const wal = await WriteAhead.open(tmpDir(t))
   t.is(await wal.appendBatch(0, ['a', 'b', 'c'], { offsets: [3, 7, 8] }), 3)
-  t.deepEqual(wal.offsets(0), { start: 3, end: 9 }, 'the first retained offset is the first one written')
+  t.deepEqual(wal.offsets(0), { start: 3, end: 9, pending: 9 }, 'the first retained offset is the first one written')
   const recs = await collect(wal.iterate(0))
   t.deepEqual(recs.map((r) => r.offset), [3, 7, 8])
   t.is((await wal.read(0, 7)).value.toString(), 'b')
@@ -128,7 +145,7 @@ test('sync modes interval and never acknowledge and read back', async (t) => {
     await Promise.all(Array.from({ length: 100 }, (_, i) => wal.append(0, String(i))))
     await wal.close()
     wal = await WriteAhead.open(dir)
-    t.deepEqual(wal.offsets(0), { start: 0, end: 100 }, sync)
+    t.deepEqual(wal.offsets(0), { start: 0, end: 100, pending: 100 }, sync)
     await wal.close()
   }
 })

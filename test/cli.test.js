@@ -53,7 +53,7 @@ test('append groups a large input into few commits and still prints every offset
   t.deepEqual(a.stdout.trimEnd().split('\n').map(Number), Array.from({ length: n }, (_, i) => i))
   const wal = await WriteAhead.open(dir, { readOnly: true })
   t.is(wal.partitions, 3)
-  t.deepEqual(wal.offsets(2), { start: 0, end: n })
+  t.deepEqual(wal.offsets(2), { start: 0, end: n, pending: n })
   t.is((await wal.read(2, 12345)).value.toString(), `line 12345 ${'x'.repeat(12345 % 50)}`)
   await wal.close()
 })

@@ -414,60 +414,86 @@ test('dense mode while the application appends to the same partition: every reco
 });
 
 /**
- * A WAL where another writer appends one record just before each of the mirror's batches, while
- * it is still being committed: the batch lands one offset later than the log's end when it was
- * appended. `failCorrection`: the commit that corrects the checkpoint fails (the process died).
+ * A WAL where another writer appends a record whenever the mirror asks for the partition's offsets,
+ * that is just before each of its batches: that record is still being committed when the batch is
+ * appended, so the batch lands after it, past the log's published end. The record is identical to
+ * the mirrored ones (same value, no key, no headers): only its position tells it apart.
+ * `dieAt`: the mirror's n-th batch (1-based) is not committed (the process died).
  */
-function crowdedWal(real, { failCorrection = false } = {}) {
-  let n = 0;
-  return new Proxy(real, {
+function crowdedWal(real, value, { dieAt = 0 } = {}) {
+  const foreign = [];
+  const ahead = [];
+  let batches = 0;
+  const wal = new Proxy(real, {
     get(target, prop) {
-      if (prop !== 'appendBatch') return Reflect.get(target, prop, target);
-      return (p, records, options) => {
-        if (records.length > 0) target.append(p, { value: Buffer.from(`foreign-${n++}`) }).catch(() => {});
-        else if (failCorrection && options?.checkpoint !== undefined) return Promise.reject(new WalError('IO_ERROR', 'injected: the process died before the correction was committed'));
-        return target.appendBatch(p, records, options);
-      };
+      if (prop === 'offsets') {
+        return (p) => {
+          foreign.push(target.append(p, { value: Buffer.from(value) }));
+          const o = target.offsets(p);
+          ahead.push(o.pending > o.end);
+          return o;
+        };
+      }
+      if (prop === 'appendBatch') {
+        return (p, records, options) => {
+          if (records.length > 0 && ++batches === dieAt) return Promise.reject(new WalError('IO_ERROR', 'injected: the process died before the batch was committed'));
+          return target.appendBatch(p, records, options);
+        };
+      }
+      return Reflect.get(target, prop, target);
     },
   });
+  return { wal, foreign, ahead };
 }
 
-test('dense mode: a batch that lands after another writer\'s record is placed right, also when the process dies before the correction', async (t) => {
+test('dense mode: a batch appended while another writer\'s identical record is being committed is placed exactly, also across a crash', async (t) => {
   t.timeout(120_000);
   const { kafka, topic } = await newTopic('dense-crowded');
-  await produceBatch(kafka, topic, ['k0', 'k1', 'k2']);
-  await produceBatch(kafka, topic, ['k3', 'k4']);
-  const consumer = { ...fastConsumer, maxBytesPerPartition: 1 }; // two batches: k0-k2, then k3-k4
-  const mapOf = (wal) => wal.offsets(0).end === 0 ? [] : Array.from({ length: wal.offsets(0).end }, (_, w) => sourceOffset(wal, topic, 0, w));
+  await produceBatch(kafka, topic, ['same', 'same', 'same']);
+  await produceBatch(kafka, topic, ['same', 'same']);
+  const consumer = { ...fastConsumer, maxBytesPerPartition: 1 }; // two batches: Kafka 0-2, then 3-4
+  /** sourceOffset of every WAL record, checked against which records the other writer appended. */
+  const check = async (wal, foreignOffsets, mirrored) => {
+    const records = await walRecords(wal);
+    t.true(records.every(([, v]) => v === 'same'));
+    const got = records.map(([o]) => sourceOffset(wal, topic, 0, o));
+    const want = [];
+    let k = 0;
+    for (const [o] of records) want.push(foreignOffsets.has(o) ? null : k++);
+    t.is(k, mirrored, 'the records the other writer did not append are the mirrored ones');
+    t.deepEqual(got, want);
+  };
 
-  // The correction is committed.
+  // One run: every batch lands after a foreign record still being committed.
   const real = await WriteAhead.open(tmp('dense-crowded'), { partitions: 1 });
   try {
-    const m = await mirror({ kafka, topic, wal: crowdedWal(real), offsets: 'dense', stopAtEnd: true, consumer });
+    const crowded = crowdedWal(real, 'same');
+    const m = await mirror({ kafka, topic, wal: crowded.wal, offsets: 'dense', stopAtEnd: true, consumer });
     t.is((await m.done).records, 5);
-    t.deepEqual((await walRecords(real)).map(([, v]) => v), ['foreign-0', 'k0', 'k1', 'k2', 'foreign-1', 'k3', 'k4']);
-    t.deepEqual(mapOf(real), [null, 0, 1, 2, null, 3, 4]);
-    t.deepEqual(mirrorCheckpoint(real, topic, 0).runs, [[1, 0, 3], [5, 3, 2]]);
+    t.true(crowded.ahead.length >= 2 && crowded.ahead.every(Boolean), 'each batch was appended while a foreign record was pending');
+    await check(real, new Set(await Promise.all(crowded.foreign)), 5);
   } finally {
     await real.close();
   }
 
-  // The process dies between the batch's commit and the correction's: the next start finds where it landed.
+  // The process dies before the second batch is committed: the first batch's checkpoint, reopened
+  // from disk, places it exactly, and the next start continues from it.
   const dir = tmp('dense-crowded-died');
   let wal = await WriteAhead.open(dir, { partitions: 1 });
-  const dying = await mirror({ kafka, topic, wal: crowdedWal(wal, { failCorrection: true }), offsets: 'dense', stopAtEnd: true, consumer });
-  await t.throwsAsync(dying.done, { code: 'IO_ERROR', message: /injected/ });
+  const dying = crowdedWal(wal, 'same', { dieAt: 2 });
+  const m1 = await mirror({ kafka, topic, wal: dying.wal, offsets: 'dense', stopAtEnd: true, consumer });
+  await t.throwsAsync(m1.done, { code: 'IO_ERROR', message: /injected/ });
+  const foreign = new Set(await Promise.all(dying.foreign));
   await wal.close();
   wal = await WriteAhead.open(dir, { partitions: 1 });
   try {
-    t.deepEqual((await walRecords(wal)).map(([, v]) => v), ['foreign-0', 'k0', 'k1', 'k2']);
-    const cp = mirrorCheckpoint(wal, topic, 0);
-    t.like(cp, { next: 3, runs: [[0, 0, 3]] }, 'the checkpoint committed with the batch places it at the log\'s end when it was appended');
-    t.is(cp.last[0], 0);
-    const m = await mirror({ kafka, topic, wal, offsets: 'dense', stopAtEnd: true, consumer });
-    t.is((await m.done).records, 2);
-    t.deepEqual((await walRecords(wal)).map(([, v]) => v), ['foreign-0', 'k0', 'k1', 'k2', 'k3', 'k4']);
-    t.deepEqual(mapOf(wal), [null, 0, 1, 2, 3, 4]);
+    t.like(mirrorCheckpoint(wal, topic, 0), { v: 2, next: 3 });
+    await check(wal, foreign, 3);
+    const again = crowdedWal(wal, 'same');
+    const m2 = await mirror({ kafka, topic, wal: again.wal, offsets: 'dense', stopAtEnd: true, consumer });
+    t.is((await m2.done).records, 2);
+    for (const o of await Promise.all(again.foreign)) foreign.add(o);
+    await check(wal, foreign, 5);
   } finally {
     await wal.close();
   }
@@ -513,7 +539,23 @@ test('dense mode: a checkpoint written before runs had lengths still loads, answ
     const cp = mirrorCheckpoint(wal, topic, 0);
     t.is(cp.next, 7);
     t.deepEqual(cp.runs, [[0, 0, 3], [4, 3, 4]], 'the old runs, with their lengths, the new records continuing the last');
-    t.is(cp.last[0], 6);
+    t.is(cp.v, 2, 'runs with lengths: a build that reads only pairs refuses it');
+  } finally {
+    await wal.close();
+  }
+});
+
+test('dense mode: checkpoints of v: 1 with runs with lengths and a last batch (an interim build) and of v: 2 load; an unknown version is refused', async (t) => {
+  const wal = await WriteAhead.open(tmp('dense-versions'), { partitions: 1 });
+  try {
+    const put = (cp) => wal.appendBatch(0, [], { checkpoint: { name: checkpointName('t'), value: JSON.stringify({ topic: 't', partition: 0, mode: 'dense', ...cp }) } });
+    await wal.appendBatch(0, ['a', 'b', 'c', 'd'].map((v) => ({ value: Buffer.from(v) })));
+    await put({ v: 1, next: 12, runs: [[0, 5, 1], [2, 10, 2]], last: [2, '0123456789ab'] });
+    t.deepEqual([0, 1, 2, 3].map((w) => sourceOffset(wal, 't', 0, w)), [5, null, 10, 11], 'the runs as stored; last is ignored');
+    await put({ v: 2, next: 12, runs: [[0, 5, 1], [2, 10, 2]] });
+    t.deepEqual([0, 1, 2, 3].map((w) => sourceOffset(wal, 't', 0, w)), [5, null, 10, 11]);
+    await put({ v: 3, next: 12, runs: [[0, 5, 1]] });
+    t.throws(() => mirrorCheckpoint(wal, 't', 0), { code: 'CORRUPTED', message: /unknown format/ });
   } finally {
     await wal.close();
   }

@@ -380,7 +380,7 @@ test('the write-ahead log runs on the sim disk', async (t) => {
   t.true(disk.listDir('/sim/wal/partition-0').filter((n) => n.endsWith('.log')).length > 1, 'rotated at least once')
 
   const again = await WriteAhead.open('/sim/wal', opts)
-  t.deepEqual(again.offsets(0), { start: 0, end: 100 })
+  t.deepEqual(again.offsets(0), { start: 0, end: 100, pending: 100 })
   const got = []
   for await (const r of again.iterate(0)) got.push(r.value.toString())
   t.deepEqual(got, values)

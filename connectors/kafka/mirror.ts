@@ -15,8 +15,9 @@
  * - `'dense'`: the WAL assigns dense offsets (the log may hold other records, also appended while
  *   the mirror runs). The checkpoint keeps a run-length map from WAL offsets to Kafka offsets (one
  *   entry per discontinuity, each with its length, pruned below the WAL's first retained offset);
- *   `sourceOffset()` reads it. The WAL offsets of a batch are known only once it is committed, in
- *   the commit that also stores its checkpoint: see MirrorCheckpoint.last for how they are placed.
+ *   `sourceOffset()` reads it. A batch's WAL offsets are those the log assigns when appendBatch is
+ *   called (`offsets(p).pending`, read in the same synchronous step), so the checkpoint committed
+ *   with the batch places it exactly, whatever other writers have in flight.
  *
  * A checkpoint that no longer fits the topic (its offset was deleted before it was mirrored, or the
  * topic was re-created) stops the mirror, unless `onOffsetReset: 'earliest'` accepts the loss.
@@ -24,7 +25,6 @@
  * Records are stored byte for byte: key (null kept), value, headers in order with duplicates and
  * null values, timestamp. Only read_committed data is mirrored.
  */
-import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { Kafka } from 'kafkajs'
 import { WalError, type RecordInput, type WriteAhead, type WriteAheadOptions } from '../../src/index.js'
@@ -146,7 +146,12 @@ export type MirrorRun = [walOffset: number, kafkaOffset: number, count: number]
 
 /** The durable state of one mirrored partition, as stored in the WAL checkpoint. */
 export interface MirrorCheckpoint {
-  v: 1
+  /**
+   * 2 for dense mode (runs with lengths), 1 for preserve mode and older dense checkpoints. A build
+   * that knows only 1 refuses 2: it would take each run to end where the next begins, over other
+   * writers' records between them.
+   */
+  v: 1 | 2
   topic: string
   partition: number
   mode: OffsetMode
@@ -159,15 +164,11 @@ export interface MirrorCheckpoint {
    */
   runs?: Array<MirrorRun | [number, number]>
   /**
-   * Dense mode, when records were committed with this checkpoint: [at, fingerprint of the first of
-   * them]. A record gets its WAL offset when it is appended, after the records of other writers
-   * still being committed, and the checkpoint is part of that same commit, so it cannot know the
-   * offsets for certain: `runs` place these records from `at`, the log's end when they were
-   * appended (right unless another writer's records were pending). When they landed elsewhere, the
-   * mirror commits a corrected checkpoint at once; after a crash before that, the next start finds
-   * them by the fingerprint (from `at` on) and corrects it then.
+   * Written by one interim build only (v: 1 with 3-element runs): [at, fingerprint] of the last
+   * batch, placed at a guessed `at`. Ignored: if that build crashed before correcting a batch that
+   * another writer's records displaced, its run stays where it was guessed.
    */
-  last?: [at: number, id: string]
+  last?: unknown
 }
 
 export function checkpointName (topic: string): string {
@@ -180,10 +181,9 @@ export function mirrorCheckpoint (wal: WriteAhead, topic: string, partition: num
   if (raw === null) return null
   try {
     const c = JSON.parse(raw.toString()) as MirrorCheckpoint
-    if (c.v !== 1 || typeof c.next !== 'number' || (c.mode !== 'preserve' && c.mode !== 'dense')) throw new Error('unknown format')
+    if ((c.v !== 1 && c.v !== 2) || typeof c.next !== 'number' || (c.mode !== 'preserve' && c.mode !== 'dense')) throw new Error('unknown format')
     const ints = (a: unknown, lengths: number[]): boolean => Array.isArray(a) && lengths.includes(a.length) && a.every((x) => Number.isSafeInteger(x) && x >= 0)
     if (c.runs !== undefined && !(Array.isArray(c.runs) && c.runs.every((r) => ints(r, [2, 3])))) throw new Error('malformed runs')
-    if (c.last !== undefined && !(Array.isArray(c.last) && c.last.length === 2 && Number.isSafeInteger(c.last[0]) && typeof c.last[1] === 'string')) throw new Error('malformed last batch')
     return c
   } catch (err) {
     throw new WalError('CORRUPTED', `mirror checkpoint ${checkpointName(topic)} of partition ${partition} is unreadable: ${(err as Error).message}`, { partition })
@@ -198,17 +198,7 @@ export function sourceOffset (wal: WriteAhead, topic: string, partition: number,
   const c = mirrorCheckpoint(wal, topic, partition)
   if (c === null) return null
   if (c.mode === 'preserve') return walOffset
-  let runs = settledRuns(c, () => wal.offsets(partition).end)
-  if (c.last !== undefined && walOffset >= c.last[0]) {
-    // A mirror in this process may have just learnt that the last batch landed elsewhere and not
-    // yet committed the correction: it knows better than the checkpoint.
-    const at = c.last[0]
-    const u = unsettled.get(wal)?.get(unsettledKey(topic, partition))
-    if (u !== undefined && u.at === at) {
-      if (u.first === null) return null
-      if (u.first !== at) shiftFrom(runs = runs.map((r) => [...r] as MirrorRun), at, u.first - at)
-    }
-  }
+  const runs = settledRuns(c, () => wal.offsets(partition).end)
   let lo = 0
   let hi = runs.length - 1
   let found = -1
@@ -251,16 +241,6 @@ function addRun (runs: MirrorRun[], wal: number, kafka: number, count: number): 
   else runs.push([wal, kafka, count])
 }
 
-/** Moves what runs place at WAL offsets from `at` on by `delta` (splitting a run that crosses `at`). */
-function shiftFrom (runs: MirrorRun[], at: number, delta: number): void {
-  for (let i = runs.length - 1; i >= 0; i--) {
-    const [w, k, n] = runs[i]
-    if (w >= at) runs[i] = [w + delta, k, n]
-    else if (w + n > at) runs.splice(i, 1, [w, k, at - w], [at + delta, k + (at - w), n - (at - w)])
-    else break
-  }
-}
-
 /** Runs wholly below the log's first retained offset describe nothing any more. */
 function pruneRuns (runs: MirrorRun[], start: number): void {
   let n = 0
@@ -268,37 +248,12 @@ function pruneRuns (runs: MirrorRun[], start: number): void {
   if (n > 0) runs.splice(0, n)
 }
 
-/** Identifies a mirrored record among the log's records (see MirrorCheckpoint.last). */
-function fingerprint (r: { key: Uint8Array | null, value: Uint8Array | null, headers: ReadonlyArray<{ key: string, value: Uint8Array | null }> }): string {
-  const h = createHash('sha256')
-  const len = Buffer.alloc(4)
-  const part = (b: Uint8Array | null): void => {
-    len.writeInt32BE(b === null ? -1 : b.length)
-    h.update(len)
-    if (b !== null) h.update(b)
-  }
-  part(r.key)
-  part(r.value)
-  for (const x of r.headers) {
-    part(Buffer.from(x.key))
-    part(x.value)
-  }
-  return h.digest('hex').slice(0, 12)
-}
-
-/**
- * Dense batches of mirrors in this process whose checkpoint is committed or being committed with
- * `last` = [at, ...] but whose WAL position is not yet confirmed (`first`: where they landed, once known).
- */
-const unsettled = new WeakMap<WriteAhead, Map<string, { at: number, first: number | null }>>()
-const unsettledKey = (topic: string, partition: number): string => `${partition}/${topic}`
-
 interface PartitionState {
   next: number
   high: number
   records: number
   bytes: number
-  /** Dense mode: the runs, as the latest checkpoint has them (corrected if need be). */
+  /** Dense mode: the runs, as the latest checkpoint has them. */
   runs: MirrorRun[]
   committedToKafka: number
   mode: OffsetMode | null
@@ -313,8 +268,6 @@ function newState (next: number, high: number): PartitionState {
 }
 
 const BATCH_OVERHEAD = 64
-/** How far past `last[0]` a start looks for the last batch's first record (see settle). */
-const SETTLE_SCAN_LIMIT = 100_000
 /** Longest wait for Kafka clients to close when stopping. */
 const TEARDOWN_MS = 10_000
 
@@ -581,7 +534,7 @@ class MirrorImpl extends EventEmitter implements Mirror {
       }
       if (c !== null) {
         s.mode = c.mode
-        if (c.mode === 'dense') await this.settle(wal, b.partition, c, s)
+        if (c.mode === 'dense') s.runs = settledRuns(c, () => wal.offsets(b.partition).end).map((r) => [...r] as MirrorRun)
         // The checkpoint's offset must still be in the partition, or kafkajs would move to the
         // earliest offset without a word: a hole, or (the topic re-created) nothing mirrored.
         if (c.next < b.low || c.next > b.high) {
@@ -595,35 +548,6 @@ class MirrorImpl extends EventEmitter implements Mirror {
       this.state.set(b.partition, s)
     }
     this.loaded = true
-  }
-
-  /**
-   * Dense mode: takes the checkpoint's runs and checks where its last batch landed (see
-   * MirrorCheckpoint.last): at `at` if its first record is there, else where the fingerprint is
-   * found after it. A correction is committed, so that sourceOffset() (which reads only the
-   * checkpoint) answers right.
-   */
-  private async settle (wal: WriteAhead, p: number, c: MirrorCheckpoint, s: PartitionState): Promise<void> {
-    const { start, end } = wal.offsets(p)
-    s.runs = settledRuns(c, () => end).map((r) => [...r] as MirrorRun)
-    if (c.last === undefined) return
-    const [at, id] = c.last
-    // Below the log's start it can be neither checked nor read. Not found (a fingerprint that no
-    // record matches should not happen): the place the checkpoint gives is the best there is.
-    if (at < start) return
-    let first = at
-    let seen = 0
-    for await (const r of wal.iterate(p, { from: at })) {
-      if (fingerprint(r) === id) { first = r.offset; break }
-      // What lies before it are records of other writers that were pending at one moment.
-      if (++seen >= SETTLE_SCAN_LIMIT) break
-    }
-    if (first === at) return
-    shiftFrom(s.runs, at, first - at)
-    pruneRuns(s.runs, start)
-    const cp: MirrorCheckpoint = { v: 1, topic: this.topic, partition: p, mode: 'dense', next: c.next }
-    if (s.runs.length > 0) cp.runs = s.runs
-    await wal.appendBatch(p, [], { checkpoint: { name: checkpointName(this.topic), value: JSON.stringify(cp) } })
   }
 
   /**
@@ -704,11 +628,8 @@ class MirrorImpl extends EventEmitter implements Mirror {
     // (runs added within this batch fit in the per-record overestimate of BATCH_OVERHEAD).
     const room = (): number => {
       const state = s as PartitionState
-      const cpNow: MirrorCheckpoint = { v: 1, topic: this.topic, partition: p, mode: this.mode, next: Number.MAX_SAFE_INTEGER }
-      if (this.mode === 'dense') {
-        cpNow.runs = state.runs
-        cpNow.last = [Number.MAX_SAFE_INTEGER, '0'.repeat(12)]
-      }
+      const cpNow: MirrorCheckpoint = { v: this.mode === 'dense' ? 2 : 1, topic: this.topic, partition: p, mode: this.mode, next: Number.MAX_SAFE_INTEGER }
+      if (this.mode === 'dense') cpNow.runs = state.runs
       const cpBytes = 10 + Buffer.byteLength(checkpointName(this.topic)) + Buffer.byteLength(JSON.stringify(cpNow))
       return wal.options.maxBatchBytes - cpBytes - BATCH_OVERHEAD
     }
@@ -725,38 +646,18 @@ class MirrorImpl extends EventEmitter implements Mirror {
         const cp: MirrorCheckpoint = { v: 1, topic: this.topic, partition: p, mode: this.mode, next }
         await wal.appendBatch(p, chunk, { checkpoint: { name, value: JSON.stringify(cp) }, offsets: chunkOffsets })
       } else {
-        pruneRuns(state.runs, wal.offsets(p).start)
-        // No explicit offsets: the log numbers the records after whatever other writers appended
-        // before, published or still being committed. Where they land is known only once
-        // committed: the checkpoint places them at the log's end now, corrected below if wrong.
-        const at = wal.offsets(p).end
-        for (let i = 0; i < chunkOffsets.length; i++) addRun(state.runs, at + i, chunkOffsets[i], 1)
-        const cp: MirrorCheckpoint = { v: 1, topic: this.topic, partition: p, mode: this.mode, next }
-        if (state.runs.length > 0) cp.runs = state.runs
-        if (chunk.length > 0) cp.last = [at, fingerprint(chunk[0] as PortMessage)]
-        let pending = unsettled.get(wal)
-        if (pending === undefined) unsettled.set(wal, pending = new Map())
-        const key = unsettledKey(this.topic, p)
-        const mark = chunk.length === 0 ? null : { at, first: null as number | null }
-        if (mark !== null) pending.set(key, mark)
-        let placed = false
-        try {
-          const first = await wal.appendBatch(p, chunk, { checkpoint: { name, value: JSON.stringify(cp) } })
-          if (mark !== null && first !== at) {
-            // Records of another writer were still being committed and took `at`: the
-            // checkpoint just committed places this batch too early. sourceOffset() asks
-            // `unsettled` until this correction is committed.
-            mark.first = first
-            shiftFrom(state.runs, at, first - at)
-            const fixed: MirrorCheckpoint = { v: 1, topic: this.topic, partition: p, mode: this.mode, next, runs: state.runs }
-            await wal.appendBatch(p, [], { checkpoint: { name, value: JSON.stringify(fixed) } })
-          }
-          placed = true
-        } finally {
-          // A correction that failed leaves the committed checkpoint wrong: while this WAL stays
-          // open, sourceOffset() keeps the right place from `unsettled` (the next start corrects it).
-          if (mark !== null && (placed || mark.first === null) && pending.get(key) === mark) pending.delete(key)
-        }
+        const { start, pending } = wal.offsets(p)
+        pruneRuns(state.runs, start)
+        // No explicit offsets, so other writers may append meanwhile. The log numbers a batch when
+        // appendBatch is called, from `pending` (after whatever is still being committed): read in
+        // the same synchronous step, with no await in between, it is exactly where the batch lands.
+        const runs = state.runs.map((r) => [...r] as MirrorRun)
+        for (let i = 0; i < chunkOffsets.length; i++) addRun(runs, pending + i, chunkOffsets[i], 1)
+        const cp: MirrorCheckpoint = { v: 2, topic: this.topic, partition: p, mode: this.mode, next }
+        if (runs.length > 0) cp.runs = runs
+        await wal.appendBatch(p, chunk, { checkpoint: { name, value: JSON.stringify(cp) } })
+        // Only once committed: a failed batch must not leave its runs for the next one to extend.
+        state.runs = runs
       }
       state.next = next
       state.mode = this.mode
