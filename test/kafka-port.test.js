@@ -326,6 +326,10 @@ test('optionsFromEnv reads plain options and rejects bad values', (t) => {
     { KAFKA_SASL_MECHANISM: 'plain' },
     { KAFKA_SSL_CA_FILE: '/nonexistent/ca.pem' },
     { WRITEAHEAD_FROM: 'yesterday' },
+    // Date.parse reads these as times; a start position must be an offset or a real ISO-8601 time.
+    { WRITEAHEAD_FROM: '-1' },
+    { WRITEAHEAD_FROM: '1.5' },
+    { WRITEAHEAD_FROM: '2026-02-30' },
   ]) {
     const err = t.throws(() => optionsFromEnv(env));
     t.is(err.code, 'INVALID_OPTION');
@@ -357,6 +361,12 @@ test('connector options are validated before anything is touched', async (t) => 
   t.regex(other.message, /topic/, 'past the option check: replay options given to runMirror are ignored');
   await t.throwsAsync(mirror({ kafka: {}, topic: 't', wal }), { code: 'INVALID_OPTION' });
   await t.throwsAsync(replay({ kafka: fakeKafka, topic: 't', wal, partitioner: 'random' }), { code: 'INVALID_OPTION' });
+  // Replay reads a log: a directory holding none is refused before anything connects, not created.
+  await t.throwsAsync(replay({ kafka: fakeKafka, topic: 't', wal }), { code: 'NOT_A_WAL', message: `${wal} does not exist` });
+  fs.mkdirSync(wal);
+  await t.throwsAsync(replay({ kafka: fakeKafka, topic: 't', wal }), { code: 'NOT_A_WAL', message: `${wal} holds no write-ahead log` });
+  t.deepEqual(fs.readdirSync(wal), []);
+  fs.rmdirSync(wal);
   t.false(fs.existsSync(wal));
   const w = await WriteAhead.open(wal, { partitions: 1 });
   await t.throwsAsync(replay({ kafka: fakeKafka, topic: 't', wal: w, maxBatchRecords: 0 }), { code: 'INVALID_OPTION' });

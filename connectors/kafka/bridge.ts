@@ -15,6 +15,7 @@ import kafkajs from 'kafkajs'
 import type { Kafka, KafkaConfig, LogEntry, SASLOptions } from 'kafkajs'
 import client from 'prom-client'
 import { WalError, type WriteAhead, type WriteAheadOptions } from '../../src/index.js'
+import { parseIsoTime } from '../../src/iso-time.js'
 import { refuseRemovedOptions, refuseUnknownOptions, type ReconnectEvent, type ReconnectOptions } from './common.js'
 import type { KafkajsConsumerOptions, KafkajsPortOptions } from './kafkajs-port.js'
 import { mirror, type Mirror, type MirrorBatchEvent, type MirrorOffsetResetEvent, type MirrorSummary, type OffsetMode } from './mirror.js'
@@ -375,8 +376,8 @@ export function parseFrom (text: string): 'earliest' | 'latest' | number | { tim
   if (text === 'earliest' || text === 'latest') return text
   if (/^\d+$/.test(text)) return Number(text)
   if (/^@\d+$/.test(text)) return { timestamp: Number(text.slice(1)) }
-  const ts = Date.parse(text)
-  return Number.isNaN(ts) ? null : { timestamp: ts }
+  const ts = parseIsoTime(text)
+  return ts === null ? null : { timestamp: ts }
 }
 
 /**

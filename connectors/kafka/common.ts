@@ -1,5 +1,8 @@
 import type { Kafka } from 'kafkajs'
 import { WalError, WriteAhead, type WriteAheadOptions } from '../../src/index.js'
+import { nodeFileIO } from '../../src/io/file-io.js'
+import { readLogDir } from '../../src/io/log-dir.js'
+import { META_DIR } from '../../src/meta.js'
 import { isKafkaPort, KafkaPortError, type KafkaPort } from './port.js'
 import { kafkajsPort, toPortError, type KafkajsPortOptions } from './kafkajs-port.js'
 
@@ -125,9 +128,12 @@ export class WalHandle {
   readonly owned: boolean
   private readonly dir: string | null
 
-  constructor (wal: WriteAhead | string, private readonly options: WriteAheadOptions = {}) {
+  /** `existing`: the directory must already hold a log (replay reads one; it never creates it). */
+  constructor (wal: WriteAhead | string, private readonly options: WriteAheadOptions = {}, existing = false) {
     if (typeof wal === 'string') {
       if (wal.length === 0) throw new WalError('INVALID_OPTION', 'option wal: must be a WriteAhead or a directory', { option: 'wal' })
+      // Before anything connects: a mistyped path would otherwise become a new, empty log.
+      if (existing && !readLogDir(options.io ?? nodeFileIO, wal).includes(META_DIR)) throw new WalError('NOT_A_WAL', `${wal} holds no write-ahead log`, { dir: wal })
       this.wal = null
       this.dir = wal
       this.owned = true

@@ -193,7 +193,7 @@ class ReplayImpl extends EventEmitter implements Replay {
     if (o.partitions !== undefined && (!Array.isArray(o.partitions) || o.partitions.some((p) => !Number.isSafeInteger(p) || p < 0))) {
       throw new WalError('INVALID_OPTION', 'option partitions: must be an array of partition numbers', { option: 'partitions' })
     }
-    this.handle = new WalHandle(o.wal, o.walOptions)
+    this.handle = new WalHandle(o.wal, o.walOptions, true)
     const { port, owned } = resolvePort(o.kafka, { producer: o.producer })
     this.port = port
     this.ownsPort = owned
