@@ -4,8 +4,8 @@
  * cut off into a quarantine directory; nothing is ever deleted).
  */
 import path from 'node:path'
-import { WalError, fromIoError } from './errors.js'
-import { readLogDir } from './io/log-dir.js'
+import { fromIoError } from './errors.js'
+import { requireLogDir } from './io/log-dir.js'
 import { nodeFileIO, type FileIO } from './io/file-io.js'
 import { readFully, writeFully } from './io/full-io.js'
 import { SEAL_BYTES, SEGMENT_HEADER_BYTES, parseSegmentFileName } from './format/segment-file.js'
@@ -54,8 +54,7 @@ interface SegmentFile { partition: number | 'meta', dir: string, name: string, b
 function listLog (io: FileIO, dir: string): { partitions: number, files: SegmentFile[] } {
   const files: SegmentFile[] = []
   let partitions = 0
-  const entries = readLogDir(io, dir)
-  if (!entries.includes(META_DIR)) throw new WalError('NOT_A_WAL', `${dir} holds no write-ahead log`, { dir })
+  const entries = requireLogDir(io, dir)
   const dirs: Array<[number | 'meta', string]> = [['meta', path.join(dir, META_DIR)]]
   for (const e of entries) {
     const m = /^partition-(\d+)$/.exec(e)

@@ -12,7 +12,7 @@ import { Meta, META_DIR } from './meta.js'
 import { CommitScheduler } from './log/commit-scheduler.js'
 import { FdCache } from './log/fd-cache.js'
 import { BatchCache } from './log/batch-cache.js'
-import { readLogDir } from './io/log-dir.js'
+import { readLogDir, requireLogDir } from './io/log-dir.js'
 import { mkdirDurable } from './io/durable-mkdir.js'
 import { PartitionLog, type LogOptions, type PlainValues } from './log/partition-log.js'
 import { BatchReader, ChunkIterator, RecordIterator } from './log/iterator.js'
@@ -244,7 +244,7 @@ export class WriteAhead {
     const o = this.options
     const io = o.io
     if (o.readOnly) {
-      if (!io.exists(path.join(this.dir, META_DIR))) throw new WalError('NOT_A_WAL', `${this.dir} holds no write-ahead log`, { dir: this.dir })
+      requireLogDir(io, this.dir)
     } else {
       mkdirDurable(io, this.dir)
       const entries = readLogDir(io, this.dir).filter((n) => n !== LOCK_FILE && !n.startsWith(`${LOCK_FILE}.`)) // the lock and its temporary files

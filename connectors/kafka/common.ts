@@ -1,8 +1,7 @@
 import type { Kafka } from 'kafkajs'
 import { WalError, WriteAhead, type WriteAheadOptions } from '../../src/index.js'
 import { nodeFileIO } from '../../src/io/file-io.js'
-import { readLogDir } from '../../src/io/log-dir.js'
-import { META_DIR } from '../../src/meta.js'
+import { requireLogDir } from '../../src/io/log-dir.js'
 import { isKafkaPort, KafkaPortError, type KafkaPort } from './port.js'
 import { kafkajsPort, toPortError, type KafkajsPortOptions } from './kafkajs-port.js'
 
@@ -133,7 +132,7 @@ export class WalHandle {
     if (typeof wal === 'string') {
       if (wal.length === 0) throw new WalError('INVALID_OPTION', 'option wal: must be a WriteAhead or a directory', { option: 'wal' })
       // Before anything connects: a mistyped path would otherwise become a new, empty log.
-      if (existing && !readLogDir(options.io ?? nodeFileIO, wal).includes(META_DIR)) throw new WalError('NOT_A_WAL', `${wal} holds no write-ahead log`, { dir: wal })
+      if (existing) requireLogDir(options.io ?? nodeFileIO, wal)
       this.wal = null
       this.dir = wal
       this.owned = true

@@ -1,4 +1,5 @@
 import { WalError, fromIoError } from '../errors.js'
+import { META_DIR } from '../meta.js'
 import type { FileIO } from './file-io.js'
 
 /**
@@ -14,4 +15,11 @@ export function readLogDir (io: FileIO, dir: string): string[] {
     if (code === 'ENOTDIR') throw new WalError('NOT_A_WAL', `${dir} is not a directory`, { dir })
     throw fromIoError(err, `listing ${dir}`, { dir })
   }
+}
+
+/** The names in a directory that must already hold a log (readers, verify, replay): NOT_A_WAL if not. */
+export function requireLogDir (io: FileIO, dir: string): string[] {
+  const names = readLogDir(io, dir)
+  if (!names.includes(META_DIR)) throw new WalError('NOT_A_WAL', `${dir} holds no write-ahead log`, { dir })
+  return names
 }
