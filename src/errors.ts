@@ -55,6 +55,19 @@ export class WalError extends Error {
 export const invalidArgument = (msg: string, details?: WalErrorDetails) => new WalError('INVALID_ARGUMENT', msg, details)
 export const invalidOption = (name: string, why: string) => new WalError('INVALID_OPTION', `option ${name}: ${why}`, { option: name })
 export const invalidRecord = (why: string, details?: WalErrorDetails) => new WalError('INVALID_RECORD', `invalid record: ${why}`, details)
+/** The message an error had before atRecord named its record: each boundary names it in its own terms. */
+const unplaced = new WeakMap<WalError, string>()
+
+/**
+ * The same error, naming the record it is about: `record 3 of the batch` for appendBatch, `chunk
+ * 1042 written to the stream` for a writable, whose internal batches mean nothing to its user.
+ */
+export function atRecord (err: WalError, index: number, where: string): WalError {
+  const why = unplaced.get(err) ?? err.message
+  const placed = new WalError(err.code, `${why} (${where.replace('#', String(index))})`, { ...err.details, index }, err.cause)
+  unplaced.set(placed, why)
+  return placed
+}
 export const invalidOffset = (offset: unknown) => new WalError('INVALID_OFFSET', `offset must be a non-negative safe integer, got ${String(offset)}`)
 export const unknownPartition = (p: unknown, n: number) =>
   new WalError('UNKNOWN_PARTITION', typeof p === 'number'

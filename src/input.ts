@@ -1,4 +1,4 @@
-import { invalidRecord, WalError } from './errors.js'
+import { atRecord, invalidRecord, WalError } from './errors.js'
 import type { AppendInput, Bytes, HeadersInput, RecordInput } from './types.js'
 
 /** A record validated and turned into bytes, ready to be encoded into a batch. */
@@ -179,7 +179,12 @@ export function normalizeRecord (input: AppendInput, now: number): NormalRecord 
 export function normalizeRecords (inputs: unknown, now: number): NormalRecord[] {
   if (!Array.isArray(inputs)) throw new WalError('INVALID_ARGUMENT', `appendBatch takes an array of records, got ${describe(inputs)}`)
   const out = new Array<NormalRecord>(inputs.length)
-  for (let i = 0; i < inputs.length; i++) out[i] = normalizeRecord(inputs[i] as AppendInput, now)
+  let i = 0
+  try {
+    for (; i < inputs.length; i++) out[i] = normalizeRecord(inputs[i] as AppendInput, now)
+  } catch (err) {
+    throw err instanceof WalError ? atRecord(err, i, 'record # of the batch') : err
+  }
   return out
 }
 

@@ -78,6 +78,7 @@ test('maxRecordBytes bounds key + value + header keys and values, to the byte', 
     const err = await t.throwsAsync(wal.appendBatch(0, [fit, over]))
     t.is(err.code, 'RECORD_TOO_LARGE')
     t.is(err.details.size, max + 1)
+    t.is(err.details.index, 1)
   }), { numRuns: 150 })
   await wal.close()
 })
@@ -123,5 +124,24 @@ test('binary data that is not a Uint8Array is refused, naming it and what is acc
   // A plain object without a value is still told that the value is missing.
   t.regex((await t.throwsAsync(wal.append(0, {}))).message, /value is required/)
   t.is(wal.offsets(0).end, 0)
+  await wal.close()
+})
+
+test('a refused record of an appendBatch is named by its index; nothing of the batch is appended', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t), { maxRecordBytes: 16 })
+  const cases = [
+    [['a', 'b', 'c', 7, 'd'], 3, 'INVALID_RECORD', /got number \(record 3 of the batch\)$/],
+    [['a', { value: 'v', headers: 5 }], 1, 'INVALID_RECORD', /headers must be an array or an object, got number \(record 1 of the batch\)$/],
+    [['a', 'b', 'x'.repeat(17)], 2, 'RECORD_TOO_LARGE', /record of 17 bytes exceeds maxRecordBytes \(16\) \(record 2 of the batch\)$/]
+  ]
+  for (const [inputs, index, code, message] of cases) {
+    const err = await t.throwsAsync(wal.appendBatch(0, inputs))
+    t.is(err.code, code)
+    t.is(err.details.index, index)
+    t.regex(err.message, message)
+  }
+  const single = await t.throwsAsync(wal.append(0, 'x'.repeat(17)))
+  t.is(single.message, 'record of 17 bytes exceeds maxRecordBytes (16)', 'a single append has no batch to place it in')
+  t.is(wal.offsets(0).pending, 0)
   await wal.close()
 })

@@ -52,6 +52,8 @@ test('errors propagate: source errors after flushing, append errors reach the su
   t.is(wal.offsets(0).end, 1, 'what came before the error was appended')
   const bad = await t.throwsAsync(lastValueFrom(from(['fine', 'x'.repeat(50)]).pipe(toPartition(wal, 0))))
   t.is(bad.code, 'RECORD_TOO_LARGE')
+  t.is(bad.details.index, 1)
+  t.regex(bad.message, /\(value 1 of the source\)$/)
   const fromErr = await t.throwsAsync(lastValueFrom(fromPartition(wal, 9)))
   t.is(fromErr.code, 'UNKNOWN_PARTITION')
   t.deepEqual(emitted, [])

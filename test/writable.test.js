@@ -114,6 +114,19 @@ test('a record no batch can hold fails the stream, and nothing after it is appen
   await again.close()
 })
 
+test('a refused chunk is named by its place in the stream, counted across writes', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t))
+  // A small highWaterMark: the 3,000 chunks before the bad one go in many writevs.
+  const ws = wal.writable(0, { highWaterMark: 1024 })
+  const err = await t.throwsAsync(promisify(corePipeline)(CoreReadable.from([...values(3000), 42, 'after']), ws))
+  t.is(err.code, 'INVALID_RECORD')
+  t.is(err.details.index, 3000)
+  t.regex(err.message, /got number \(chunk 3000 written to the stream\)$/)
+  const recs = await contents(wal, 0)
+  t.deepEqual(recs, values(recs.length), 'a prefix of what came before it')
+  await wal.close()
+})
+
 test('appendInOrder halves a piece the log refuses and stops at a record refused alone', async (t) => {
   // A log that refuses batches of more than 3 records, which the size estimate cannot see
   // (as it cannot see a real batch's varints exactly), and always refuses 'bad'.
@@ -130,14 +143,16 @@ test('appendInOrder halves a piece the log refuses and stops at a record refused
   }
   const pieces = []
   const ten = Array.from({ length: 10 }, (_, i) => `v${i}`)
-  await appendInOrder(host, 0, ten, (first, count) => pieces.push([first, count]))
+  await appendInOrder(host, 0, ten, (first, count) => pieces.push([first, count]), 0, 'chunk #')
   t.deepEqual(log, ten)
   t.deepEqual(calls, [10, 5, 2, 3, 5, 2, 3], 'refused whole, then halved until each half is taken')
   t.deepEqual(pieces, [[0, 2], [2, 3], [5, 2], [7, 3]], 'each piece told once durable, in order')
   log.length = 0
-  const err = await t.throwsAsync(appendInOrder(host, 0, ['a', 'b', 'c', 'd', 'bad', 'e', 'f']))
+  const err = await t.throwsAsync(appendInOrder(host, 0, ['a', 'b', 'c', 'd', 'bad', 'e', 'f'], undefined, 100, 'chunk # of the stream'))
   t.is(err.code, 'BATCH_TOO_LARGE')
   t.deepEqual(log, ['a', 'b', 'c', 'd'], 'a prefix, never a record after the refused one')
+  t.is(err.details.index, 104, 'named by its place: the queue starts at 100, and it is the fifth')
+  t.is(err.message, 'too large (chunk 104 of the stream)')
 })
 
 test('writable options are checked', async (t) => {

@@ -5,7 +5,7 @@ import { BatchEncoder, BATCH_HEADER_BYTES, MAX_OFFSET_DELTA, checkpointSectionBy
 import { SEAL_BYTES, SEGMENT_HEADER_BYTES, encodeSeal, encodeSegmentHeader, segmentFileName, type SegmentEnd } from '../format/segment-file.js'
 import { crc32c } from '../format/crc.js'
 import { commitChannel, rotateChannel } from '../channels.js'
-import { WalError, closed, fromIoError, readOnly as readOnlyError } from '../errors.js'
+import { WalError, atRecord, closed, fromIoError, readOnly as readOnlyError } from '../errors.js'
 import type { NormalRecord } from '../input.js'
 import type { SyncMode } from '../types.js'
 import type { CommitScheduler, Committable } from './commit-scheduler.js'
@@ -185,7 +185,10 @@ export class PartitionLog implements Committable {
     const max = this.o.maxRecordBytes
     for (let i = 0; i < count; i++) {
       const size = plain ? records.values[i].length : (records as NormalRecord[])[i].size
-      if (size > max) throw new WalError('RECORD_TOO_LARGE', `record of ${size} bytes exceeds maxRecordBytes (${max})`, { partition: this.o.id, size })
+      if (size > max) {
+        const err = new WalError('RECORD_TOO_LARGE', `record of ${size} bytes exceeds maxRecordBytes (${max})`, { partition: this.o.id, size })
+        throw count > 1 ? atRecord(err, i, 'record # of the batch') : err
+      }
     }
     const ts0 = plain ? records.timestamp : (count > 0 ? (records as NormalRecord[])[0].timestamp : Date.now())
     // Separate calls share a batch only up to a modest size, so a point read never has to read and

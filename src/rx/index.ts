@@ -36,6 +36,7 @@ export function toPartition (wal: WriteAhead, p: number): OperatorFunction<Appen
     const host: BatchAppender = { appendBatch: (q, inputs) => wal.appendBatch(q, inputs), maxBatchBytes: wal.options.maxBatchBytes }
     const emit = (first: number, count: number): void => { for (let i = 0; i < count; i++) subscriber.next(first + i) }
     let queue: AppendInput[] = []
+    let taken = 0
     let draining: Promise<void> | null = null
     let failed = false
     const drain = async (): Promise<void> => {
@@ -43,8 +44,10 @@ export function toPartition (wal: WriteAhead, p: number): OperatorFunction<Appen
       while (queue.length > 0 && !failed) {
         const batch = queue
         queue = []
+        const base = taken
+        taken += batch.length
         try {
-          await appendInOrder(host, p, batch, emit)
+          await appendInOrder(host, p, batch, emit, base, 'value # of the source')
         } catch (err) {
           failed = true
           subscriber.error(err)

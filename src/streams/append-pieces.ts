@@ -1,4 +1,5 @@
 import { BATCH_HEADER_BYTES } from '../format/batch.js'
+import { atRecord, WalError } from '../errors.js'
 import type { AppendInput, RecordInput } from '../types.js'
 
 export interface BatchAppender {
@@ -16,12 +17,32 @@ export type OnPiece = (first: number, count: number) => void
  * have one refused and the ones after it committed, a hole in the stream. A piece refused again
  * (its size was an estimate) is halved; a single record refused fails with its own error, and
  * nothing after it is appended.
+ *
+ * A record's error names it by its place in the stream (`where`, `#` for the number; `base` is
+ * the place of inputs[0]), not in the batch it happened to share.
  */
-export function appendInOrder (host: BatchAppender, p: number, inputs: AppendInput[], onPiece?: OnPiece): Promise<void> {
+export function appendInOrder (host: BatchAppender, p: number, inputs: AppendInput[], onPiece: OnPiece | undefined, base: number, where: string): Promise<void> {
   return host.appendBatch(p, inputs).then((first) => { onPiece?.(first, inputs.length) }, (err: unknown) => {
-    if (!tooLarge(err) || inputs.length <= 1) throw err
-    return appendPieces(host, p, inputs, onPiece)
-  })
+    if (tooLarge(err) && inputs.length > 1) return appendPieces(host, p, inputs, onPiece)
+    throw err
+  }).catch((err: unknown) => { throw placed(err, base, where) })
+}
+
+function placed (err: unknown, base: number, where: string): unknown {
+  if (!(err instanceof WalError) || !recordError(err)) return err
+  const i = typeof err.details.index === 'number' ? err.details.index : 0
+  return atRecord(err, base + i, where)
+}
+
+/** A piece is a slice: its record error's index is made to count from the whole queue's start. */
+function fromQueueStart (err: unknown, at: number): unknown {
+  if (at === 0 || !(err instanceof WalError) || !recordError(err)) return err
+  const i = typeof err.details.index === 'number' ? err.details.index : 0
+  return atRecord(err, at + i, 'record # of the queue')
+}
+
+function recordError (err: WalError): boolean {
+  return err.code === 'INVALID_RECORD' || err.code === 'RECORD_TOO_LARGE' || err.code === 'BATCH_TOO_LARGE'
 }
 
 async function appendPieces (host: BatchAppender, p: number, inputs: AppendInput[], onPiece?: OnPiece): Promise<void> {
@@ -31,32 +52,33 @@ async function appendPieces (host: BatchAppender, p: number, inputs: AppendInput
   for (let i = 0; i < inputs.length; i++) {
     const b = estimate(inputs[i])
     if (bytes + b > limit && i > start) {
-      await appendOrHalve(host, p, inputs.slice(start, i), onPiece)
+      await appendOrHalve(host, p, inputs, start, i, onPiece)
       start = i
       bytes = 0
     }
     bytes += b
   }
   // Estimated to fit whole, yet refused whole: trying it again would only be refused again.
-  if (start === 0) await appendHalves(host, p, inputs, onPiece)
-  else await appendOrHalve(host, p, inputs.slice(start), onPiece)
+  if (start === 0) await appendHalves(host, p, inputs, 0, inputs.length, onPiece)
+  else await appendOrHalve(host, p, inputs, start, inputs.length, onPiece)
 }
 
-async function appendOrHalve (host: BatchAppender, p: number, piece: AppendInput[], onPiece?: OnPiece): Promise<void> {
+/** Appends inputs[from, to), halving it while it is refused as too large. */
+async function appendOrHalve (host: BatchAppender, p: number, inputs: AppendInput[], from: number, to: number, onPiece?: OnPiece): Promise<void> {
   let first: number
   try {
-    first = await host.appendBatch(p, piece)
+    first = await host.appendBatch(p, inputs.slice(from, to))
   } catch (err) {
-    if (!tooLarge(err) || piece.length <= 1) throw err
-    return appendHalves(host, p, piece, onPiece)
+    if (!tooLarge(err) || to - from <= 1) throw fromQueueStart(err, from)
+    return appendHalves(host, p, inputs, from, to, onPiece)
   }
-  onPiece?.(first, piece.length)
+  onPiece?.(first, to - from)
 }
 
-async function appendHalves (host: BatchAppender, p: number, piece: AppendInput[], onPiece?: OnPiece): Promise<void> {
-  const mid = piece.length >>> 1
-  await appendOrHalve(host, p, piece.slice(0, mid), onPiece)
-  await appendOrHalve(host, p, piece.slice(mid), onPiece)
+async function appendHalves (host: BatchAppender, p: number, inputs: AppendInput[], from: number, to: number, onPiece?: OnPiece): Promise<void> {
+  const mid = from + ((to - from) >>> 1)
+  await appendOrHalve(host, p, inputs, from, mid, onPiece)
+  await appendOrHalve(host, p, inputs, mid, to, onPiece)
 }
 
 function tooLarge (err: unknown): boolean {

@@ -50,6 +50,9 @@ function highWaterMark (opts: unknown): number {
  * over maxBatchBytes is appended in pieces, one commit each, in order (see appendInOrder).
  */
 export class WalWritable extends Writable {
+  /** Chunks handed to _writev so far: a refused record is named by its place in the stream. */
+  private written = 0
+
   constructor (private readonly host: BatchAppender, readonly partition: number, opts?: WritableOptions) {
     super({ highWaterMark: highWaterMark(opts), byteLength: inputBytes })
   }
@@ -57,6 +60,8 @@ export class WalWritable extends Writable {
   override _writev (batch: AppendInput[], cb: (err: Error | null) => void): void {
     // No sizing here: doing it per record cost as much as the rest of the stream. Only a queue
     // refused as too large is sized, and split.
-    appendInOrder(this.host, this.partition, batch).then(() => cb(null), cb)
+    const base = this.written
+    this.written += batch.length
+    appendInOrder(this.host, this.partition, batch, undefined, base, 'chunk # written to the stream').then(() => cb(null), cb)
   }
 }
