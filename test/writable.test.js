@@ -127,6 +127,30 @@ test('a refused chunk is named by its place in the stream, counted across writes
   await wal.close()
 })
 
+test('a write after end() fails the stream instead of being dropped', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t))
+  const ws = wal.writable(0)
+  ws.write('a')
+  ws.end()
+  await new Promise((resolve) => ws.on('close', resolve))
+  // Finished and closed: no stream is left to fail, so the call itself throws.
+  const err = t.throws(() => ws.write('late'))
+  t.is(err.code, 'INVALID_ARGUMENT')
+  t.regex(err.message, /write\(\) after end\(\).*not appended/)
+  t.deepEqual(await contents(wal, 0), ['a'])
+  // Still finishing: the stream fails, so 'finish' never claims a record it dropped.
+  const ws2 = wal.writable(0)
+  const failed = new Promise((resolve) => ws2.on('error', resolve))
+  let finished = false
+  ws2.on('finish', () => { finished = true })
+  ws2.end('b')
+  t.false(ws2.write('c'))
+  t.is((await failed).code, 'INVALID_ARGUMENT')
+  t.false(finished)
+  t.deepEqual((await contents(wal, 0)).filter((v) => v === 'c'), [], 'the late record was not appended')
+  await wal.close()
+})
+
 test('appendInOrder halves a piece the log refuses and stops at a record refused alone', async (t) => {
   // A log that refuses batches of more than 3 records, which the size estimate cannot see
   // (as it cannot see a real batch's varints exactly), and always refuses 'bad'.

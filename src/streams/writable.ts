@@ -1,5 +1,5 @@
 import { Writable } from 'streamx'
-import { invalidOption } from '../errors.js'
+import { invalidArgument, invalidOption } from '../errors.js'
 import type { AppendInput, RecordInput } from '../types.js'
 import { appendInOrder, type BatchAppender } from './append-pieces.js'
 
@@ -52,9 +52,29 @@ function highWaterMark (opts: unknown): number {
 export class WalWritable extends Writable {
   /** Chunks handed to _writev so far: a refused record is named by its place in the stream. */
   private written = 0
+  private ended = false
 
   constructor (private readonly host: BatchAppender, readonly partition: number, opts?: WritableOptions) {
     super({ highWaterMark: highWaterMark(opts), byteLength: inputBytes })
+  }
+
+  /**
+   * streamx drops a write after end() without a word, and 'finish' then means "all on disk" for
+   * a stream that silently lost a record. Refuse it as Node's own streams do: the stream fails.
+   * Once it has finished and closed there is no stream left to fail, so the call throws.
+   */
+  override write (data: AppendInput): boolean {
+    if (!this.ended) return super.write(data)
+    const err = invalidArgument(`write() after end() on the writable of partition ${this.partition}: the record was not appended`, { partition: this.partition })
+    if (this.destroying) throw err
+    this.destroy(err)
+    return false
+  }
+
+  override end (data?: unknown): this {
+    super.end(data)
+    this.ended = true
+    return this
   }
 
   override _writev (batch: AppendInput[], cb: (err: Error | null) => void): void {
