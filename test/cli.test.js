@@ -253,3 +253,16 @@ test('mirror and replay check their flags, and an unreachable broker is a one-li
   t.false(fs.existsSync(dir), 'nothing was created')
   t.is((await run(['tail', log])).stdout, 'a\n')
 })
+
+test('append refuses input that is not UTF-8 instead of storing U+FFFD for it, naming the line', async (t) => {
+  const dir = tmpDir(t)
+  const r = await run(['append', dir], { input: Buffer.from('ok\r\n\xff\xfebin\nlater\n', 'latin1') })
+  t.is(r.code, 2)
+  t.is(r.stdout, '0\n')
+  t.is(r.stderr, 'error: line 2: not valid UTF-8 (for binary data, write it as --encoding base64 or hex) (INVALID_RECORD)\n')
+  const json = await run(['append', dir, '--json'], { input: Buffer.from('{"value":"\xe9"}\n', 'latin1') })
+  t.is(json.stderr, 'error: line 1: not valid UTF-8 (for binary data, write it as --encoding base64 or hex) (INVALID_RECORD)\n')
+  // Valid UTF-8, a byte order mark and a last line without a newline are kept as they are.
+  t.is((await run(['append', dir], { input: Buffer.from('café\n\ufeffbom\nlast', 'utf8') })).stdout, '1\n2\n3\n')
+  t.is((await run(['tail', dir, '--encoding', 'hex'])).stdout, '6f6b\n636166c3a9\nefbbbf626f6d\n6c617374\n')
+})

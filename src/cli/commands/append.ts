@@ -1,4 +1,3 @@
-import { StringDecoder } from 'node:string_decoder'
 import type { Command } from 'commander'
 import { WalError, WriteAhead, type AppendInput, type SyncMode } from '../../index.js'
 import { EXIT_CODES_HELP, usageError } from '../errors.js'
@@ -92,6 +91,21 @@ function decodeHeaders (h: unknown, encoding: Encoding, line: number): unknown {
   return h
 }
 
+/**
+ * Input lines are UTF-8. A decoder that replaces what it cannot read (StringDecoder, toString)
+ * would store U+FFFD for binary input without a word: refused instead, naming the line.
+ */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+function lineText (bytes: Buffer, line: number): string {
+  const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0d ? bytes.length - 1 : bytes.length // CRLF input
+  try {
+    return utf8.decode(bytes.subarray(0, end))
+  } catch {
+    throw new WalError('INVALID_RECORD', `line ${line}: not valid UTF-8 (for binary data, write it as --encoding base64 or hex)`, { line })
+  }
+}
+
 interface Pending { first: number, count: number, result: Promise<number> }
 
 async function runAppend (dir: string, o: AppendOptions): Promise<void> {
@@ -133,21 +147,22 @@ async function runAppend (dir: string, o: AppendOptions): Promise<void> {
       inFlight[inFlight.length - 1].result.catch(() => {})
       while (inFlight.length >= MAX_IN_FLIGHT) await settleOldest()
     }
-    const flushLines = async (lines: string[]): Promise<void> => {
+    const flushLines = async (lines: Buffer[]): Promise<void> => {
       let batch: AppendInput[] = []
       let bytes = 0
       let batchFirst = lineNo + 1
-      for (const text of lines) {
+      for (const raw of lines) {
         let input: AppendInput
         try {
-          input = parseLine(text, ++lineNo, o)
+          const line = ++lineNo
+          input = parseLine(lineText(raw, line), line, o)
         } catch (err) {
           // Everything before the bad line is appended and its offsets printed; then stop.
           if (batch.length > 0) await submit(batch, batchFirst)
           while (inFlight.length > 0) await settleOldest()
           throw err
         }
-        const size = Buffer.byteLength(text) + 64
+        const size = raw.length + 64
         if (batch.length > 0 && (bytes + size > limit || batch.length >= MAX_RECORDS_PER_BATCH)) {
           await submit(batch, batchFirst)
           batch = []
@@ -160,16 +175,22 @@ async function runAppend (dir: string, o: AppendOptions): Promise<void> {
       if (batch.length > 0) await submit(batch, batchFirst)
     }
 
-    const decoder = new StringDecoder('utf8')
-    let carry = ''
-    for await (const chunk of process.stdin) {
-      const text = carry + decoder.write(chunk as Buffer)
-      const lines = text.split('\n')
-      carry = lines.pop() as string
-      await flushLines(lines.map((l) => l.endsWith('\r') ? l.slice(0, -1) : l))
+    // Split on bytes, decode per line: a bad line is named exactly. A line longer than a chunk
+    // is kept as its pieces, joined once its end arrives.
+    let partial: Buffer[] = []
+    for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+      const lines: Buffer[] = []
+      let at = 0
+      for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a, at)) {
+        const piece = chunk.subarray(at, nl)
+        lines.push(partial.length === 0 ? piece : Buffer.concat([...partial, piece]))
+        partial = []
+        at = nl + 1
+      }
+      if (at < chunk.length) partial.push(chunk.subarray(at))
+      await flushLines(lines)
     }
-    carry += decoder.end()
-    if (carry.length > 0) await flushLines([carry.endsWith('\r') ? carry.slice(0, -1) : carry])
+    if (partial.length > 0) await flushLines([Buffer.concat(partial)])
     while (inFlight.length > 0) await settleOldest()
   } finally {
     await wal.close()
