@@ -98,6 +98,17 @@ test('append --json stops at the first bad line: earlier lines are appended and 
   t.is((await run(['tail', dir])).stdout, 'a\nb\n')
 })
 
+test('append names the input line of a record the log refuses, not its index in the batch', async (t) => {
+  const dir = tmpDir(t)
+  const r = await run(['append', dir, '--json'], { input: '{"value":"a"}\n{"value":"b"}\n{"value":"c","timestamp":"soon"}\n{"value":"d"}\n' })
+  t.is(r.code, 2)
+  t.is(r.stdout, '') // one chunk, one atomic batch: none of it is appended
+  t.regex(r.stderr, /^error: line 3: invalid record: timestamp must be milliseconds .*, got "soon" \(0 earlier lines appended\) \(INVALID_RECORD\)\n$/)
+  const one = await run(['append', dir, '--json'], { input: '{"value":"a","headers":"h"}\n' })
+  t.regex(one.stderr, /^error: line 1: invalid record: headers must be an array or an object, got string \(0 earlier lines appended\) \(INVALID_RECORD\)\n$/)
+  t.is((await run(['tail', dir])).stdout, '')
+})
+
 test('append --encoding hex|base64 refuses text that is not in that encoding instead of storing what Buffer.from kept of it', async (t) => {
   const dir = tmpDir(t)
   const ok = await run(['append', dir, '--encoding', 'hex'], { input: '6869\n\n' })

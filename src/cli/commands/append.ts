@@ -132,8 +132,17 @@ async function runAppend (dir: string, o: AppendOptions): Promise<void> {
       } catch (err) {
         // Later batches may still be in flight: let them settle before reporting.
         await Promise.allSettled(inFlight.map((x) => x.result))
-        const where = b.count === 1 ? `line ${b.first}` : `lines ${b.first}-${b.first + b.count - 1}`
-        const msg = `${where}: ${(err as Error).message} (${acknowledged} earlier line${acknowledged === 1 ? '' : 's'} appended)`
+        let where = b.count === 1 ? `line ${b.first}` : `lines ${b.first}-${b.first + b.count - 1}`
+        let why = (err as Error).message
+        // The engine names a bad record by its index in the batch ("record 2 of the batch"), which
+        // the user never saw: name its input line instead.
+        const index = WalError.is(err) ? err.details.index : undefined
+        if (typeof index === 'number' && index >= 0 && index < b.count) {
+          where = `line ${b.first + index}`
+          const placed = ` (record ${index} of the batch)`
+          if (why.endsWith(placed)) why = why.slice(0, -placed.length)
+        }
+        const msg = `${where}: ${why} (${acknowledged} earlier line${acknowledged === 1 ? '' : 's'} appended)`
         throw WalError.is(err) ? new WalError(err.code, msg, err.details, err) : err
       }
       let text = ''
