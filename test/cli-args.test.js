@@ -112,6 +112,24 @@ test('replay of a directory that holds no log fails with NOT_A_WAL before connec
   t.false(fs.existsSync(absent))
 })
 
+test('mirror into a file or a directory holding something else fails with NOT_A_WAL before connecting', async (t) => {
+  const args = (dir) => ['mirror', '--brokers', '127.0.0.1:1', '--topic', 't', '--dir', dir, '--stop-at-end', '--start-timeout', '1000']
+  const file = tmpDir(t, 'file')
+  fs.writeFileSync(file, 'mine')
+  const f = await run(args(file))
+  t.is(f.code, 2)
+  t.is(f.stdout, '', 'no "starting" line: nothing was started')
+  t.is(f.stderr, `error: ${file} is not a directory (NOT_A_WAL)\n`)
+  const other = tmpDir(t, 'other')
+  fs.mkdirSync(other)
+  fs.writeFileSync(`${other}/notes.txt`, 'mine')
+  const o = await run(args(other))
+  t.is(o.code, 2)
+  t.is(o.stdout, '')
+  t.is(o.stderr, `error: ${other} is not empty and holds no write-ahead log (NOT_A_WAL)\n`)
+  t.deepEqual(fs.readdirSync(other), ['notes.txt'])
+})
+
 test('--http-port of mirror and replay must be a port, 0 to 65535: a usage error at parse time', async (t) => {
   const dir = tmpDir(t, 'absent')
   for (const cmd of ['mirror', 'replay']) {

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import { Option, type Command } from 'commander'
 import { CliError, EXIT_CODES_HELP, usageError } from '../errors.js'
-import { requireLog } from '../layout.js'
+import { requireLog, requireLogOrNothing } from '../layout.js'
 import { ISO_TIME_HELP, parseIsoTime, parseNonNegative, parsePort, parsePositive } from '../common.js'
 
 /** The part of connectors/kafka/bridge.ts the CLI uses. Options are the bridge's own (RunMirrorOptions, RunReplayOptions). */
@@ -154,8 +154,10 @@ async function run (kind: 'mirror' | 'replay', o: Flags): Promise<void> {
   const bridge = await loadBridge()
   const opts = bridgeOptions(kind, o, bridge.optionsFromEnv(process.env))
   // Replay reads an existing log: opening a missing one would create it, empty, and replay nothing.
-  // Checked before anything connects to Kafka or touches the directory.
+  // Mirror creates one, but not in a file or a directory holding something else. Checked before
+  // anything connects to Kafka or touches the directory.
   if (kind === 'replay') requireLog(String(opts.dir))
+  else requireLogOrNothing(String(opts.dir))
   // The bridge stops gracefully on SIGTERM/SIGINT, logs JSON lines (info and warnings on stdout,
   // errors and the 'fatal' line on stderr) and rejects with a WalError on a fatal error, which the
   // CLI reports on one more line on stderr, with exit code 2.
