@@ -130,6 +130,15 @@ test('mirror into a file or a directory holding something else fails with NOT_A_
   t.deepEqual(fs.readdirSync(other), ['notes.txt'])
 })
 
+test('replay --partitions names only partitions the log has, checked before connecting', async (t) => {
+  const dir = tmpDir(t)
+  t.is((await run(['append', dir, '--partitions', '2'], { input: 'a\n' })).code, 0)
+  const r = await run(['replay', '--brokers', '127.0.0.1:1', '--topic', 't', '--dir', dir, '--partitions', '0,2', '--start-timeout', '1000'])
+  t.is(r.code, 2)
+  t.is(r.stdout, '', 'no "starting" line: nothing was started')
+  t.is(r.stderr, 'error: --partitions: the log has no partition 2 (partitions are 0..1) (UNKNOWN_PARTITION)\n')
+})
+
 test('--http-port of mirror and replay must be a port, 0 to 65535: a usage error at parse time', async (t) => {
   const dir = tmpDir(t, 'absent')
   for (const cmd of ['mirror', 'replay']) {

@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import { Option, type Command } from 'commander'
+import { WalError, WriteAhead } from '../../index.js'
 import { CliError, EXIT_CODES_HELP, usageError } from '../errors.js'
 import { requireLog, requireLogOrNothing } from '../layout.js'
 import { ISO_TIME_HELP, parseIsoTime, parseNonNegative, parsePort, parsePositive } from '../common.js'
@@ -150,14 +151,26 @@ function bridgeOptions (kind: 'mirror' | 'replay', o: Flags, env: Record<string,
   return opts
 }
 
+/** replay --partitions: each one in the log. The connector checks only once Kafka has answered. */
+async function requirePartitions (dir: string, partitions: number[] | undefined): Promise<void> {
+  if (partitions === undefined) return
+  const wal = await WriteAhead.open(dir, { readOnly: true })
+  const n = wal.partitions
+  await wal.close()
+  const p = partitions.find((x) => x >= n)
+  if (p !== undefined) throw new WalError('UNKNOWN_PARTITION', `--partitions: the log has no partition ${p} (partitions are 0..${n - 1})`, { partition: p })
+}
+
 async function run (kind: 'mirror' | 'replay', o: Flags): Promise<void> {
   const bridge = await loadBridge()
   const opts = bridgeOptions(kind, o, bridge.optionsFromEnv(process.env))
   // Replay reads an existing log: opening a missing one would create it, empty, and replay nothing.
   // Mirror creates one, but not in a file or a directory holding something else. Checked before
   // anything connects to Kafka or touches the directory.
-  if (kind === 'replay') requireLog(String(opts.dir))
-  else requireLogOrNothing(String(opts.dir))
+  if (kind === 'replay') {
+    requireLog(String(opts.dir))
+    await requirePartitions(String(opts.dir), opts.partitions as number[] | undefined)
+  } else requireLogOrNothing(String(opts.dir))
   // The bridge stops gracefully on SIGTERM/SIGINT, logs JSON lines (info and warnings on stdout,
   // errors and the 'fatal' line on stderr) and rejects with a WalError on a fatal error, which the
   // CLI reports on one more line on stderr, with exit code 2.
