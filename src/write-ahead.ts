@@ -4,7 +4,7 @@ import path from 'node:path'
 import { nodeFileIO, type FileIO } from './io/file-io.js'
 import { retentionChannel } from './channels.js'
 import { MAX_OFFSET_DELTA } from './format/batch.js'
-import { WalError, closed, invalidArgument, invalidOffset, unknownPartition, outOfRange, readOnly as readOnlyError } from './errors.js'
+import { WalError, closed, fromIoError, invalidArgument, invalidOffset, unknownPartition, outOfRange, readOnly as readOnlyError } from './errors.js'
 import { bytesOf, normalizeRecord, normalizeRecords } from './input.js'
 import { resolveOptions, type ResolvedOptions, type WriteAheadOptions } from './options.js'
 import { DirLock, LOCK_FILE } from './lock/index.js'
@@ -246,7 +246,11 @@ export class WriteAhead {
     if (o.readOnly) {
       requireLogDir(io, this.dir)
     } else {
-      mkdirDurable(io, this.dir)
+      try {
+        mkdirDurable(io, this.dir)
+      } catch (err) {
+        throw fromIoError(err, `creating ${this.dir}`, { dir: this.dir })
+      }
       const entries = readLogDir(io, this.dir).filter((n) => n !== LOCK_FILE && !n.startsWith(`${LOCK_FILE}.`)) // the lock and its temporary files
       if (entries.length > 0 && !entries.includes(META_DIR)) {
         throw new WalError('NOT_A_WAL', `${this.dir} is not empty and holds no write-ahead log`, { dir: this.dir })

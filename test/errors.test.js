@@ -138,6 +138,15 @@ test('a path that is a file, or missing, is NOT_A_WAL for open, verify and salva
   t.is(fs.readFileSync(file, 'utf8'), 'hi')
 })
 
+test('a directory that cannot be created is IO_ERROR, and open does not hang on it', async (t) => {
+  // Under /proc every mkdir fails with ENOENT although the parent exists, where Node's own
+  // recursive mkdir retries for ever.
+  const err = await t.throwsAsync(WriteAhead.open(`/proc/writeahead-test-${process.pid}/log`))
+  t.true(err instanceof WalError)
+  t.is(err.code, 'IO_ERROR')
+  t.regex(err.message, /^creating \/proc\/writeahead-test-\d+\/log: ENOENT/)
+})
+
 test('a non-empty directory that is not a log is NOT_A_WAL', async (t) => {
   const fs = await import('node:fs')
   const dir = tmpDir(t)

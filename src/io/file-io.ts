@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import nodePath from 'node:path'
 import { osLock } from './os-lock.js'
 
 /**
@@ -54,6 +55,26 @@ export interface FileIO {
   bootId?: () => string | null
 }
 
+/**
+ * mkdir -p, one level at a time. Node's own `recursive: true` retries for ever where a mkdir fails
+ * with ENOENT under a parent that exists (any path under /proc): the log would hang at open.
+ */
+function mkdirParents (dir: string): void {
+  const missing: string[] = []
+  for (let d = nodePath.resolve(dir); !fs.existsSync(d); d = nodePath.dirname(d)) {
+    missing.push(d)
+    if (nodePath.dirname(d) === d) break
+  }
+  for (let i = missing.length - 1; i >= 0; i--) {
+    try {
+      fs.mkdirSync(missing[i])
+    } catch (err) {
+      // Made meanwhile by someone else: what was wanted.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
+  }
+}
+
 let bootIdCache: string | null | undefined
 function readBootId (): string | null {
   if (bootIdCache === undefined) {
@@ -82,7 +103,7 @@ export const nodeFileIO: FileIO = {
     const fd = fs.openSync(path, 'r')
     try { fs.fsyncSync(fd) } finally { fs.closeSync(fd) }
   },
-  mkdir: (path) => { fs.mkdirSync(path, { recursive: true }) },
+  mkdir: mkdirParents,
   readdir: (path) => fs.readdirSync(path),
   unlink: (path) => fs.unlinkSync(path),
   rename: (from, to) => fs.renameSync(from, to),
