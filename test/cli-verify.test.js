@@ -49,6 +49,12 @@ test('verify: exit 0 on a clean log', async (t) => {
   t.regex((await run(['verify', pre])).stdout, new RegExp(` ${Math.round(pj.dataBytes / 1024)} KiB of data, \\d+ records checked\\n$`))
 })
 
+test('verify counts in the singular where there is one: 1 partition, 1 segment, 1 record', async (t) => {
+  const dir = tmpDir(t)
+  t.is((await run(['append', dir], { input: '' })).code, 0) // a new log: its meta log holds one record
+  t.regex((await run(['verify', dir])).stdout, /^ok: 1 partition, 1 segment \(meta log included\), \d+ B of data, 1 record checked\n$/)
+})
+
 test('verify: exit 1 on a flipped byte in a sealed segment, naming partition, segment, position and offsets', async (t) => {
   const dir = tmpDir(t)
   const segs = await fill(dir)

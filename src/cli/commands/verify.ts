@@ -22,6 +22,8 @@ export function describe (dir: string, pr: LocatedProblem): string {
   return `${where}, segment ${pr.segment}, byte ${pr.position}: ${pr.reason}; ${range} affected${later} [${path.join(dir, file)}]`
 }
 
+const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`
+
 export async function verifyWithProgress (dir: string, quiet: boolean): Promise<VerifyReport> {
   const bar = !quiet && process.stderr.isTTY
     ? new cliProgress.SingleBar({ format: 'verifying [{bar}] {percentage}% | {done} of {size} | ETA {eta}s', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
@@ -64,7 +66,7 @@ ${EXIT_CODES_HELP}`)
       if (o.json === true) {
         await out(JSON.stringify({ ...report, problems }, null, 2) + '\n')
       } else {
-        const summary = `${report.partitions} partition${report.partitions === 1 ? '' : 's'}, ${report.segments} segments (meta log included), ${formatBytes(report.dataBytes)} of data, ${report.records} records checked`
+        const summary = `${count(report.partitions, 'partition')}, ${count(report.segments, 'segment')} (meta log included), ${formatBytes(report.dataBytes)} of data, ${count(report.records, 'record')} checked`
         if (report.ok) await out(`ok: ${summary}\n`)
         else {
           await out(`CORRUPTED: ${problems.length} problem${problems.length === 1 ? '' : 's'} in ${summary}\n` +
