@@ -560,3 +560,60 @@ test('dense mode: checkpoints of v: 1 with runs with lengths and a last batch (a
     await wal.close();
   }
 });
+
+test('dense mode on a gap-heavy topic: each checkpoint is what JSON.stringify writes, as runs are added, pruned by retention and reloaded after a failed batch', async (t) => {
+  t.timeout(180_000);
+  const { kafka, topic } = await newTopic('dense-gappy');
+  // One committed transaction per record: a marker follows each, so every record is a run of its own.
+  const producer = kafka.producer({ transactionalId: `${topic}-tx`, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  await producer.connect();
+  const N = 40;
+  for (let i = 0; i < N; i++) {
+    const tx = await producer.transaction();
+    await tx.send({ topic, acks: -1, messages: [{ partition: 0, value: Buffer.from(`kafka-${i}`) }] });
+    await tx.commit();
+  }
+  await producer.disconnect();
+  const kafkaOffset = new Map((await rawLog(kafka, topic)).filter((r) => !r.control).map((r) => [r.value, r.offset]));
+  // Small segments and a byte limit: retention drops old segments while the mirror runs, so runs are pruned.
+  const dir = tmp('dense-gappy');
+  const walOptions = { partitions: 1, segmentBytes: 4096, retention: { maxBytes: 6000 } };
+  const consumer = { ...fastConsumer, maxBytesPerPartition: 1 }; // one record batch per fetch
+  const written = [];
+  /** Records every checkpoint the mirror writes; the `dieAt`-th batch with records fails. */
+  const watched = (real, dieAt) => {
+    const crowded = crowdedWal(real, 'app', { dieAt });
+    return new Proxy(crowded.wal, {
+      get(target, prop) {
+        if (prop !== 'appendBatch') return Reflect.get(target, prop);
+        return (p, records, options) => {
+          written.push(String(options.checkpoint.value));
+          return target.appendBatch(p, records, options);
+        };
+      },
+    });
+  };
+  let wal = await WriteAhead.open(dir, walOptions);
+  const m1 = await mirror({ kafka, topic, wal: watched(wal, 15), offsets: 'dense', stopAtEnd: true, consumer });
+  await t.throwsAsync(m1.done, { code: 'IO_ERROR', message: /injected/ });
+  await wal.close();
+  wal = await WriteAhead.open(dir, walOptions);
+  try {
+    t.true(mirrorCheckpoint(wal, topic, 0).next < kafkaOffset.get(`kafka-${N - 1}`), 'the failed batch stopped the first run early');
+    const m2 = await mirror({ kafka, topic, wal: watched(wal, 0), offsets: 'dense', stopAtEnd: true, consumer });
+    await m2.done;
+    for (const json of written) t.is(JSON.stringify(JSON.parse(json)), json);
+    const cp = mirrorCheckpoint(wal, topic, 0);
+    const { start } = wal.offsets(0);
+    t.true(start > 0, 'retention dropped segments');
+    // (Pruned at each batch against the start then: retention after the last batch can leave runs below it.)
+    t.true(cp.runs[0][0] > 1, 'the first runs (WAL offsets 1, 3, ...) were pruned');
+    t.true(cp.runs.length > 1 && cp.runs.every((r) => r[2] === 1), 'a run per record');
+    const records = await walRecords(wal);
+    t.is(records[0][0], start);
+    t.deepEqual(records.map(([o, v]) => sourceOffset(wal, topic, 0, o)), records.map(([, v]) => v === 'app' ? null : kafkaOffset.get(v)));
+    t.deepEqual(records.filter(([, v]) => v !== 'app').map(([, v]) => v).at(-1), `kafka-${N - 1}`, 'mirrored to the end');
+  } finally {
+    await wal.close();
+  }
+});

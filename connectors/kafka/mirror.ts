@@ -234,18 +234,85 @@ function settledRuns (c: MirrorCheckpoint, walEnd: () => number): MirrorRun[] {
   return out
 }
 
-/** Appends `count` records from Kafka offset `kafka` at WAL offset `wal` to runs, extending the last run when they continue it. */
-function addRun (runs: MirrorRun[], wal: number, kafka: number, count: number): void {
-  const last = runs[runs.length - 1]
-  if (last !== undefined && last[0] + last[2] === wal && last[1] + last[2] === kafka) last[2] += count
-  else runs.push([wal, kafka, count])
+/**
+ * The runs of a dense partition together with their JSON, kept up to date as runs are added and
+ * pruned. A gap-heavy topic has a run per record, and every batch writes all of them in its
+ * checkpoint: stringified whole per batch, they made the mirror quadratic in the number of runs.
+ * Here a batch serialises only the runs it changed; the rest of the text is reused (and the WAL
+ * copies it, once, into the batch).
+ */
+class DenseRuns {
+  readonly runs: MirrorRun[]
+  /** The JSON of every run but the last (which the next record may still extend), comma-separated. */
+  private sealed: string
+
+  constructor (runs: MirrorRun[] = []) {
+    this.runs = runs
+    this.sealed = runs.slice(0, -1).map((r) => JSON.stringify(r)).join(',')
+  }
+
+  /** Appends `count` records from Kafka offset `kafka` at WAL offset `wal`, extending the last run when they continue it. */
+  add (wal: number, kafka: number, count: number): void {
+    const runs = this.runs
+    const last = runs[runs.length - 1]
+    if (last !== undefined && last[0] + last[2] === wal && last[1] + last[2] === kafka) { last[2] += count; return }
+    if (last !== undefined) this.sealed = this.sealed.length === 0 ? JSON.stringify(last) : this.sealed + ',' + JSON.stringify(last)
+    runs.push([wal, kafka, count])
+  }
+
+  /** Drops the runs wholly below the log's first retained offset: they describe nothing any more. */
+  prune (start: number): void {
+    const runs = this.runs
+    let n = 0
+    let chars = 0
+    while (n < runs.length && runs[n][0] + runs[n][2] <= start) chars += JSON.stringify(runs[n++]).length + 1
+    if (n === 0) return
+    runs.splice(0, n)
+    // All but the last run are sealed: what is left of them follows the dropped runs' text and commas.
+    this.sealed = runs.length <= 1 ? '' : this.sealed.slice(chars)
+  }
+
+  /** What undo() returns to: taken before a batch adds its runs. */
+  mark (): { length: number, lastCount: number, sealed: string } {
+    const n = this.runs.length
+    return { length: n, lastCount: n > 0 ? this.runs[n - 1][2] : 0, sealed: this.sealed }
+  }
+
+  /** Undoes the runs added since `mark()` (a batch that failed must not leave them for the next one to extend). */
+  undo (m: { length: number, lastCount: number, sealed: string }): void {
+    this.runs.length = m.length
+    if (m.length > 0) this.runs[m.length - 1][2] = m.lastCount
+    this.sealed = m.sealed
+  }
+
+  /** The runs as JSON, byte for byte what JSON.stringify(this.runs) gives. */
+  json (): string {
+    const n = this.runs.length
+    if (n === 0) return '[]'
+    const last = JSON.stringify(this.runs[n - 1])
+    return n === 1 ? `[${last}]` : `[${this.sealed},${last}]`
+  }
+
+  /** json().length (and its size in bytes: only digits, commas and brackets), without building it. */
+  jsonLength (): number {
+    const n = this.runs.length
+    if (n === 0) return 2
+    const last = JSON.stringify(this.runs[n - 1]).length
+    return n === 1 ? last + 2 : this.sealed.length + last + 3
+  }
 }
 
-/** Runs wholly below the log's first retained offset describe nothing any more. */
-function pruneRuns (runs: MirrorRun[], start: number): void {
-  let n = 0
-  while (n < runs.length && runs[n][0] + runs[n][2] <= start) n++
-  if (n > 0) runs.splice(0, n)
+/**
+ * A dense checkpoint as JSON, byte for byte what JSON.stringify gives for `{ v: 2, topic,
+ * partition, mode: 'dense', next, runs }` (no `runs` while there are none), around the runs' kept
+ * text; `bytes`: its size, without building it.
+ */
+function denseCheckpoint (topic: string, partition: number, next: number, runs: DenseRuns): { json: () => string, bytes: () => number } {
+  const head = `{"v":2,"topic":${JSON.stringify(topic)},"partition":${partition},"mode":"dense","next":${next}`
+  return {
+    json: () => runs.runs.length === 0 ? head + '}' : `${head},"runs":${runs.json()}}`,
+    bytes: () => Buffer.byteLength(head) + (runs.runs.length === 0 ? 1 : ',"runs":}'.length + runs.jsonLength())
+  }
 }
 
 interface PartitionState {
@@ -254,7 +321,7 @@ interface PartitionState {
   records: number
   bytes: number
   /** Dense mode: the runs, as the latest checkpoint has them. */
-  runs: MirrorRun[]
+  runs: DenseRuns
   committedToKafka: number
   mode: OffsetMode | null
   offsetResets: number
@@ -264,7 +331,7 @@ interface PartitionState {
 }
 
 function newState (next: number, high: number): PartitionState {
-  return { next, high, records: 0, bytes: 0, runs: [], committedToKafka: -1, mode: null, offsetResets: 0, skippedOffsets: 0, resetOf: -1 }
+  return { next, high, records: 0, bytes: 0, runs: new DenseRuns(), committedToKafka: -1, mode: null, offsetResets: 0, skippedOffsets: 0, resetOf: -1 }
 }
 
 const BATCH_OVERHEAD = 64
@@ -534,7 +601,7 @@ class MirrorImpl extends EventEmitter implements Mirror {
       }
       if (c !== null) {
         s.mode = c.mode
-        if (c.mode === 'dense') s.runs = settledRuns(c, () => wal.offsets(b.partition).end).map((r) => [...r] as MirrorRun)
+        if (c.mode === 'dense') s.runs = new DenseRuns(settledRuns(c, () => wal.offsets(b.partition).end).map((r) => [...r] as MirrorRun))
         // The checkpoint's offset must still be in the partition, or kafkajs would move to the
         // earliest offset without a word: a hole, or (the topic re-created) nothing mirrored.
         if (c.next < b.low || c.next > b.high) {
@@ -626,21 +693,12 @@ class MirrorImpl extends EventEmitter implements Mirror {
     if (msgs.length === 0 && b.nextOffset <= s.next) return
     // The checkpoint is stored in the same batch and counts toward maxBatchBytes: leave room for it
     // (runs added within this batch fit in the per-record overestimate of BATCH_OVERHEAD).
-    /**
-     * Room for records beside the next checkpoint, sized with the largest `next`. `written`: the
-     * checkpoint just committed, equal to the next one but for `next` (stringifying the runs once
-     * per flush rather than twice: on a gap-heavy dense topic that is most of the mirror's time).
-     */
-    const room = (written?: { json: string, next: number }): number => {
+    /** Room for records beside the next checkpoint, sized with the largest `next`. */
+    const room = (): number => {
       const state = s as PartitionState
-      let json: number
-      if (written !== undefined) {
-        json = Buffer.byteLength(written.json) - String(written.next).length + String(Number.MAX_SAFE_INTEGER).length
-      } else {
-        const cpNow: MirrorCheckpoint = { v: this.mode === 'dense' ? 2 : 1, topic: this.topic, partition: p, mode: this.mode, next: Number.MAX_SAFE_INTEGER }
-        if (this.mode === 'dense') cpNow.runs = state.runs
-        json = Buffer.byteLength(JSON.stringify(cpNow))
-      }
+      const json = this.mode === 'dense'
+        ? denseCheckpoint(this.topic, p, Number.MAX_SAFE_INTEGER, state.runs).bytes()
+        : Buffer.byteLength(JSON.stringify({ v: 1, topic: this.topic, partition: p, mode: this.mode, next: Number.MAX_SAFE_INTEGER } satisfies MirrorCheckpoint))
       return wal.options.maxBatchBytes - (10 + Buffer.byteLength(checkpointName(this.topic)) + json) - BATCH_OVERHEAD
     }
     let maxBatch = room()
@@ -652,32 +710,25 @@ class MirrorImpl extends EventEmitter implements Mirror {
     const flush = async (next: number): Promise<void> => {
       const state = s as PartitionState
       const name = checkpointName(this.topic)
-      let value: string
       if (this.mode === 'preserve') {
         const cp: MirrorCheckpoint = { v: 1, topic: this.topic, partition: p, mode: this.mode, next }
-        value = JSON.stringify(cp)
-        await wal.appendBatch(p, chunk, { checkpoint: { name, value }, offsets: chunkOffsets })
+        await wal.appendBatch(p, chunk, { checkpoint: { name, value: JSON.stringify(cp) }, offsets: chunkOffsets })
       } else {
         const { start, pending } = wal.offsets(p)
-        pruneRuns(state.runs, start)
+        const runs = state.runs
+        runs.prune(start)
         // No explicit offsets, so other writers may append meanwhile. The log numbers a batch when
         // appendBatch is called, from `pending` (after whatever is still being committed): read in
         // the same synchronous step, with no await in between, it is exactly where the batch lands.
-        // addRun only extends the last run or adds runs after it: what it changed is undone in
-        // O(1) if the batch fails (a copy of every run per flush made gap-heavy topics slower).
-        const runs = state.runs
-        const kept = runs.length
-        const lastCount = kept > 0 ? runs[kept - 1][2] : 0
-        for (let i = 0; i < chunkOffsets.length; i++) addRun(runs, pending + i, chunkOffsets[i], 1)
-        const cp: MirrorCheckpoint = { v: 2, topic: this.topic, partition: p, mode: this.mode, next }
-        if (runs.length > 0) cp.runs = runs
-        value = JSON.stringify(cp)
+        // Runs are only extended or added after the last: what a batch changed is undone in O(1)
+        // if it fails (a copy of every run per flush made gap-heavy topics slower).
+        const mark = runs.mark()
+        for (let i = 0; i < chunkOffsets.length; i++) runs.add(pending + i, chunkOffsets[i], 1)
         try {
-          await wal.appendBatch(p, chunk, { checkpoint: { name, value } })
+          await wal.appendBatch(p, chunk, { checkpoint: { name, value: denseCheckpoint(this.topic, p, next, runs).json() } })
         } catch (err) {
           // A failed batch must not leave its runs for the next one to extend.
-          runs.length = kept
-          if (kept > 0) runs[kept - 1][2] = lastCount
+          runs.undo(mark)
           throw err
         }
       }
@@ -686,7 +737,7 @@ class MirrorImpl extends EventEmitter implements Mirror {
       chunk = []
       chunkOffsets = []
       chunkBytes = 0
-      maxBatch = room({ json: value, next })
+      maxBatch = room()
     }
     for (const m of msgs) {
       // A message already has the shape of a record, tombstones included (its extra offset is
