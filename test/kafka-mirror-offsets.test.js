@@ -295,6 +295,42 @@ for (const onOffsetReset of ['error', 'earliest']) {
   });
 }
 
+test('records deleted while the mirror runs, up to an aborted transaction: the reset resumes where Kafka now starts, and skips only the deleted offsets', async (t) => {
+  t.timeout(120_000);
+  const { kafka, topic } = await newTopic('reset-live-aborted');
+  await produceEach(kafka, topic, ['r0', 'r1', 'r2', 'r3', 'r4']);
+  const { p1, plain, send, close } = await transactionalProducers(kafka, topic);
+  const tx = await p1.transaction();
+  await send(tx, 'ABORTED-5');
+  await send(tx, 'ABORTED-6');
+  await tx.abort();
+  await send(plain, 'r8');
+  await close();
+  // (abort() returns before its marker is written: the marker is offset 7 or 8.)
+  t.deepEqual((await rawLog(kafka, topic)).slice(0, 7).map((r) => r.value), ['r0', 'r1', 'r2', 'r3', 'r4', 'ABORTED-5', 'ABORTED-6']);
+  const real = await WriteAhead.open(tmp('reset-live-aborted'), { partitions: 1 });
+  const gate = gatedWal(real);
+  // As above: while record 0 waits at the gate, the consumer has fetched no further than offset 1.
+  const m = await mirror({ kafka, topic, wal: gate.wal, offsets: 'dense', stopAtEnd: true, consumer: { ...fastConsumer, maxBytesPerPartition: 1 }, onOffsetReset: 'earliest' });
+  const events = [];
+  m.on('offsetReset', (e) => events.push(e));
+  await gate.held();
+  await deleteRecordsBefore(kafka, topic, 5); // Kafka now starts with the aborted transaction
+  gate.open();
+  try {
+    const done = await m.done;
+    t.is(events.length, 1);
+    const { expected } = events[0];
+    t.true(expected === 1 || expected === 2, `the consumer was at ${expected}`);
+    // Offsets 5 and 6 (and the marker) were not deleted: aborted records, which no mirror writes.
+    t.deepEqual(events, [{ partition: 0, reason: 'deleted', expected, resumedAt: 5, skipped: 5 - expected }]);
+    t.like(done, { offsetResets: 1, skippedOffsets: 5 - expected });
+    t.deepEqual((await walRecords(real)).map(([, v]) => v), [...['r0', 'r1', 'r2', 'r3', 'r4'].slice(0, expected), 'r8']);
+  } finally {
+    await real.close();
+  }
+});
+
 /** Deletes `topic` and creates it again, empty. */
 async function recreateTopic(kafka, topic) {
   const admin = kafka.admin();

@@ -510,16 +510,23 @@ class KafkajsPort implements KafkaPort {
     const deliver = async (b: FetchedBatch, fetchedFrom: number | null): Promise<void> => {
       const want = expected.get(b.partition)
       if (want !== undefined) {
+        // Where Kafka moved the consumer, once a move is confirmed: the offset kafkajs fetched from
+        // (the earliest offset, as kafkajs resets), or the earliest offset Kafka now reports. Not the
+        // batch's first record: aborted records and markers may come first, and they were not
+        // deleted (a reset counts only the offsets it passed over).
+        let at: number | undefined
         // Moved forward: the records from `want` were deleted before they were read (kafkajs
         // moves only to the earliest offset).
         let moved = fetchedFrom !== null && fetchedFrom > want
+        if (moved) at = fetchedFrom as number
         // Or the partition now ends below `want` (re-created or truncated; it never shrinks
         // otherwise), and kafkajs moved back to its beginning. A leader elected a moment ago can
         // report a high watermark behind records already read, so Kafka's offsets API, which
         // answers only once the leader caught up, confirms it.
         if (!moved && b.highWatermark < want) {
-          const high = (await this.describe(topic)).find((x) => x.partition === b.partition)?.high
-          moved = high !== undefined && high < want
+          const now = (await this.describe(topic)).find((x) => x.partition === b.partition)
+          moved = now !== undefined && now.high < want
+          if (moved) at = fetchedFrom ?? now?.low
         }
         // Filtered to nothing and starting past `want`: a hole left by compaction, or records
         // deleted. Kafka's earliest offset past `want` tells which (such batches are rare: only
@@ -527,8 +534,9 @@ class KafkajsPort implements KafkaPort {
         if (!moved && fetchedFrom === null && b.messages.length === 0 && b.firstOffset !== undefined && b.firstOffset > want) {
           const low = (await this.describe(topic)).find((x) => x.partition === b.partition)?.low
           moved = low !== undefined && low > want
+          if (moved) at = low
         }
-        if (moved) b = { ...b, reset: { expected: want } }
+        if (moved) b = { ...b, reset: { expected: want, at } }
         else {
           if (b.nextOffset <= want) return
           if (b.messages.length > 0 && b.messages[0].offset < want) b = { ...b, messages: b.messages.filter((m) => m.offset >= want) }

@@ -685,7 +685,8 @@ class MirrorImpl extends EventEmitter implements Mirror {
     if (b.reset !== undefined && s.next >= 0) {
       // Kafka moved the consumer: records from s.next on were deleted before this mirror read them
       // (the batch starts later), or the partition now ends below s.next (it starts earlier).
-      const at = b.messages.length > 0 ? b.messages[0].offset : b.nextOffset
+      // Where Kafka moved it, not the first record: aborted records and markers between were not deleted.
+      const at = b.reset.at ?? (b.messages.length > 0 ? b.messages[0].offset : b.nextOffset)
       const restarted = b.highWatermark < s.next
       this.offsetReset(p, s, s.next, at, restarted ? 'restarted' : 'deleted', { low: at, high: b.highWatermark })
     }

@@ -41,9 +41,12 @@ export interface PortBatch {
    * answered OFFSET_OUT_OF_RANGE and the consumer moved to another offset. Either the records from
    * `expected` on were deleted (retention, deleteRecords) and the batch starts later, or the
    * partition now ends before `expected` (the topic was deleted and re-created, or truncated) and
-   * the batch starts earlier. Records below `expected` are then delivered, not dropped.
+   * the batch starts earlier. Records below `expected` are then delivered, not dropped. `at`:
+   * the offset Kafka moved the consumer to (its earliest offset), where known; the batch's first
+   * record can be later (aborted records and transaction markers are not delivered), and offsets
+   * between `at` and it were not lost. Without `at`, the first record (or `nextOffset`) stands for it.
    */
-  reset?: { expected: number }
+  reset?: { expected: number, at?: number }
 }
 
 export interface PartitionInfo {
