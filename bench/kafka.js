@@ -21,6 +21,7 @@ import { startBroker } from '../test/kafka/broker.js'
 import { mirror, replay, kafkajsPort } from '../dist/connectors/kafka/index.js'
 import { BATCH, consumerOpts, message as messageOf, steady } from './lib/kafka-shared.js'
 import { benchArgs } from './lib/args.js'
+import { median } from './lib/common.js'
 
 const { Kafka, logLevel } = kafkajs
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -59,7 +60,6 @@ const NO_PROVENANCE = flags['no-provenance'] === true
 // Read when the first port is made (kafkajsPort below), which is when the patch would be applied.
 if (flags['kafkajs-encoder'] === true) process.env.WRITEAHEAD_KAFKAJS_ENCODER = 'kafkajs'
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const fmt = (n) => Math.round(n).toLocaleString('en-US')
 
 let broker = null

@@ -16,7 +16,12 @@ export const SCENARIOS = ['serial', 'batch', 'concurrent', 'payload', 'read', 'r
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 export const now = () => performance.now()
-export const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)] }
+/** The middle value; of an even count, the mean of the two middle ones (not the lower, which made a median of two runs their minimum). */
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
+}
 export const progress = (msg) => process.stderr.write(`  ${msg}\n`)
 
 /** Deterministic random bytes (xorshift), so every run and every system writes the same data. */
