@@ -482,9 +482,13 @@ async function runStreams () {
 
 // ---------------------------------------------------------------- open after crash
 
+/** The crash child running now, if any: an interrupted bench kills it before removing its directory. */
+let crashChild = null
+
 function buildAndKill (system, dir, bytes) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(BENCH, 'lib', 'crash-child.js'), system, dir, String(bytes)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, [path.join(BENCH, 'lib', 'crash-child.js'), system, dir, String(bytes)], { stdio: ['pipe', 'pipe', 'inherit'] }) // stdin: see crash-child.js
+    crashChild = child
     let out = ''
     let acked = -1
     child.stdout.on('data', (d) => {
@@ -495,6 +499,7 @@ function buildAndKill (system, dir, bytes) {
     child.on('error', reject)
     // Wait for exit: until the child is reaped its pid is alive and its lock is not stale.
     child.on('exit', (code, signal) => {
+      crashChild = null
       if (signal === 'SIGKILL' && acked >= 0) resolve(acked)
       else reject(new Error(`${system} crash child exited with ${code ?? signal} before writing ${bytes} bytes`))
     })
@@ -546,7 +551,11 @@ async function runOpen () {
 
 const fsKind = checkDisk(TMP)
 const cleanup = cleanupWork
-process.on('SIGINT', () => { closeFloor(); cleanup(); process.exit(130) })
+// Interrupted (Ctrl-C, or a kill/timeout's SIGTERM, which used to leave bench/tmp/run-<pid> behind):
+// stop the crash child first, else it can recreate files in the directory being removed.
+const interrupted = (code) => () => { crashChild?.kill('SIGKILL'); closeFloor(); cleanup(); process.exit(code) }
+process.on('SIGINT', interrupted(130))
+process.on('SIGTERM', interrupted(143))
 
 const machine = {
   cpu: os.cpus()[0]?.model ?? 'unknown',
