@@ -101,6 +101,8 @@ const row = (r) => { rows.push(r); return r }
  * a fresh store, opened right before it and closed right after. -> { [key]: { res[], flo[] } }
  */
 async function measure (label, list, { floor, runs = CFG.runs, perRun = false }) {
+  // --systems=floor alone: the floor runs by itself (paired runs only happen before a system's).
+  if (floor !== undefined && FLOOR && list.length === 0) return measure(label, [{ key: 'floor', run: floor }], { runs })
   const out = {}
   const state = new Map()
   const up = async (s) => { state.set(s.key, s.setup === undefined ? undefined : await s.setup()) }
