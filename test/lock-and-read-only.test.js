@@ -116,6 +116,40 @@ test('readOnly follows a live writer up to its latest durable commit', async (t)
   await ro.close()
 })
 
+test('a read-only follower finds damage in what the writer acknowledged: CORRUPTED, not a shorter log', async (t) => {
+  const dir = tmpDir(t)
+  const h = startHolder(dir)
+  t.teardown(() => h.child.kill('SIGKILL'))
+  t.is(await h.next(), 'ready')
+  t.is(await h.send('append 0 100'), 'done 100')
+  const ro = await WriteAhead.open(dir, { readOnly: true })
+  t.teardown(() => ro.close())
+  t.is(ro.offsets(0).end, 100)
+  // Made while all is well, and not yet read from: it starts following the writer (its watch)
+  // only once it has read everything and waits, which is after the damage below.
+  const live = ro.readable(0, { from: 100, live: true })
+  t.is(await h.send('append 0 100'), 'done 200')
+  // The new batch's magic byte (at 8 in its header), as bit rot would change it.
+  const segs = fs.readdirSync(`${dir}/partition-0`).filter((f) => f.endsWith('.log')).sort()
+  const file = `${dir}/partition-0/${segs.at(-1)}`
+  const buf = fs.readFileSync(file)
+  let last = -1
+  for (let at = 64; at + 4 <= buf.length && buf.readUInt32BE(at) !== 0; at += buf.readUInt32BE(at)) last = at
+  const fd = fs.openSync(file, 'r+')
+  fs.writeSync(fd, Buffer.from([buf[last + 8] ^ 0xff]), 0, 1, last + 8)
+  fs.closeSync(fd)
+  // The live reader finds it as it starts waiting, rather than waiting for ever.
+  const failed = new Promise((resolve) => live.on('error', resolve))
+  live.resume()
+  t.is((await failed).code, 'CORRUPTED')
+  const err = t.throws(() => ro.offsets(0), { instanceOf: WalError, code: 'CORRUPTED' })
+  t.regex(err.message, /inside acknowledged data/)
+  t.is(err.details.position, last)
+  await t.throwsAsync(collect(ro.iterate(0)), { code: 'CORRUPTED' }, 'it stays found')
+  t.is(await h.send('exit'), 'closed')
+  await h.exited
+})
+
 test('readOnly on a directory without a log is NOT_A_WAL', async (t) => {
   await t.throwsAsync(WriteAhead.open(tmpDir(t), { readOnly: true }), { code: 'NOT_A_WAL' })
 })

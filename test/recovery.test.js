@@ -96,6 +96,10 @@ test('an older segment cut at a batch boundary before it was sealed is CORRUPTED
   t.is(err.details.position, starts.at(-1))
   t.regex(err.message, /acknowledged data lost/)
   t.is(fs.statSync(victim).size, starts.at(-1), 'nothing was cut or sealed')
+  // A read-only open says the same, where it used to read a hole in the offsets quietly.
+  const ro = await t.throwsAsync(WriteAhead.open(dir, { readOnly: true }), { instanceOf: WalError, code: 'CORRUPTED' })
+  t.is(ro.details.position, starts.at(-1))
+  t.regex(ro.message, /acknowledged data lost/)
   const report = await WriteAhead.verify(dir)
   t.false(report.ok)
   t.like(report.problems[0], { segment: path.basename(victim), position: starts.at(-1) })
@@ -240,6 +244,11 @@ test('a flipped bit in the payload of an acknowledged batch of the open segment 
     const dir = tmpDir(t, name.replace(' ', '-'))
     const values = await fill(dir, 3)
     const { file, before, at } = flipInOpenSegment(dir, pick)
+    // A read-only open agrees with the writer's: the same records, the damage found by the read.
+    const ro = await WriteAhead.open(dir, { readOnly: true })
+    t.is(ro.offsets(0).end, 30, `${name}: read-only, every acknowledged record is still counted`)
+    await t.throwsAsync(ro.read(0, offset), { code: 'CORRUPTED' }, `${name}: read-only`)
+    await ro.close()
     const wal = await WriteAhead.open(dir, small)
     t.is(wal.offsets(0).end, 30, `${name}: every acknowledged record is still counted`)
     t.is(fs.statSync(file).size, before.length, `${name}: nothing was cut away`)
@@ -482,6 +491,9 @@ test('zeros inside acknowledged data are CORRUPTED on open, not a shorter log', 
   const err = await t.throwsAsync(WriteAhead.open(dir, small), { code: 'CORRUPTED' })
   t.regex(err.message, /inside acknowledged data/)
   t.is(fs.statSync(file).size, before.length, 'nothing was cut away')
+  // A read-only open used to stop there quietly, a shorter log than the writer serves.
+  const ro = await t.throwsAsync(WriteAhead.open(dir, { readOnly: true }), { code: 'CORRUPTED' })
+  t.regex(ro.message, /inside acknowledged data/)
 })
 
 test('salvage of a segment whose header is damaged leaves a log that opens', async (t) => {

@@ -104,6 +104,7 @@ export class PartitionLog implements Committable {
   /** Called after records become visible (append path) so live readers wake without polling. */
   readonly listeners = new Set<(end: number) => void>()
   private watcher: { close: () => void } | null = null
+  private followError: WalError | null = null
 
   /**
    * Calls `fn` whenever more records become visible. In a writer that is the append path itself.
@@ -112,7 +113,19 @@ export class PartitionLog implements Committable {
    */
   addListener (fn: (end: number) => void): void {
     this.listeners.add(fn)
-    if (this.o.readOnly && this.watcher === null) this.watcher = this.o.watch(this.o.dir, () => this.refresh())
+    if (this.o.readOnly && this.watcher === null) this.watcher = this.o.watch(this.o.dir, () => this.followWriter())
+  }
+
+  /**
+   * On a change in the directory. Nothing here may throw (it runs from a watch event): a refresh
+   * that fails wakes the waiting readers instead, whose own refresh then fails with the error.
+   */
+  private followWriter (): void {
+    try {
+      this.refresh()
+    } catch {
+      for (const l of [...this.listeners]) l(this.visibleEnd)
+    }
   }
 
   removeListener (fn: (end: number) => void): void {
@@ -763,8 +776,16 @@ export class PartitionLog implements Committable {
 
   refresh (): void {
     if (this.o.readOnly) {
+      // Damage found in what the writer acknowledged stays found: reading on past it, or
+      // stopping short of it quietly, would each show a log the writer does not serve.
+      if (this.followError !== null) throw this.followError
       const before = this.visibleEnd
-      this.visibleEnd = refreshReadOnly(this, this.o)
+      try {
+        this.visibleEnd = refreshReadOnly(this, this.o)
+      } catch (err) {
+        if (WalError.is(err, 'CORRUPTED')) this.followError = err
+        throw err
+      }
       this.nextOffset = this.visibleEnd
       if (this.visibleEnd > before) for (const l of this.listeners) l(this.visibleEnd)
     }

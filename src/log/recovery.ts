@@ -14,7 +14,8 @@
  *     nothing stale can ever follow a new batch; only a power loss can leave those, so within
  *     the boot of the partition's stamp (head-file.ts) the zeros are not read;
  *  4. the checkpoints are read from the newest segment, which carries all of them.
- * A read-only open does none of the writing: it trusts only what the writer's mark covers.
+ * A read-only open does none of the writing: it trusts only what the writer's mark covers, and
+ * calls damage inside the synced part of it CORRUPTED, as the writer would (never a shorter log).
  */
 import path from 'node:path'
 import { mkdirDurable } from '../io/durable-mkdir.js'
@@ -125,7 +126,7 @@ function recoverOnce (o: LogOptions): Recovered {
   let visible: HeadMark | null = null
   if (o.readOnly) {
     try { headFd = io.open(headPath, 'r') } catch {}
-    if (headFd >= 0) visible = readHead(io, headFd).visible
+    if (headFd >= 0) ({ visible, synced } = readHead(io, headFd))
   } else {
     headFd = io.exists(headPath) ? io.open(headPath, 'rw') : io.open(headPath, 'wx')
     synced = readHead(io, headFd).synced
@@ -210,7 +211,27 @@ function recoverOnce (o: LogOptions): Recovered {
           // Never write: an unsealed segment is read up to the writer's mark or its valid end.
           const indexer = new IndexBuilder(base, o.indexInterval)
           const limit = Math.min(visible !== null && visible.segmentBase === base ? visible.position : size, recorded?.dataEnd ?? size, size)
-          const r = scanSegment(io, fd, limit, { base, maxBatchBytes: BATCH_READ_LIMIT, checkpoints: last ? checkpoints : undefined, index: indexer })
+          // Below the writer's synced mark, the structure only, as the writer walks it: a flipped
+          // payload bit is then CORRUPTED on read in both, and this open reads no more than it must.
+          const mark = last && !o.compactOnRotate && synced !== null && synced.segmentBase === base && synced.position <= limit ? synced : null
+          const r = scanSegment(io, fd, limit, {
+            base, maxBatchBytes: BATCH_READ_LIMIT, checkpoints: last ? checkpoints : undefined, index: indexer,
+            trustedEnd: mark?.position ?? 0, trustedNextOffset: mark?.nextOffset
+          })
+          // Bad bytes where the writer's synced mark vouches for the data are damage, as the writer
+          // itself would say: stopping there quietly would hide acknowledged records from this
+          // reader while the writer serves them. Above it (sync 'interval' or 'never' and a power
+          // loss) they are a tail the writer will cut. A torn seal is a crash mid-rotation.
+          const tornSeal = !last && recorded === null && r.stop === 'bad' && (r.end + SEAL_BYTES >= size || allZero(io, fd, r.end + SEAL_BYTES, size))
+          if (r.stop === 'bad' && r.end < Math.min(limit, acknowledgedEnd(synced, base)) && !tornSeal) {
+            throw corrupted(`${r.reason ?? 'invalid data'} inside acknowledged data`, where(name, r.end, { offset: r.nextOffset }))
+          }
+          if (r.stop === 'end' && synced !== null && synced.segmentBase === base && r.end < Math.min(limit, synced.position)) {
+            throw corrupted('zeros or the end of the file inside acknowledged data', where(name, r.end, { offset: r.nextOffset }))
+          }
+          if (recorded !== null && !matchesRecord(r, recorded)) {
+            throw corrupted(`acknowledged data lost: the segment ends at byte ${r.end}, but the next segment records its data ending at ${recorded.dataEnd}`, where(name, r.end, { offset: r.nextOffset }))
+          }
           seg.nextOffset = r.nextOffset; seg.dataEnd = r.end; seg.batchCount = r.batchCount; seg.chain = r.chain
           seg.minTimestamp = r.minTimestamp; seg.maxTimestamp = r.maxTimestamp
           seg.indexer = indexer
@@ -218,7 +239,7 @@ function recoverOnce (o: LogOptions): Recovered {
           continue
         }
         const indexer = new IndexBuilder(base, o.indexInterval)
-        const markPos = synced !== null && synced.segmentBase === base ? synced.position : (synced !== null && synced.segmentBase > base ? Infinity : 0)
+        const markPos = acknowledgedEnd(synced, base)
         // Below the mark nothing can be torn: only the structure is walked there (reads verify
         // checksums), so open costs little more than the unsynced tail whatever the segment holds.
         // Not in a log whose batches all carry checkpoints (meta): a header bit decides which
@@ -312,6 +333,13 @@ function recoverOnce (o: LogOptions): Recovered {
   }
 }
 
+/** Where the data the synced mark vouches for ends in the segment at `base`: all of an older one. */
+function acknowledgedEnd (synced: HeadMark | null, base: number): number {
+  if (synced === null) return 0
+  if (synced.segmentBase === base) return synced.position
+  return synced.segmentBase > base ? Infinity : 0
+}
+
 /**
  * Read-only processes follow a live writer through its `durable` mark: new segments appear,
  * old ones disappear with retention, and the last one is read exactly up to the mark.
@@ -322,10 +350,11 @@ export function refreshReadOnly (log: PartitionLog, o: LogOptions): number {
   const segs = log.segments
   const cur = segs[segs.length - 1]
   let visible: HeadMark | null = null
+  let synced: HeadMark | null = null
   if (log.headFd < 0) {
     try { log.headFd = io.open(path.join(o.dir, HEAD_FILE), 'r') } catch {}
   }
-  if (log.headFd >= 0) visible = readHead(io, log.headFd).visible
+  if (log.headFd >= 0) ({ visible, synced } = readHead(io, log.headFd))
   if (visible === null) return cur?.nextOffset ?? 0
   if (cur !== undefined && visible.segmentBase === cur.base && visible.position === cur.dataEnd) return cur.nextOffset
   // Drop segments deleted by the writer's retention, add the new ones.
@@ -353,6 +382,10 @@ export function refreshReadOnly (log: PartitionLog, o: LogOptions): number {
       base, maxBatchBytes: BATCH_READ_LIMIT, index: seg.indexer ?? undefined, checkpoints: log.checkpoints,
       resume: { end: seg.dataEnd, nextOffset: seg.nextOffset, chain: seg.chain, batchCount: seg.batchCount }
     })
+    // As at open: the writer serves what its synced mark covers, so bad bytes there are damage.
+    if (r.stop === 'bad' && r.end < Math.min(limit, acknowledgedEnd(synced, base))) {
+      throw corrupted(`${r.reason ?? 'invalid data'} inside acknowledged data`, { partition: o.id, segment: path.basename(seg.path), position: r.end, offset: r.nextOffset })
+    }
     seg.dataEnd = r.end
     seg.nextOffset = r.nextOffset
     seg.chain = r.chain

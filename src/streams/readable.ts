@@ -231,7 +231,13 @@ export class WalReadable extends Readable {
     this.waiting = wake
     this.log.addListener(wake)
     // A read-only follower may have missed a commit between its last read and the watch starting.
-    this.log.refresh()
+    try {
+      this.log.refresh()
+    } catch (err) {
+      this.log.removeListener(wake)
+      this.waiting = null
+      cb(err as Error)
+    }
   }
 
   /** Stores the delivered position as the group's committed offset. */
