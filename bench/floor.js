@@ -66,8 +66,19 @@ export function floorSerial (ms) {
  * floor measured ~40% slower), which flattered every ratio to it. (concurrentRun's writers do make
  * one view per append: ~45 ns of the ≥ 500 ns an append costs them.)
  */
-export function floorBatch (count, size, ms) {
-  const f = floorFd()
+export function floorBatch (count, size, ms, { fresh = false } = {}) {
+  // `fresh`: appended to a new file, as a log writes (see bench/fresh-floor.js), not rewritten in
+  // place in the one pre-written file that this disk's cache keeps hot.
+  const freshDirPath = fresh ? freshDir('floor-fresh') : null
+  const f = fresh ? fs.openSync(path.join(freshDirPath, 'fresh.dat'), 'w+') : floorFd()
+  try {
+    return frameAndSync(f, count, size, ms, fresh)
+  } finally {
+    if (fresh) { fs.closeSync(f); fs.rmSync(freshDirPath, { recursive: true, force: true }) }
+  }
+}
+
+function frameAndSync (f, count, size, ms, append) {
   const frame = size + 4
   const buf = Buffer.allocUnsafe(count * frame)
   const batches = [0, 1, 2, 3].map((j) => payloads(j * count, count, size))
@@ -86,7 +97,7 @@ export function floorBatch (count, size, ms) {
       batch[i].copy(buf, off + 4)
       off += frame
     }
-    if (pos + off > FILE_BYTES) pos = 0
+    if (!append && pos + off > FILE_BYTES) pos = 0
     fs.writeSync(f, buf, 0, off, pos)
     fs.fdatasyncSync(f)
     pos += off
