@@ -337,6 +337,22 @@ class ReplayImpl extends EventEmitter implements Replay {
     return out
   }
 
+  /**
+   * Moves partition p to `to`, past records the target's tail shows already landed ('same'
+   * partitioner): they count as skipped, as records found there one by one do, and offsets without
+   * a record as gaps.
+   */
+  private async passOver (wal: WriteAhead, p: number, s: PState, to: number): Promise<void> {
+    const { start, end } = wal.offsets(p)
+    const from = Math.max(s.pos, start)
+    const upTo = Math.min(to, end)
+    let records = 0
+    if (upTo > from) for await (const batch of wal.iterateBatches(p, { from, to: upTo })) records += batch.length
+    s.skipped += records
+    s.gaps += Math.max(0, upTo - from) - records
+    s.pos = to
+  }
+
   private async session (budgetMs: number): Promise<Error | null> {
     if (this.stopping) return null
     const info = await this.describeOrCreate(budgetMs)
@@ -359,7 +375,7 @@ class ReplayImpl extends EventEmitter implements Replay {
       for (const [p, s] of this.state) {
         const m = landed.get(p)?.get(p)
         // Everything up to m reached the target in order: continue after it.
-        if (m !== undefined && m + 1 > s.pos) s.pos = Math.min(m + 1, Math.max(s.end, s.pos))
+        if (m !== undefined && m + 1 > s.pos) await this.passOver(wal, p, s, Math.min(m + 1, Math.max(s.end, s.pos)))
       }
     }
     const producer = await withDeadline(this.port.producer(), budgetMs, `replay to ${this.topic}: connecting the producer`)
