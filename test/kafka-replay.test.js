@@ -157,7 +157,28 @@ for (const partitioner of ['same', 'murmur2']) {
     t.deepEqual(again.partitions.map((p) => p.skipped), [100, 100, 100]);
     t.is(again.gaps, 0);
     await checkTarget(t, kafka, topic, 900, partitioner);
+    // The cursors moved past them too: once the target's records are gone (retention,
+    // deleteRecords), a rerun continues from the cursor and sends nothing again.
+    const after = await WriteAhead.open(dir, { readOnly: true });
+    t.deepEqual(Array.from({ length: P }, (_, p) => after.group('g').committed(p)), Array.from({ length: P }, (_, p) => after.offsets(p).end));
+    await after.close();
+    await deleteAllRecords(kafka, topic);
+    const third = await (await replay({ kafka, topic, wal: dir, group: 'g', partitioner })).done;
+    t.is(third.records, 0, 'nothing sent again after the target was emptied');
+    t.is((await topicOffsets(kafka, topic)).reduce((s, o) => s + o.high - o.low, 0), 0);
   });
+}
+
+/** Deletes every record of every partition of `topic` (as retention would). */
+async function deleteAllRecords(kafka, topic) {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    await admin.deleteTopicRecords({ topic, partitions: offsets.map((o) => ({ partition: o.partition, offset: '-1' })) });
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 test('records the start-up tail check passes over count as skipped, offsets without a record as gaps', async (t) => {

@@ -340,7 +340,9 @@ class ReplayImpl extends EventEmitter implements Replay {
   /**
    * Moves partition p to `to`, past records the target's tail shows already landed ('same'
    * partitioner): they count as skipped, as records found there one by one do, and offsets without
-   * a record as gaps.
+   * a record as gaps. The group cursor moves with them: those records are in Kafka, and a cursor
+   * left behind would send them again once the target's tail no longer shows them (retention,
+   * deleteRecords), and would hold back the lag and `keepUnconsumed` retention meanwhile.
    */
   private async passOver (wal: WriteAhead, p: number, s: PState, to: number): Promise<void> {
     const { start, end } = wal.offsets(p)
@@ -351,6 +353,8 @@ class ReplayImpl extends EventEmitter implements Replay {
     s.skipped += records
     s.gaps += Math.max(0, upTo - from) - records
     s.pos = to
+    const group = this.o.group
+    if (group !== undefined && upTo > (wal.group(group).committed(p) ?? -1)) await wal.group(group).commit(p, upTo)
   }
 
   private async session (budgetMs: number): Promise<Error | null> {
