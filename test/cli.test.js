@@ -207,6 +207,12 @@ test('errors are one line "error: <message> (<CODE>)" with exit 2 and no stack; 
   t.is(missing.stdout, '')
   t.is(missing.stderr, `error: ${dir} does not exist (NOT_A_WAL)\n`)
 
+  // A partition a new log would not have: refused before anything is created.
+  const fresh = await run(['append', dir, '-p', '3'], { input: 'a\n' })
+  t.is(fresh.code, 2)
+  t.is(fresh.stderr, 'error: partition 3 of a new log: it is created with --partitions 1; pass --partitions 4 or more (UNKNOWN_PARTITION)\n')
+  t.false(fs.existsSync(dir), 'no log was created')
+
   await run(['append', dir], { input: 'a\n' })
   const unknown = await run(['tail', dir, '-p', '7'])
   t.is(unknown.code, 2)
