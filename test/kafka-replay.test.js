@@ -351,6 +351,30 @@ test('bad credentials (SASL against a plaintext listener) are INVALID_OPTION; th
   t.deepEqual(await walSnapshot(dir), before);
 });
 
+test('a bad `from` is INVALID_OPTION before anything connects: no topic created, the WAL untouched', async (t) => {
+  t.timeout(60_000);
+  const kafka = kafkaClient(kb.brokers, 'bad-from');
+  const dir = tmp('bad-from');
+  await buildWal(dir, 30);
+  const before = await walSnapshot(dir);
+  const topic = uniqueTopic('bad-from');
+  const bad = [-1, 1.5, 2 ** 64, Number.NaN, 'first', null, [3], { timestamp: 'yesterday' }, { timestamp: new Date('nope') }, { 0: -2 }, { x: 3 }];
+  for (const from of bad) {
+    const err = await t.throwsAsync(replay({ kafka, topic, wal: dir, createTopic: true, from }), { code: 'INVALID_OPTION' }, `from: ${String(from)}`);
+    t.is(err.details.option, 'from');
+  }
+  // Also with brokers that cannot be reached: the option is wrong, not the connection.
+  const nowhere = kafkaClient('127.0.0.1:1', 'bad-from-nowhere');
+  const t0 = Date.now();
+  await t.throwsAsync(replay({ kafka: nowhere, topic, wal: dir, from: -1, startTimeoutMs: 20_000 }), { code: 'INVALID_OPTION' });
+  t.true(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+  const admin = kafka.admin();
+  await admin.connect();
+  t.false((await admin.listTopics()).includes(topic), 'createTopic did not run');
+  await admin.disconnect();
+  t.deepEqual(await walSnapshot(dir), before);
+});
+
 test("partitioner 'same' into a topic with too few partitions is INVALID_ARGUMENT", async (t) => {
   const { kafka, dir, topic } = await replayCase('bad-parts', 30, 2);
   const err = await t.throwsAsync(replay({ kafka, topic, wal: dir }), { code: 'INVALID_ARGUMENT' });

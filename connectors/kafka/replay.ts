@@ -148,6 +148,31 @@ export interface Replay extends EventEmitter {
 
 const DEFAULT_BATCH_BYTES = 512 * 1024
 
+/** Checks `from` as replay() is called, before anything connects (startOffset reads it later). */
+function checkFrom (from: unknown): void {
+  if (from === undefined || from === 'earliest' || from === 'latest') return
+  const bad = (why: string): WalError => new WalError('INVALID_OPTION', `option from: ${why}`, { option: 'from' })
+  const offset = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+  if (typeof from === 'number') {
+    if (!offset(from)) throw bad(`must be a non-negative offset, got ${from}`)
+    return
+  }
+  if (from !== null && typeof from === 'object' && !Array.isArray(from)) {
+    if ('timestamp' in from) {
+      const ts = (from as { timestamp: unknown }).timestamp
+      const ms = ts instanceof Date ? ts.getTime() : ts
+      if (typeof ms !== 'number' || !Number.isFinite(ms)) throw bad(`{ timestamp } must be milliseconds or a valid Date, got ${String(ts)}`)
+      return
+    }
+    for (const [k, v] of Object.entries(from)) {
+      if (!/^(0|[1-9]\d{0,8})$/.test(k)) throw bad(`${JSON.stringify(k)} is not a partition number`)
+      if (!offset(v)) throw bad(`from[${k}] must be a non-negative offset, got ${String(v)}`)
+    }
+    return
+  }
+  throw bad(`must be 'earliest', 'latest', an offset, { [partition]: offset } or { timestamp }, got ${JSON.stringify(from)}`)
+}
+
 function recordSize (r: WalRecord): number {
   let n = (r.value?.length ?? 0) + (r.key?.length ?? 0)
   for (const h of r.headers) n += Buffer.byteLength(h.key) + (h.value?.length ?? 0)
@@ -189,6 +214,7 @@ class ReplayImpl extends EventEmitter implements Replay {
     this.startTimeoutMs = checkInt('startTimeoutMs', o.startTimeoutMs, 1, 30_000)
     checkInt('reconnect.maxAttempts', o.reconnect?.maxAttempts, 0, Infinity)
     if (o.group !== undefined && (typeof o.group !== 'string' || o.group.length === 0)) throw new WalError('INVALID_OPTION', 'option group: must be a non-empty string', { option: 'group' })
+    checkFrom(o.from)
     if (o.source !== undefined && typeof o.source !== 'string') throw new WalError('INVALID_OPTION', 'option source: must be a string', { option: 'source' })
     if (o.partitions !== undefined && (!Array.isArray(o.partitions) || o.partitions.some((p) => !Number.isSafeInteger(p) || p < 0))) {
       throw new WalError('INVALID_OPTION', 'option partitions: must be an array of partition numbers', { option: 'partitions' })
