@@ -374,8 +374,12 @@ export type EnvOptions = Partial<Omit<RunMirrorOptions & RunReplayOptions, 'kafk
  */
 export function parseFrom (text: string): 'earliest' | 'latest' | number | { timestamp: number } | null {
   if (text === 'earliest' || text === 'latest') return text
-  if (/^\d+$/.test(text)) return Number(text)
-  if (/^@\d+$/.test(text)) return { timestamp: Number(text.slice(1)) }
+  // An offset or a time in ms must be exact: '99999999999999999999' is no offset replay can start at.
+  if (/^@?\d+$/.test(text)) {
+    const n = Number(text.replace('@', ''))
+    if (!Number.isSafeInteger(n)) return null
+    return text.startsWith('@') ? { timestamp: n } : n
+  }
   const ts = parseIsoTime(text)
   return ts === null ? null : { timestamp: ts }
 }
