@@ -190,10 +190,18 @@ async function serve (o: BridgeCommonOptions, metrics: Metrics, healthy: () => {
       res.end()
     }
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(o.httpPort, o.httpHost ?? '127.0.0.1', () => { server.off('error', reject); resolve() })
-  })
+  const host = o.httpHost ?? '127.0.0.1'
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(o.httpPort, host, () => { server.off('error', reject); resolve() })
+    })
+  } catch (err) {
+    // A WalError as every fatal error of the bridge: a port in use is the environment's, a port
+    // out of range a bad option.
+    const bad = (err as NodeJS.ErrnoException).code === 'ERR_SOCKET_BAD_PORT'
+    throw new WalError(bad ? 'INVALID_OPTION' : 'IO_ERROR', `HTTP server on ${host}:${String(o.httpPort)}: ${(err as Error).message}`, bad ? { option: 'httpPort' } : { httpPort: o.httpPort }, err)
+  }
   const addr = server.address()
   log({ level: 'info', msg: 'listening', port: typeof addr === 'object' && addr !== null ? addr.port : o.httpPort })
   return server
@@ -218,7 +226,13 @@ async function runBridge (kind: 'mirror' | 'replay', o: BridgeCommonOptions, sta
   }
   const metrics = createMetrics(kind, String(o.topic))
   let state = 'starting'
-  const server = await serve(o, metrics, () => ({ ok: state === 'running', state }), log)
+  let server: http.Server | null
+  try {
+    server = await serve(o, metrics, () => ({ ok: state === 'running', state }), log)
+  } catch (err) {
+    log({ level: 'fatal', msg: 'failed', bridge: kind, topic: o.topic, ...errorFields(err) })
+    throw err
+  }
   const ctl = new AbortController()
   const onSignal = (sig: string) => (): void => {
     log({ level: 'info', msg: 'signal', signal: sig })
@@ -287,7 +301,8 @@ async function runBridge (kind: 'mirror' | 'replay', o: BridgeCommonOptions, sta
   } finally {
     if (lagTimer !== null) clearInterval(lagTimer)
     for (const [s, h] of handlers) process.off(s, h)
-    if (server !== null) await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
+    const srv = server
+    if (srv !== null) await new Promise<void>((resolve) => { srv.close(() => resolve()); srv.closeAllConnections() })
   }
 }
 
