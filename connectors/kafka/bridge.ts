@@ -291,7 +291,9 @@ async function runBridge (kind: 'mirror' | 'replay', o: BridgeCommonOptions, sta
     const summary = await r.done
     state = 'stopped'
     metrics.up.set(0)
-    log({ level: 'info', msg: 'stopped', bridge: kind, topic: o.topic, records: summary.records, bytes: summary.bytes, reconnects: summary.reconnects, durationMs: summary.durationMs })
+    // Replay's records found in the target already, and offsets without a record, beside what it sent.
+    const passed = 'skipped' in summary ? { skipped: summary.skipped, gaps: summary.gaps } : {}
+    log({ level: 'info', msg: 'stopped', bridge: kind, topic: o.topic, records: summary.records, bytes: summary.bytes, ...passed, reconnects: summary.reconnects, durationMs: summary.durationMs })
     return { ...summary, kind }
   } catch (err) {
     state = 'failed'
