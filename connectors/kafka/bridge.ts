@@ -3,7 +3,7 @@
  * (or `signal`), reconnect with backoff when Kafka goes away, log structured JSON lines (one per
  * event, plus a lag line every `lagIntervalMs`), and optionally serve `/healthz` and Prometheus
  * `/metrics`. They resolve with a summary after a graceful stop and reject (a WalError) on a
- * fatal error, so a CLI exits non-zero with `process.exitCode = 1`.
+ * fatal error (after a `fatal` log line), for a CLI to exit non-zero (`writeahead` exits 2).
  *
  * Every option object is plain data (JSON-friendly apart from `log`, `signal` and an optional
  * prebuilt client), so a CLI can build it from flags, and `optionsFromEnv()` from the environment.
