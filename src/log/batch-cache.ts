@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache'
+import type { WalError } from '../errors.js'
 import type { Segment } from './segment.js'
 
 /**
@@ -26,6 +27,11 @@ export interface CachedBlock {
   batchTimestamp: Float64Array
   /** The block's bytes while it is among the most recently loaded (see BatchCache). */
   buf: Buffer | null
+  /**
+   * Null for a whole block. Otherwise the CORRUPTED error of the first batch that failed: the map
+   * covers only the batches before it, and is never cached.
+   */
+  damage: WalError | null
   bytes: number
 }
 

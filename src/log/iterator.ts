@@ -32,6 +32,8 @@ export class BatchReader {
   private chunkEnd = 0
   private chunkPos = 0
   private chunkSeg = ''
+  // An error met after nextChunk had records to return: thrown by its next call.
+  private failure: unknown = null
 
   constructor (private readonly log: PartitionLog, from: number, private readonly to: number, private readonly chunkBytes = CHUNK) {
     this.offset = from
@@ -48,12 +50,21 @@ export class BatchReader {
     }
   }
 
-  /** The rest of the current chunk (reading one when it is used up), or null at the end. */
+  /**
+   * The rest of the current chunk (reading one when it is used up), or null at the end. A record
+   * that fails to decode ends the chunk there: the records before it are returned, and the next
+   * call throws its error.
+   */
   nextChunk (): WalRecord[] | null {
+    if (this.failure !== null) throw this.failure
     let rec = this.next()
     if (rec === null) return null
     const out = [rec]
-    while ((rec = this.nextLoaded()) !== null) out.push(rec)
+    try {
+      while ((rec = this.nextLoaded()) !== null) out.push(rec)
+    } catch (err) {
+      this.failure = err
+    }
     return out
   }
 

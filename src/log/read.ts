@@ -25,7 +25,8 @@ export function seekPosition (log: PartitionLog, seg: Segment, offset: number): 
 /**
  * Reads whole batches from `pos` (at most about `want` bytes, at least one batch) up to the
  * segment's visible end. Returns the buffer and the batch positions inside it, every checksum
- * verified. A batch that fails its checksum inside visible data is corruption, never skipped.
+ * verified. A batch that fails its checksum inside visible data is corruption, never skipped:
+ * the batches before it are returned (end is its position), and a read starting at it throws.
  */
 export function readBatches (log: PartitionLog, seg: Segment, pos: number, want: number): { buf: Buffer, starts: number[], end: number } {
   const limit = seg.dataEnd
@@ -40,7 +41,9 @@ export function readBatches (log: PartitionLog, seg: Segment, pos: number, want:
     const avail = got - at
     if (avail <= 0) break
     const check = checkHeader(buf, at, avail, BATCH_READ_LIMIT)
-    if (check === 'short' && starts.length > 0) break
+    // Whatever is wrong here, the intact batches before it are served first: the next call
+    // starts at this batch and reports it. One damaged batch never hides its neighbours.
+    if (check !== 'ok' && starts.length > 0) break
     if (check === 'zero' || check === 'bad' || (check === 'short' && pos + got >= limit)) {
       throw corrupted(check === 'zero' ? 'unexpected zeros inside written data' : 'invalid batch header', { partition: log.o.id, segment: path.basename(seg.path), position: pos + at })
     }
@@ -56,6 +59,7 @@ export function readBatches (log: PartitionLog, seg: Segment, pos: number, want:
     }
     const length = buf.readUInt32BE(at)
     if (!batchCrcValid(buf, at, length)) {
+      if (starts.length > 0) break
       throw corrupted('checksum mismatch', { partition: log.o.id, segment: path.basename(seg.path), position: pos + at, offset: readHeader(buf, at).baseOffset })
     }
     starts.push(at)
@@ -127,10 +131,18 @@ export function readRecord (log: PartitionLog, offset: number): WalRecord {
   if (block === undefined || block.seg !== seg || block.to !== to) {
     loaded = Buffer.allocUnsafe(to - from)
     block = mapBlock(log, seg, loaded, from, to)
-    log.o.batchCache.set(key, block)
+    // A damaged block's map covers only the batches before the damage: never cached, so every
+    // read into that block verifies it again and none takes the map for the whole block.
+    if (block.damage === null) log.o.batchCache.set(key, block)
   }
   const j = block.offsets === null ? offset - block.first : floorIndex(block.offsets, offset)
-  if (j < 0 || j >= block.starts.length || (block.offsets !== null && block.offsets[j] !== offset)) throw range()
+  if (j < 0 || j >= block.starts.length || (block.offsets !== null && block.offsets[j] !== offset)) {
+    // Past the intact batches of a damaged block: the record would lie in the damaged batch or
+    // after it, which cannot be told apart from a gap. Before them, a gap like any other.
+    const n = block.starts.length
+    if (block.damage !== null && (n === 0 || offset > (block.offsets === null ? block.first + n - 1 : block.offsets[n - 1]))) throw block.damage
+    throw range()
+  }
   const start = block.starts[j]
   const end = block.ends[j]
   let bytes: Buffer
@@ -158,34 +170,42 @@ export function readRecord (log: PartitionLog, offset: number): WalRecord {
 
 /**
  * Reads the index block [from, to) into `buf`, verifies every batch's header and checksum, and
- * maps where each record lies.
+ * maps where each record lies. At the first batch that fails (header, checksum, bytes missing,
+ * or records that do not parse) the map stops: it covers the intact batches before it, and
+ * `damage` is the CORRUPTED error naming that batch, for reads past them. Such a map is never
+ * cached (readRecord), so nothing is served from a damaged batch or taken for a whole block.
  */
 function mapBlock (log: PartitionLog, seg: Segment, buf: Buffer, from: number, to: number): CachedBlock {
   const name = path.basename(seg.path)
-  if (readFully(log.o.io, log.readFd(seg), buf, 0, buf.length, from) !== buf.length) {
-    throw corrupted('segment shorter than its data', { partition: log.o.id, segment: name, position: from })
-  }
+  const got = readFully(log.o.io, log.readFd(seg), buf, 0, buf.length, from)
+  let damage: WalError | null = null
   let records = 0
   let batches = 0
-  for (let at = 0; at < buf.length;) {
-    const where = { partition: log.o.id, segment: name, position: from + at }
-    if (checkHeader(buf, at, buf.length - at, BATCH_READ_LIMIT) !== 'ok') throw corrupted('invalid batch header', where)
+  let at = 0
+  while (at < buf.length) {
+    if (at >= got) { damage = corrupted('segment shorter than its data', { partition: log.o.id, segment: name, position: from + got }); break }
+    if (checkHeader(buf, at, got - at, BATCH_READ_LIMIT) !== 'ok') {
+      damage = corrupted(at + BATCH_HEADER_BYTES > got && got < buf.length ? 'segment shorter than its data' : 'invalid batch header', { partition: log.o.id, segment: name, position: from + at })
+      break
+    }
     const length = buf.readUInt32BE(at)
-    if (at + length > buf.length) throw corrupted('batch runs past the end of written data', where)
-    if (!batchCrcValid(buf, at, length)) throw corrupted('checksum mismatch', { ...where, offset: readHeader(buf, at).baseOffset })
+    if (at + length > buf.length) { damage = corrupted('batch runs past the end of written data', { partition: log.o.id, segment: name, position: from + at }); break }
+    if (at + length > got) { damage = corrupted('segment shorter than its data', { partition: log.o.id, segment: name, position: from + got }); break }
+    if (!batchCrcValid(buf, at, length)) { damage = corrupted('checksum mismatch', { partition: log.o.id, segment: name, position: from + at, offset: readHeader(buf, at).baseOffset }); break }
     records += readHeader(buf, at).recordCount
     batches++
     at += length
   }
-  const offsets = new Float64Array(records)
-  const starts = new Uint32Array(records)
-  const ends = new Uint32Array(records)
-  const batchFirst = new Uint32Array(batches)
-  const batchBase = new Float64Array(batches)
-  const batchTimestamp = new Float64Array(batches)
+  const verifiedEnd = at
+  let offsets = new Float64Array(records)
+  let starts = new Uint32Array(records)
+  let ends = new Uint32Array(records)
+  let batchFirst = new Uint32Array(batches)
+  let batchBase = new Float64Array(batches)
+  let batchTimestamp = new Float64Array(batches)
   let dense = true
   let k = 0
-  for (let at = 0, b = 0; at < buf.length; b++) {
+  for (let at = 0, b = 0; at < verifiedEnd; b++) {
     const h = readHeader(buf, at)
     batchFirst[b] = k
     batchBase[b] = h.baseOffset
@@ -200,8 +220,20 @@ function mapBlock (log: PartitionLog, seg: Segment, buf: Buffer, from: number, t
         k++
       }
     } catch (err) {
-      if (err instanceof MalformedBatch) throw corrupted(err.message, { partition: log.o.id, segment: name, position: from + at })
-      throw err
+      if (!(err instanceof MalformedBatch)) throw err
+      // A batch whose checksum holds but whose records do not parse: none of it is mapped.
+      damage = corrupted(err.message, { partition: log.o.id, segment: name, position: from + at })
+      k = batchFirst[b]
+      batches = b
+      records = k
+      offsets = offsets.subarray(0, k)
+      starts = starts.subarray(0, k)
+      ends = ends.subarray(0, k)
+      batchFirst = batchFirst.subarray(0, b)
+      batchBase = batchBase.subarray(0, b)
+      batchTimestamp = batchTimestamp.subarray(0, b)
+      dense = offsets.every((o, i) => o === offsets[0] + i)
+      break
     }
     at += h.length
   }
@@ -216,6 +248,7 @@ function mapBlock (log: PartitionLog, seg: Segment, buf: Buffer, from: number, t
     batchBase,
     batchTimestamp,
     buf,
+    damage,
     // Six typed arrays and the entry: a few hundred bytes of object overhead besides the data.
     bytes: (dense ? 8 : 16) * records + 24 * batches + 640
   }
