@@ -54,8 +54,15 @@ function toTimestamp (t: RecordInput['timestamp'], now: number): number {
   else if (typeof t === 'string' && /^-?\d+$/.test(t)) n = Number(t)
   else throw invalidRecord(`timestamp must be milliseconds (number, numeric string, bigint or Date), got ${JSON.stringify(t)}`)
   if (!Number.isSafeInteger(n)) throw invalidRecord(`timestamp must be an integer number of milliseconds, got ${String(t)}`)
+  if (n > MAX_TIMESTAMP || n < -MAX_TIMESTAMP) throw invalidRecord(`timestamp must be within ±${MAX_TIMESTAMP} ms (about 71,000 years from 1970), got ${String(t)}`)
   return n
 }
+
+/**
+ * A batch stores each record's timestamp as a zigzag varint of its distance from the first one,
+ * computed in a double: two timestamps of one batch at most 2^52 - 2 apart keep it exact (2^53).
+ */
+export const MAX_TIMESTAMP = 2 ** 51 - 1
 
 /**
  * Header keys come from a small vocabulary ("trace", "content-type", ...) repeated on every record,

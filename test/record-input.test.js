@@ -145,3 +145,19 @@ test('a refused record of an appendBatch is named by its index; nothing of the b
   t.is(wal.offsets(0).pending, 0)
   await wal.close()
 })
+
+test('timestamps far apart in one batch read back exactly, and those beyond ±(2^51 - 1) ms are refused', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t))
+  const edge = 2 ** 51 - 1
+  // The batch stores each one's distance from the first, 2^52 - 2 here: exact in a double.
+  const first = await wal.appendBatch(0, [{ value: 'a', timestamp: edge }, { value: 'b', timestamp: -edge }, { value: 'c', timestamp: 0 }])
+  t.deepEqual((await wal.read(0, first)).timestamp, edge)
+  t.deepEqual((await wal.read(0, first + 1)).timestamp, -edge)
+  t.deepEqual((await wal.read(0, first + 2)).timestamp, 0)
+  for (const ts of [2 ** 51, -(2 ** 51), Number.MAX_SAFE_INTEGER, `${Number.MIN_SAFE_INTEGER}`]) {
+    const err = await t.throwsAsync(wal.appendBatch(0, [{ value: 'x', timestamp: 0 }, { value: 'y', timestamp: ts }]), { code: 'INVALID_RECORD' })
+    t.regex(err.message, /timestamp must be within ±2251799813685247 ms .*\(record 1 of the batch\)$/)
+  }
+  t.is(wal.offsets(0).pending, 3, 'nothing of a refused batch was appended')
+  await wal.close()
+})
