@@ -31,6 +31,21 @@ test.serial('open descriptors stay bounded with 10,000 segments and 100 live rea
   t.is(disk.openFds(), 0, 'close releases every descriptor')
 })
 
+test.serial('a closed read-only log opens no descriptor again: offsets and iterators after close', async (t) => {
+  const disk = new SimDisk()
+  const writer = await WriteAhead.open('/sim/ro', { io: disk.io, partitions: 2 })
+  await writer.appendBatch(0, ['a', 'b'])
+  await writer.close()
+  const ro = await WriteAhead.open('/sim/ro', { io: disk.io, readOnly: true })
+  t.deepEqual(ro.offsets(0), { start: 0, end: 2, pending: 2 })
+  await ro.close()
+  t.is(disk.openFds(), 0)
+  t.deepEqual(ro.offsets(0), { start: 0, end: 2, pending: 2 }, 'what was last seen')
+  ro.offsets(1)
+  await t.throwsAsync(async () => { for await (const r of ro.iterate(0)) t.fail(String(r)) }, { code: 'CLOSED' })
+  t.is(disk.openFds(), 0, 'it used to reopen the durable file of every partition asked about')
+})
+
 test.serial('heap stays bounded over 10M appends and reads', async (t) => {
   const dir = tmpDir(t)
   const wal = await WriteAhead.open(dir, { retention: { maxBytes: 128 * 1024 * 1024 } })

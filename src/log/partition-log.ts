@@ -775,7 +775,9 @@ export class PartitionLog implements Committable {
   // ---- reading ----
 
   refresh (): void {
-    if (this.o.readOnly) {
+    // After close, what was last seen stands (as a writer's offsets do): following the writer
+    // would reopen its `durable` file, and nothing would close it again.
+    if (this.o.readOnly && !this.closing) {
       // Damage found in what the writer acknowledged stays found: reading on past it, or
       // stopping short of it quietly, would each show a log the writer does not serve.
       if (this.followError !== null) throw this.followError
