@@ -12,7 +12,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { RESULTS, ROOT } from './lib/common.js'
+import { RESULTS, ROOT, WARM_APPENDS } from './lib/common.js'
 import { markdownTable, ratio } from './lib/results.js'
 
 const OUT = path.join(RESULTS, 'README-table.md')
@@ -36,7 +36,7 @@ export function markdown (json, source) {
   }
   lines.push('')
   lines.push('**× floor** is writeahead ÷ floor, **× best peer** is writeahead ÷ the best durable peer of the row (✓: writeahead is ahead). ' +
-    'For ↑ rows higher is better, for ↓ rows (latency, time) lower is better. The systems run interleaved, round by round, so each sees the same stretch of time on this shared disk. In the write scenarios every run gets a fresh store, warmed up, opened right before the run and closed right after (so no system\'s background work, such as LevelDB compaction, lands in another\'s run), and has its own floor run right before it. × floor is the median of writeahead\'s per-run ratios to its floor runs, × best peer the median of per-round ratios, so a ratio can differ a little from the ratio of the medians shown.')
+    'For ↑ rows higher is better, for ↓ rows (latency, time) lower is better. The systems run interleaved, round by round, so each sees the same stretch of time on this shared disk. In the write scenarios every run gets a fresh store, opened right before the run and warmed up with ' + WARM_APPENDS.toLocaleString('en-US') + ' durable appends (the steady state: a process\'s first ~2,000 appends also pay for V8 compiling the append path on the other core), and closed right after (so no system\'s background work, such as LevelDB compaction, lands in another\'s run), and has its own floor run right before it. × floor is the median of writeahead\'s per-run ratios to its floor runs, × best peer the median of per-round ratios, so a ratio can differ a little from the ratio of the medians shown.')
   lines.push('')
   lines.push(markdownTable(json.rows, s))
   lines.push('')

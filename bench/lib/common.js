@@ -9,6 +9,14 @@ export const ROOT = path.dirname(BENCH)
 export const TMP = path.join(BENCH, 'tmp')
 export const RESULTS = path.join(BENCH, 'results')
 export const RECORD = 64
+/**
+ * Durable appends each system makes when its store is opened for a write scenario, before timing.
+ * Steady state, not start-up: over the first ~2,000 appends in a process, V8 compiles the append
+ * path on a background thread, and on this 2-core VM that thread holds up the kernel worker that
+ * issues each fdatasync's cache flush (traced: the data write done in ~60 µs, the flush issued
+ * 0.4-2.6 ms later). 300 appends left that in the serial scenario's p99.9.
+ */
+export const WARM_APPENDS = 3000
 export const KiB = 1024
 export const MiB = 1024 * 1024
 /** The scenarios of bench/run.js, in run order; bench/profile.js profiles one of them. */

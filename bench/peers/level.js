@@ -1,7 +1,7 @@
 // LevelDB as a log, through classic-level: put and batch with { sync: true } (LevelDB appends to its
 // log file and fdatasyncs before acknowledging, so an acknowledged write survives power loss). The
 // key is the offset as 8 big-endian bytes, so keys sort in append order.
-import { RECORD, payload, payloads, pkgVersion, u64Key } from '../lib/common.js'
+import { RECORD, WARM_APPENDS, payload, payloads, pkgVersion, u64Key } from '../lib/common.js'
 
 let ClassicLevel = null
 let loadError = null
@@ -34,7 +34,7 @@ export default {
     const db = new ClassicLevel(dir, ENC)
     await db.open()
     let next = (await lastKey(db)) + 1
-    if (warm) for (let i = 0; i < 300; i++) await db.put(u64Key(next++), payload(i), SYNC)
+    if (warm) for (let i = 0; i < WARM_APPENDS; i++) await db.put(u64Key(next++), payload(i), SYNC)
     return {
       db,
       append: (b) => db.put(u64Key(next++), b, SYNC),

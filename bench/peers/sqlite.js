@@ -3,7 +3,7 @@
 // the offset. better-sqlite3 is synchronous: concurrent writers in one process run one after
 // another, each in its own transaction (see appendQueued).
 import path from 'node:path'
-import { RECORD, payload, payloads, pkgVersion } from '../lib/common.js'
+import { RECORD, WARM_APPENDS, payload, payloads, pkgVersion } from '../lib/common.js'
 
 let Database = null
 let loadError = null
@@ -40,7 +40,7 @@ export default {
     const ins = db.prepare('INSERT INTO log (v) VALUES (?)')
     const sel = db.prepare('SELECT v FROM log WHERE id = ?').pluck()
     const many = db.transaction((bs) => { for (const b of bs) ins.run(b) })
-    if (warm) for (let i = 0; i < 300; i++) ins.run(payload(i))
+    if (warm) for (let i = 0; i < WARM_APPENDS; i++) ins.run(payload(i))
     const page = db.prepare('SELECT id, v FROM log WHERE id > ? ORDER BY id LIMIT 16384').raw()
     return {
       db,

@@ -1,7 +1,7 @@
 // writeahead itself, behind the same small interface as the peers (see peers/index.js).
 import fs from 'node:fs'
 import { WriteAhead, prepareChannel } from '../../dist/src/index.js'
-import { RECORD, payload, payloads } from '../lib/common.js'
+import { RECORD, WARM_APPENDS, payload, payloads } from '../lib/common.js'
 
 /** Successive writeahead:prepare events of partition 0 of the log in `dir`; a failed one throws. */
 function preparedIn (dir) {
@@ -34,7 +34,7 @@ export default {
   note: "sync: 'always' (default): one write + fdatasync per group commit",
 
   /**
-   * Opens a log. With `warm`, the steady state: a few hundred appends, then wait (on the
+   * Opens a log. With `warm`, the steady state: WARM_APPENDS appends, then wait (on the
    * writeahead:prepare channel) until the zero-filled next segment is ready, append once so the
    * log moves into it, and wait until the one after it is ready too. No background zero-fill is
    * then left to compete with the timed run.
@@ -44,7 +44,7 @@ export default {
     if (warm) {
       const prepared = preparedIn(dir)
       try {
-        for (let i = 0; i < 300; i++) await wal.append(0, payload(i))
+        for (let i = 0; i < WARM_APPENDS; i++) await wal.append(0, payload(i))
         await prepared.next()
         await wal.append(0, payload(0))
         await prepared.next()
