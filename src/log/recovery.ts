@@ -371,20 +371,35 @@ export function refreshReadOnly (log: PartitionLog, o: LogOptions): number {
       segs.sort((a, b) => a.base - b.base)
     }
     if (seg.sealed) continue
-    const limit = base === visible.segmentBase ? visible.position : Infinity
-    if (seg.dataEnd >= limit) continue
+    // An older segment: the writer seals it just after publishing a commit in the next one, so
+    // its seal may be half written now. The next segment's header records where its data ends;
+    // the scan goes one seal past that, and bad bytes there are a seal still being written.
+    const older = base < visible.segmentBase
+    const next = older ? bases.find((b) => b > base) : undefined
+    const recorded = next === undefined ? null : recordedEndBefore(io, path.join(o.dir, segmentFileName(next)), next)
+    const limit = !older ? visible.position : recorded !== null ? recorded.dataEnd : Infinity
+    const scanTo = recorded !== null ? recorded.dataEnd + SEAL_BYTES : limit
+    if (seg.dataEnd >= scanTo) continue
     let fd: number
     try { fd = log.readFd(seg) } catch { continue }
     const size = io.size(fd)
+    // As at open: below the synced mark (or the end the next segment records) the structure only;
+    // a bad payload there is the reads' to find, as it is the writer's.
+    const trusted = o.compactOnRotate ? null : synced !== null && synced.segmentBase === base ? synced : recorded !== null ? { position: recorded.dataEnd, nextOffset: recorded.nextOffset } : null
     // Checkpoints (and the meta log's group cursors) come with the batches: read them too, later
     // values over earlier ones, as the writer has them.
-    const r = scanSegment(io, fd, Math.min(size, limit), {
+    const r = scanSegment(io, fd, Math.min(size, scanTo), {
       base, maxBatchBytes: BATCH_READ_LIMIT, index: seg.indexer ?? undefined, checkpoints: log.checkpoints,
-      resume: { end: seg.dataEnd, nextOffset: seg.nextOffset, chain: seg.chain, batchCount: seg.batchCount }
+      resume: { end: seg.dataEnd, nextOffset: seg.nextOffset, chain: seg.chain, batchCount: seg.batchCount },
+      trustedEnd: trusted !== null && trusted.position > seg.dataEnd ? trusted.position : 0, trustedNextOffset: trusted?.nextOffset
     })
-    // As at open: the writer serves what its synced mark covers, so bad bytes there are damage.
-    if (r.stop === 'bad' && r.end < Math.min(limit, acknowledgedEnd(synced, base))) {
-      throw corrupted(`${r.reason ?? 'invalid data'} inside acknowledged data`, { partition: o.id, segment: path.basename(seg.path), position: r.end, offset: r.nextOffset })
+    // Bad bytes or missing data where the writer vouches for it (its synced mark, or the end the
+    // next segment records) are damage. An older segment without a recorded end (an older
+    // format) cannot tell damage from a seal being written: it stops there, as before.
+    const vouchedEnd = Math.min(limit, recorded !== null ? recorded.dataEnd : acknowledgedEnd(synced, base))
+    if (r.end < vouchedEnd && (older ? recorded !== null : true) && (r.stop === 'bad' || (r.stop === 'end' && (recorded !== null || synced?.segmentBase === base)))) {
+      const why = r.stop === 'bad' ? `${r.reason ?? 'invalid data'} inside acknowledged data` : 'zeros or the end of the file inside acknowledged data'
+      throw corrupted(why, { partition: o.id, segment: path.basename(seg.path), position: r.end, offset: r.nextOffset })
     }
     seg.dataEnd = r.end
     seg.nextOffset = r.nextOffset
