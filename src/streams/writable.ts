@@ -66,8 +66,9 @@ export class WalWritable extends Writable {
   override write (data: AppendInput): boolean {
     if (!this.ended) return super.write(data)
     const err = invalidArgument(`write() after end() on the writable of partition ${this.partition}: the record was not appended`, { partition: this.partition })
-    if (this.destroying) throw err
-    this.destroy(err)
+    if (this.destroyed) throw err
+    // Failing already (this write's error, or another's): a write is refused as streamx refuses one.
+    if (!this.destroying) this.destroy(err)
     return false
   }
 
