@@ -358,7 +358,7 @@ test('a bad `from` is INVALID_OPTION before anything connects: no topic created,
   await buildWal(dir, 30);
   const before = await walSnapshot(dir);
   const topic = uniqueTopic('bad-from');
-  const bad = [-1, 1.5, 2 ** 64, Number.NaN, 'first', null, [3], { timestamp: 'yesterday' }, { timestamp: new Date('nope') }, { 0: -2 }, { x: 3 }];
+  const bad = [-1, 1.5, 2 ** 64, Number.NaN, 'first', null, [3], { timestamp: 'yesterday' }, { timestamp: new Date('nope') }, { 0: -2 }, { x: 3 }, new Date(0), new Map([[0, 5]])];
   for (const from of bad) {
     const err = await t.throwsAsync(replay({ kafka, topic, wal: dir, createTopic: true, from }), { code: 'INVALID_OPTION' }, `from: ${String(from)}`);
     t.is(err.details.option, 'from');

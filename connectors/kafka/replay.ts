@@ -157,7 +157,12 @@ function checkFrom (from: unknown): void {
     if (!offset(from)) throw bad(`must be a non-negative offset, got ${from}`)
     return
   }
+  if (from instanceof Date) throw bad(`a Date is given as { timestamp: date }, got ${String(from)}`)
   if (from !== null && typeof from === 'object' && !Array.isArray(from)) {
+    // Anything but a plain object (a Map, a Date subclass, a class instance) would pass the
+    // partition loop below with no entries, and replay from the start without a word.
+    const proto = Object.getPrototypeOf(from)
+    if (proto !== Object.prototype && proto !== null) throw bad(`must be a plain object { [partition]: offset } or { timestamp }, got ${Object.prototype.toString.call(from)}`)
     if ('timestamp' in from) {
       const ts = (from as { timestamp: unknown }).timestamp
       const ms = ts instanceof Date ? ts.getTime() : ts
