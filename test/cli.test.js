@@ -212,6 +212,13 @@ test('errors are one line "error: <message> (<CODE>)" with exit 2 and no stack; 
   t.is(fresh.code, 2)
   t.is(fresh.stderr, 'error: partition 3 of a new log: it is created with --partitions 1; pass --partitions 4 or more (UNKNOWN_PARTITION)\n')
   t.false(fs.existsSync(dir), 'no log was created')
+  // A directory that holds something else is NOT_A_WAL whatever the partition: not a hint to pass --partitions.
+  const notLog = tmpDir(t, 'not-a-log')
+  fs.mkdirSync(notLog, { recursive: true })
+  fs.writeFileSync(`${notLog}/notes.txt`, 'x')
+  const foreign = await run(['append', notLog, '-p', '1'], { input: 'a\n' })
+  t.is(foreign.code, 2)
+  t.is(foreign.stderr, `error: ${notLog} is not empty and holds no write-ahead log (NOT_A_WAL)\n`)
 
   await run(['append', dir], { input: 'a\n' })
   const unknown = await run(['tail', dir, '-p', '7'])

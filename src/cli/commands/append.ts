@@ -2,7 +2,6 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type { Command } from 'commander'
 import { WalError, WriteAhead, type AppendInput, type SyncMode } from '../../index.js'
-import { META_DIR } from '../../meta.js'
 import { EXIT_CODES_HELP, usageError } from '../errors.js'
 import { out, parseEncoding, parseNonNegative, parsePositive, type Encoding } from '../common.js'
 
@@ -113,8 +112,9 @@ interface Pending { first: number, count: number, result: Promise<number> }
 
 async function runAppend (dir: string, o: AppendOptions): Promise<void> {
   if (o.sync !== undefined && !['always', 'interval', 'never'].includes(o.sync)) throw usageError(`--sync must be always, interval or never, got ${o.sync}`)
-  // A new log would be created, then the append refused: nothing should be left behind.
-  const creates = !fs.existsSync(path.join(dir, META_DIR))
+  // A new log would be created, then the append refused: nothing should be left behind. (A path
+  // that holds something else is open()'s to refuse, as NOT_A_WAL.)
+  const creates = !fs.existsSync(dir) || (fs.statSync(dir).isDirectory() && fs.readdirSync(dir).length === 0)
   if (creates && o.partition >= (o.partitions ?? 1)) {
     throw new WalError('UNKNOWN_PARTITION', `partition ${o.partition} of a new log: it is created with --partitions ${o.partitions ?? 1}; pass --partitions ${o.partition + 1} or more`, { partition: o.partition })
   }
