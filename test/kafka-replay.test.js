@@ -199,6 +199,38 @@ test('records the start-up tail check passes over count as skipped, offsets with
   t.like(again.partitions[0], { next: 298, end: 298, lag: 0, skipped: 100 });
 });
 
+test('stop() while the start-up tail check passes over a long stretch ends it there, without reading the rest', async (t) => {
+  t.timeout(120_000);
+  const kafka = kafkaClient(kb.brokers, 'replay-pass-stop');
+  const dir = tmp('replay-pass-stop');
+  const wal = await WriteAhead.open(dir, { partitions: 1 });
+  const n = 300_000;
+  for (let b = 0; b < n; b += 1000) await wal.appendBatch(0, Array.from({ length: 1000 }, (_, j) => makeRecord(b + j)));
+  const topic = uniqueTopic('replay-pass-stop');
+  await createTopic(kafka, topic, 1);
+  t.like(await (await replay({ kafka, topic, wal })).done, { records: n, skipped: 0 });
+  // The rerun (no group: from 'earliest') finds every record in the target and passes over them.
+  // It is stopped, as a SIGTERM would, as soon as the pass-over has read its first chunk.
+  let read = 0;
+  const ctl = new AbortController();
+  const real = wal.iterateBatches.bind(wal);
+  wal.iterateBatches = async function * (...args) {
+    for await (const batch of real(...args)) {
+      if (read === 0) ctl.abort();
+      read += batch.length;
+      yield batch;
+    }
+  };
+  const summary = await (await replay({ kafka, topic, wal, signal: ctl.signal })).done;
+  delete wal.iterateBatches;
+  t.true(read < n, `read ${read} of ${n} records after stop()`);
+  t.is(summary.records, 0, 'nothing was sent');
+  t.is(summary.skipped, 0, 'an unfinished pass-over counts nothing: the next run does it whole');
+  const next = await (await replay({ kafka, topic, wal })).done;
+  t.like(next, { records: 0, skipped: n });
+  await wal.close();
+});
+
 // ---------------------------------------------------------------------------
 // Rounds: the next round is read and prepared while one is sent, but sends stay one at a time and
 // in order, and no cursor passes a round Kafka has not acknowledged.

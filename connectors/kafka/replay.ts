@@ -147,6 +147,8 @@ export interface Replay extends EventEmitter {
 }
 
 const DEFAULT_BATCH_BYTES = 512 * 1024
+/** Records the start-up pass-over reads between turns of the event loop (~10-50 ms of reading). */
+const PASS_OVER_TURN = 65_536
 
 /** Checks `from` as replay() is called, before anything connects (startOffset reads it later). */
 function checkFrom (from: unknown): void {
@@ -380,7 +382,19 @@ class ReplayImpl extends EventEmitter implements Replay {
     const from = Math.max(s.pos, start)
     const upTo = Math.min(to, end)
     let records = 0
-    if (upTo > from) for await (const batch of wal.iterateBatches(p, { from, to: upTo })) records += batch.length
+    let turn = PASS_OVER_TURN
+    if (upTo > from) {
+      for await (const batch of wal.iterateBatches(p, { from, to: upTo })) {
+        records += batch.length
+        // The iterator settles in microtasks: over a long stretch, nothing else would run, a
+        // SIGTERM's stop() included. Give the event loop a turn now and then, and stop if asked.
+        if (records >= turn) {
+          turn = records + PASS_OVER_TURN
+          await new Promise((resolve) => setImmediate(resolve))
+          if (this.stopping) return
+        }
+      }
+    }
     s.skipped += records
     s.gaps += Math.max(0, upTo - from) - records
     s.pos = to
@@ -411,6 +425,7 @@ class ReplayImpl extends EventEmitter implements Replay {
         const m = landed.get(p)?.get(p)
         // Everything up to m reached the target in order: continue after it.
         if (m !== undefined && m + 1 > s.pos) await this.passOver(wal, p, s, Math.min(m + 1, Math.max(s.end, s.pos)))
+        if (this.stopping) return null
       }
     }
     const producer = await withDeadline(this.port.producer(), budgetMs, `replay to ${this.topic}: connecting the producer`)
