@@ -5,9 +5,25 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { optionsFromEnv, parseFrom, runMirror, runReplay } from '../dist/connectors/kafka/index.js';
+import { mirror, optionsFromEnv, parseFrom, replay, runMirror, runReplay } from '../dist/connectors/kafka/index.js';
 import { WalError, WriteAhead } from '../dist/src/index.js';
 import { run as runCli } from './fixtures/cli-run.js';
+
+test('boolean options of replay and mirror must be booleans, and soleWriter: true needs provenance', async (t) => {
+  const { Kafka } = await import('kafkajs');
+  const kafka = new Kafka({ brokers: ['127.0.0.1:1'], logLevel: 0 });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'writeahead-bool-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // 'false' is truthy: a replay asked not to be live would have tailed for ever.
+  for (const [option, extra] of [['live', { live: 'false' }], ['soleWriter', { soleWriter: 0 }], ['provenance', { provenance: 'no' }], ['createTopic', { createTopic: 'yes' }],
+    ['soleWriter', { soleWriter: true, provenance: false }]]) {
+    const err = await t.throwsAsync(replay({ kafka, topic: 't', wal: dir, ...extra }), { code: 'INVALID_OPTION' }, JSON.stringify(extra));
+    t.is(err.details.option, option);
+  }
+  const m = await t.throwsAsync(mirror({ kafka, topic: 't', wal: dir, stopAtEnd: 'true' }), { code: 'INVALID_OPTION' });
+  t.is(m.details.option, 'stopAtEnd');
+  t.deepEqual(fs.readdirSync(dir), [], 'nothing was created');
+});
 
 test('WRITEAHEAD_FROM: an offset or @<ms> that is not an exact integer is INVALID_OPTION naming the variable', (t) => {
   for (const v of ['99999999999999999999', '9007199254740993', '@99999999999999999999']) {

@@ -28,7 +28,7 @@ import type { Kafka } from 'kafkajs'
 import { WalError, type WalRecord, type WriteAhead, type WriteAheadOptions } from '../../src/index.js'
 import type { WalReadable } from '../../src/streams/readable.js'
 import {
-  backoffDelay, checkInt, checkOneOf, checkTopic, deferred, isRetriable, refuseUnknownOptions, resolvePort, settleWithin, sleep, toWalError, WalHandle, withDeadline,
+  backoffDelay, checkBool, checkInt, checkOneOf, checkTopic, deferred, isRetriable, refuseUnknownOptions, resolvePort, settleWithin, sleep, toWalError, WalHandle, withDeadline,
   type ReconnectEvent, type ReconnectOptions
 } from './common.js'
 import type { KafkajsPortOptions } from './kafkajs-port.js'
@@ -214,8 +214,16 @@ class ReplayImpl extends EventEmitter implements Replay {
     refuseUnknownOptions('replay', o, REPLAY_OPTIONS)
     this.topic = checkTopic(o.topic)
     this.partitioner = checkOneOf('partitioner', o.partitioner, ['same', 'murmur2'] as const, 'same')
-    this.provenance = o.provenance !== false
-    this.soleWriter = o.soleWriter !== false && this.provenance
+    this.provenance = checkBool('provenance', o.provenance, true)
+    // Sole-writer dedup finds what landed by the provenance header: without one it cannot.
+    if (o.soleWriter === true && !this.provenance) {
+      throw new WalError('INVALID_OPTION', 'option soleWriter: true needs provenance (the header it finds landed records by); pass provenance: true, or soleWriter: false for at least once', { option: 'soleWriter' })
+    }
+    this.soleWriter = checkBool('soleWriter', o.soleWriter, true) && this.provenance
+    checkBool('live', o.live, false)
+    if (o.createTopic !== undefined && typeof o.createTopic !== 'boolean' && (o.createTopic === null || typeof o.createTopic !== 'object' || Array.isArray(o.createTopic))) {
+      throw new WalError('INVALID_OPTION', `option createTopic: must be a boolean or { partitions?, replicationFactor?, configs? }, got ${JSON.stringify(o.createTopic)}`, { option: 'createTopic' })
+    }
     this.maxRecords = checkInt('maxBatchRecords', o.maxBatchRecords, 1, 1000)
     this.maxBytes = checkInt('maxBatchBytes', o.maxBatchBytes, 1024, DEFAULT_BATCH_BYTES)
     this.startTimeoutMs = checkInt('startTimeoutMs', o.startTimeoutMs, 1, 30_000)
