@@ -109,7 +109,8 @@ test('a writer going by the file alone is kept out by one holding the kernel\'s 
   const other = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   other.stdout.on('data', (d) => { out += d })
-  await new Promise((resolve) => other.on('exit', resolve))
+  // 'close', not 'exit': 'exit' may come before the child's last output has been read.
+  await new Promise((resolve) => other.on('close', resolve))
   t.is(out.trim(), `LOCKED ${process.pid}`)
   await wal.close()
 })
