@@ -60,7 +60,8 @@ function int (name: string, v: unknown, min: number, max: number): number {
   return v
 }
 
-function bool (name: string, v: unknown, fallback: boolean): boolean {
+/** A boolean option must be a boolean: `readOnly: 'yes'` would otherwise open for writing. */
+export function bool (name: string, v: unknown, fallback: boolean): boolean {
   if (v === undefined) return fallback
   if (typeof v !== 'boolean') throw invalidOption(name, `must be true or false, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`)
   return v

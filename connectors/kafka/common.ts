@@ -112,13 +112,6 @@ export function refuseUnknownOptions (fn: string, o: object, known: Readonly<Rec
   }
 }
 
-/** A boolean option is a boolean: `live: 'false'` would otherwise be true, and `soleWriter: 0` false. */
-export function checkBool (name: string, v: unknown, dflt: boolean): boolean {
-  if (v === undefined) return dflt
-  if (typeof v !== 'boolean') throw new WalError('INVALID_OPTION', `option ${name}: must be a boolean, got ${JSON.stringify(v)}`, { option: name })
-  return v
-}
-
 export function checkOneOf<T extends string> (name: string, v: unknown, allowed: readonly T[], dflt: T): T {
   if (v === undefined) return dflt
   if (!allowed.includes(v as T)) throw new WalError('INVALID_OPTION', `option ${name}: must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${JSON.stringify(v)}`, { option: name })

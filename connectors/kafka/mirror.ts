@@ -29,9 +29,10 @@ import { EventEmitter } from 'node:events'
 import type { Kafka } from 'kafkajs'
 import { WalError, type RecordInput, type WriteAhead, type WriteAheadOptions } from '../../src/index.js'
 import {
-  backoffDelay, checkBool, checkInt, checkOneOf, checkTopic, deferred, isRetriable, refuseRemovedOptions, refuseUnknownOptions, resolvePort, settleWithin, sleep, toWalError, WalHandle, withDeadline,
+  backoffDelay, checkInt, checkOneOf, checkTopic, deferred, isRetriable, refuseRemovedOptions, refuseUnknownOptions, resolvePort, settleWithin, sleep, toWalError, WalHandle, withDeadline,
   type ReconnectEvent, type ReconnectOptions
 } from './common.js'
+import { bool } from '../../src/options.js'
 import type { KafkajsConsumerOptions } from './kafkajs-port.js'
 import { KafkaPortError, type Consumption, type KafkaPort, type PartitionInfo, type PortBatch, type PortMessage } from './port.js'
 
@@ -387,7 +388,7 @@ class MirrorImpl extends EventEmitter implements Mirror {
     refuseUnknownOptions('mirror', o, MIRROR_OPTIONS)
     this.topic = checkTopic(o.topic)
     this.mode = checkOneOf('offsets', o.offsets, ['preserve', 'dense'] as const, 'preserve')
-    checkBool('stopAtEnd', o.stopAtEnd, false)
+    bool('stopAtEnd', o.stopAtEnd, false)
     this.from = checkOneOf('from', o.from, ['earliest', 'latest'] as const, 'earliest')
     this.startTimeoutMs = checkInt('startTimeoutMs', o.startTimeoutMs, 1, 30_000)
     this.commitIntervalMs = checkInt('commitIntervalMs', o.commitIntervalMs, 10, 1000)

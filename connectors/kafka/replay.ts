@@ -28,9 +28,10 @@ import type { Kafka } from 'kafkajs'
 import { WalError, type WalRecord, type WriteAhead, type WriteAheadOptions } from '../../src/index.js'
 import type { WalReadable } from '../../src/streams/readable.js'
 import {
-  backoffDelay, checkBool, checkInt, checkOneOf, checkTopic, deferred, isRetriable, refuseUnknownOptions, resolvePort, settleWithin, sleep, toWalError, WalHandle, withDeadline,
+  backoffDelay, checkInt, checkOneOf, checkTopic, deferred, isRetriable, refuseUnknownOptions, resolvePort, settleWithin, sleep, toWalError, WalHandle, withDeadline,
   type ReconnectEvent, type ReconnectOptions
 } from './common.js'
+import { bool } from '../../src/options.js'
 import type { KafkajsPortOptions } from './kafkajs-port.js'
 import { murmur2Partition } from './murmur2.js'
 import { KafkaPortError, type KafkaPort, type PartitionInfo, type PortProducer, type ProduceRecord } from './port.js'
@@ -214,13 +215,13 @@ class ReplayImpl extends EventEmitter implements Replay {
     refuseUnknownOptions('replay', o, REPLAY_OPTIONS)
     this.topic = checkTopic(o.topic)
     this.partitioner = checkOneOf('partitioner', o.partitioner, ['same', 'murmur2'] as const, 'same')
-    this.provenance = checkBool('provenance', o.provenance, true)
+    this.provenance = bool('provenance', o.provenance, true)
     // Sole-writer dedup finds what landed by the provenance header: without one it cannot.
     if (o.soleWriter === true && !this.provenance) {
       throw new WalError('INVALID_OPTION', 'option soleWriter: true needs provenance (the header it finds landed records by); pass provenance: true, or soleWriter: false for at least once', { option: 'soleWriter' })
     }
-    this.soleWriter = checkBool('soleWriter', o.soleWriter, true) && this.provenance
-    checkBool('live', o.live, false)
+    this.soleWriter = bool('soleWriter', o.soleWriter, true) && this.provenance
+    bool('live', o.live, false)
     if (o.createTopic !== undefined && typeof o.createTopic !== 'boolean' && (o.createTopic === null || typeof o.createTopic !== 'object' || Array.isArray(o.createTopic))) {
       throw new WalError('INVALID_OPTION', `option createTopic: must be a boolean or { partitions?, replicationFactor?, configs? }, got ${JSON.stringify(o.createTopic)}`, { option: 'createTopic' })
     }
