@@ -36,9 +36,7 @@ function placed (err: unknown, base: number, where: string): unknown {
 
 /** A piece is a slice: its record error's index is made to count from the whole queue's start. */
 function fromQueueStart (err: unknown, at: number): unknown {
-  if (at === 0 || !(err instanceof WalError) || !recordError(err)) return err
-  const i = typeof err.details.index === 'number' ? err.details.index : 0
-  return atRecord(err, at + i, 'record # of the queue')
+  return at === 0 ? err : placed(err, at, 'record # of the queue')
 }
 
 function recordError (err: WalError): boolean {
