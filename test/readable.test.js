@@ -231,3 +231,30 @@ test('an iterator still reading after close() gets CLOSED and reopens no segment
   t.is(err.code, 'CLOSED')
   t.is(fds(), before)
 })
+
+test('for await takes records from a full buffer in order, counts them as delivered, and stops at an error', async (t) => {
+  // 20,000 records are many buffers' worth: most are taken while the buffer is above its refill
+  // mark, straight from it, and the rest through streamx's own iterator.
+  const wal = await filled(t, 20_000)
+  let next = 0
+  for await (const rec of wal.readable(0, { group: 'g', autoCommit: { intervalMs: 60_000 } })) {
+    if (rec.offset !== next || rec.value.toString() !== `v${next}`) throw new Error(`record ${rec.offset} at ${next}`)
+    next++
+    if (rec.offset === 12_345) break
+  }
+  t.is(wal.group('g').committed(0), 12_345)
+  const all = await collect(wal.readable(0, { from: 12_345 }))
+  t.deepEqual([all.length, all[0].offset, all.at(-1).offset], [7655, 12_345, 19_999])
+  // destroy(err) with the buffer full: the loop ends with that error, and nothing after it is handed out.
+  const rs = wal.readable(0)
+  const seen = []
+  const err = await t.throwsAsync(async () => {
+    for await (const rec of rs) {
+      seen.push(rec.offset)
+      if (rec.offset === 100) rs.destroy(new Error('sink failed'))
+    }
+  })
+  t.is(err.message, 'sink failed')
+  t.is(seen.at(-1), 100)
+  await wal.close()
+})

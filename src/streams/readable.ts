@@ -56,6 +56,16 @@ function checkOptions (opts: unknown): ReadableOptions {
 /** Bytes read from disk at a time: raw bytes, decoded only as records are pushed. */
 const CHUNK = 256 * 1024
 
+/**
+ * streamx calls _read as soon as its buffer is below its highWaterMark: with a consumer that
+ * takes one record at a time (for await), each record taken would cost one _read pushing one
+ * record. Its mark is set a quarter below the user's, and _read fills up to the user's, so a
+ * refill pushes a quarter of the buffer at once and the buffer never holds more than asked.
+ */
+function refillBelow (highWaterMark: number): number {
+  return Math.max(1, Math.floor(highWaterMark * 3 / 4))
+}
+
 /** Bytes a record holds, so highWaterMark counts real bytes (streamx counts 1 KiB per object otherwise). */
 export function recordBytes (rec: WalRecord): number {
   let n = 48 + (rec.value === null ? 0 : rec.value.length) + (rec.key === null ? 0 : rec.key.length)
@@ -87,10 +97,14 @@ export class WalReadable extends Readable {
   private failed = false
 
   private readonly opts: ReadableOptions
+  /** The buffer is filled up to this many bytes, and refilled once it drops below refillBelow(). */
+  private readonly fillTo: number
 
   constructor (private readonly host: ReadableHost, p: number, options?: ReadableOptions) {
     const opts = checkOptions(options)
-    super({ highWaterMark: opts.highWaterMark ?? 1024 * 1024, byteLength: recordBytes })
+    const hwm = opts.highWaterMark ?? 1024 * 1024
+    super({ highWaterMark: refillBelow(hwm), byteLength: recordBytes })
+    this.fillTo = hwm
     this.opts = opts
     this.log = host.log(p)
     this.partition = p
@@ -189,12 +203,14 @@ export class WalReadable extends Readable {
    * ended, only the chunk already read is finished (no more I/O).
    */
   private pushRecords (reader: BatchReader): boolean {
+    const state = (this as unknown as { _readableState: { buffered: number } })._readableState
     let pushed = false
     for (;;) {
       const rec = this.ended || this.host.closing ? reader.nextLoaded() : reader.next()
       if (rec === null) return pushed
       pushed = true
-      if (!this.push(rec)) return true
+      this.push(rec)
+      if (state.buffered >= this.fillTo) return true
     }
   }
 
@@ -267,6 +283,35 @@ export class WalReadable extends Readable {
     this.stale = stale > 0 ? stale + 1 : 0
     const at = (rec as { offset?: unknown } | null)?.offset
     if (typeof at === 'number' && at < this.delivered) { this.delivered = at; this.taken = at }
+  }
+
+  /**
+   * streamx's iterator schedules a buffer update (a queued microtask) for every record it takes.
+   * While the buffer is at or above the refill mark an update has nothing to do (no _read, no
+   * end), so records are taken from the buffer directly then; everything else (waiting, refill,
+   * end, errors, return()) is streamx's own iterator.
+   */
+  override [Symbol.asyncIterator] (): AsyncIterableIterator<WalRecord> {
+    const inner = super[Symbol.asyncIterator]() as AsyncIterator<WalRecord>
+    const state = (this as unknown as { _readableState: { buffered: number, highWaterMark: number, read: () => WalRecord | null } })._readableState
+    let waiting = false
+    const slow = (): Promise<IteratorResult<WalRecord>> => {
+      waiting = true
+      return inner.next().finally(() => { waiting = false })
+    }
+    const it: AsyncIterableIterator<WalRecord> = {
+      [Symbol.asyncIterator]: () => it,
+      next: () => {
+        if (!waiting && state.buffered >= state.highWaterMark && !this.destroying) {
+          const rec = state.read()
+          if (rec !== null) return Promise.resolve({ value: rec, done: false })
+        }
+        return slow()
+      },
+      return: (value?: unknown) => (inner.return as (v?: unknown) => Promise<IteratorResult<WalRecord>>)(value),
+      throw: (err?: unknown) => (inner.throw as (e?: unknown) => Promise<IteratorResult<WalRecord>>)(err)
+    }
+    return it
   }
 
   override destroy (err?: Error | null): void {
