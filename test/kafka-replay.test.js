@@ -414,6 +414,35 @@ test("partitioner 'same' into a topic with too few partitions is INVALID_ARGUMEN
   t.is((await topicOffsets(kafka, topic)).reduce((s, o) => s + o.high, 0), 0);
 });
 
+test("createTopic too small for partitioner 'same' is refused before the topic is created; a malformed spec when replay() is called", async (t) => {
+  t.timeout(60_000);
+  const kafka = kafkaClient(kb.brokers, 'create-small');
+  const dir = tmp('create-small');
+  await buildWal(dir, 30);
+  const topic = uniqueTopic('create-small');
+  const err = await t.throwsAsync(async () => (await replay({ kafka, topic, wal: dir, createTopic: { partitions: 2 } })).done, { code: 'INVALID_OPTION' });
+  t.is(err.details.option, 'createTopic.partitions');
+  t.regex(err.message, /at least 3/);
+  // Replaying only WAL partition 1 needs two: not refused for the partition it leaves out.
+  const two = uniqueTopic('create-two');
+  const r = await replay({ kafka, topic: two, wal: dir, partitions: [1], createTopic: { partitions: 2 } });
+  t.is((await r.done).records, 10);
+  for (const [createTopic, option] of [[{ partitions: 0 }, 'createTopic.partitions'], [{ partitions: '3' }, 'createTopic.partitions'], [{ replicationFactor: 1.5 }, 'createTopic.replicationFactor'],
+    [{ configs: { 'retention.ms': -1 } }, 'createTopic.configs'], [{ configs: [] }, 'createTopic.configs'], [{ partition: 3 }, 'createTopic.partition']]) {
+    const bad = await t.throwsAsync(replay({ kafka, topic, wal: dir, createTopic }), { code: 'INVALID_OPTION' }, JSON.stringify(createTopic));
+    t.is(bad.details.option, option);
+  }
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const topics = await admin.listTopics();
+    t.false(topics.includes(topic), 'the topic too small was not created');
+    t.true(topics.includes(two));
+  } finally {
+    await admin.disconnect();
+  }
+});
+
 test('murmur2: records in doubt after a partial send are resolved in the first round, so a second failure repeats nothing', async (t) => {
   t.timeout(120_000);
   const { murmur2Partition } = await import('../dist/connectors/kafka/murmur2.js');

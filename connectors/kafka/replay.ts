@@ -148,6 +148,26 @@ export interface Replay extends EventEmitter {
 }
 
 const DEFAULT_BATCH_BYTES = 512 * 1024
+const CREATE_TOPIC_OPTIONS = { partitions: true, replicationFactor: true, configs: true } as const
+
+/** createTopic: true, or a spec whose every field is checked here, before anything is created. */
+function checkCreateTopic (c: unknown): void {
+  if (c === undefined || typeof c === 'boolean') return
+  if (c === null || typeof c !== 'object' || Array.isArray(c)) {
+    throw new WalError('INVALID_OPTION', `option createTopic: must be a boolean or { partitions?, replicationFactor?, configs? }, got ${JSON.stringify(c)}`, { option: 'createTopic' })
+  }
+  for (const k of Object.keys(c)) {
+    if (!Object.hasOwn(CREATE_TOPIC_OPTIONS, k)) throw new WalError('INVALID_OPTION', `option createTopic.${k}: unknown; createTopic takes { partitions?, replicationFactor?, configs? }`, { option: `createTopic.${k}` })
+  }
+  const spec = c as { partitions?: unknown, replicationFactor?: unknown, configs?: unknown }
+  checkInt('createTopic.partitions', spec.partitions, 1, 1)
+  checkInt('createTopic.replicationFactor', spec.replicationFactor, 1, 1)
+  const configs = spec.configs
+  if (configs !== undefined && (configs === null || typeof configs !== 'object' || Array.isArray(configs) || Object.values(configs).some((v) => typeof v !== 'string'))) {
+    throw new WalError('INVALID_OPTION', 'option createTopic.configs: must be an object of topic configs with string values, e.g. { \'retention.ms\': \'-1\' }', { option: 'createTopic.configs' })
+  }
+}
+
 /** Records the start-up pass-over reads between turns of the event loop (~10-50 ms of reading). */
 const PASS_OVER_TURN = 65_536
 
@@ -222,9 +242,7 @@ class ReplayImpl extends EventEmitter implements Replay {
     }
     this.soleWriter = bool('soleWriter', o.soleWriter, true) && this.provenance
     bool('live', o.live, false)
-    if (o.createTopic !== undefined && typeof o.createTopic !== 'boolean' && (o.createTopic === null || typeof o.createTopic !== 'object' || Array.isArray(o.createTopic))) {
-      throw new WalError('INVALID_OPTION', `option createTopic: must be a boolean or { partitions?, replicationFactor?, configs? }, got ${JSON.stringify(o.createTopic)}`, { option: 'createTopic' })
-    }
+    checkCreateTopic(o.createTopic)
     this.maxRecords = checkInt('maxBatchRecords', o.maxBatchRecords, 1, 1000)
     this.maxBytes = checkInt('maxBatchBytes', o.maxBatchBytes, 1024, DEFAULT_BATCH_BYTES)
     this.startTimeoutMs = checkInt('startTimeoutMs', o.startTimeoutMs, 1, 30_000)
@@ -320,6 +338,12 @@ class ReplayImpl extends EventEmitter implements Replay {
       if (this.port.createTopic === undefined) throw new KafkaPortError('config', 'createTopic: this KafkaPort cannot create topics', { retriable: false })
       const wal = await this.handle.ensure(1, `replay to ${this.topic}`)
       const spec = typeof c === 'object' ? c : {}
+      // Checked before creating: a topic created too small would stay behind, and every later
+      // run would find it and fail the same way.
+      const needed = this.partitioner === 'same' ? Math.max(0, ...(this.o.partitions ?? [wal.partitions - 1])) + 1 : 1
+      if (spec.partitions !== undefined && spec.partitions < needed) {
+        throw new WalError('INVALID_OPTION', `option createTopic.partitions: ${spec.partitions} is too few for partitioner 'same', which sends WAL partition ${needed - 1} to topic partition ${needed - 1} (create it with at least ${needed}, or use partitioner: 'murmur2')`, { option: 'createTopic.partitions', partitions: needed })
+      }
       await withDeadline(this.port.createTopic(this.topic, { partitions: spec.partitions ?? wal.partitions, replicationFactor: spec.replicationFactor, configs: spec.configs }), budgetMs, `replay: creating ${this.topic}`)
       return await withDeadline(this.port.describe(this.topic), budgetMs, `replay to ${this.topic}: reaching Kafka`)
     }
