@@ -1,12 +1,16 @@
 // mirror(): what reaches the WAL when Kafka's offsets are not simple, against a real broker.
 // Aborted transactions of overlapping producers (read_committed), a checkpoint whose offset Kafka no
-// longer has (records deleted before they were mirrored, a topic re-created), and 'dense' mode in a
-// log other writers append to (concurrently, and between mirror runs).
+// longer has (records deleted before they were mirrored, a topic re-created, also while the mirror
+// runs), and 'dense' mode in a log other writers append to (concurrently, and between mirror
+// runs).
 import test from 'ava';
 import { tempDirs, useBroker } from './kafka/suite.js';
 import { kafkaClient, createTopic, uniqueTopic, fastConsumer, topicOffsets, signal, gatedWal } from './fixtures/kafka-records.js';
 import { mirror, runMirror, optionsFromEnv, mirrorCheckpoint, sourceOffset, checkpointName, kafkajsPort, committedRecords } from '../dist/connectors/kafka/index.js';
 import { WriteAhead, WalError } from '../dist/src/index.js';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
 
 const kb = useBroker(test);
 const tmp = tempDirs(test);
@@ -651,5 +655,88 @@ test('dense mode on a gap-heavy topic: each checkpoint is what JSON.stringify wr
     t.deepEqual(records.filter(([, v]) => v !== 'app').map(([, v]) => v).at(-1), `kafka-${N - 1}`, 'mirrored to the end');
   } finally {
     await wal.close();
+  }
+});
+
+/**
+ * Holds the fetches of partition 0 of `topic` that kafkajs's consumers send (every one in this
+ * process goes through Broker.prototype.fetch), so a test can act between two of them. `hold`
+ * says, by the offset a fetch starts at, which to hold; `held(pred)` waits for one held at an
+ * offset `pred` accepts, `release()` sends every held fetch on.
+ */
+function fetchGate(topic) {
+  const Broker = require('kafkajs/src/broker/index.js');
+  const fetch = Broker.prototype.fetch;
+  const changed = signal();
+  const held = [];
+  let hold = () => false;
+  Broker.prototype.fetch = async function (...args) {
+    const part = args[0]?.topics?.find((x) => x.topic === topic)?.partitions.find((x) => x.partition === 0);
+    if (part !== undefined && hold(Number(part.fetchOffset))) {
+      await new Promise((resolve) => { held.push({ offset: Number(part.fetchOffset), resolve }); changed.notify(); });
+    }
+    return fetch.apply(this, args);
+  };
+  return {
+    hold(pred) { hold = pred; },
+    held: (pred, what) => changed.until(() => held.some((h) => pred(h.offset)), { what, timeoutMs: 60_000 }),
+    release() { for (const h of held.splice(0)) h.resolve(); },
+    restore() { hold = () => false; for (const h of held.splice(0)) h.resolve(); Broker.prototype.fetch = fetch; },
+  };
+}
+
+test.serial('a topic deleted and re-created while the mirror runs, and grown past its position before kafkajs fetches again: the reset is noticed (preserve: OFFSET_OUT_OF_RANGE; dense with \'earliest\': every new record after the old)', async (t) => {
+  t.timeout(240_000);
+  for (const [offsets, more] of [['preserve', {}], ['dense', { onOffsetReset: 'earliest' }]]) {
+    const { kafka, topic } = await newTopic(`recreated-live-${offsets}`);
+    await produceBatch(kafka, topic, Array.from({ length: 10 }, (_, i) => `old${i}`));
+    const gate = fetchGate(topic);
+    const dir = tmp(`recreated-live-${offsets}`);
+    const m = await mirror({ kafka, topic, wal: dir, offsets, consumer: fastConsumer, groupId: `g-${topic}`, ...more });
+    const changed = signal();
+    const events = [];
+    let failed = null;
+    let settled = false;
+    m.on('batch', () => changed.notify());
+    m.on('offsetReset', (e) => { events.push(e); changed.notify(); });
+    m.done.then(() => { settled = true; changed.notify(); }, (err) => { failed = err; settled = true; changed.notify(); });
+    try {
+      await changed.until(() => settled || m.status().partitions[0]?.next === 10, { what: 'the old records mirrored' });
+      t.is(failed, null, String(failed?.message));
+      // The consumer waits at offset 10 while the topic is deleted and created again, empty.
+      gate.hold(() => true);
+      await gate.held((o) => o === 10, 'a fetch at offset 10');
+      await recreateTopic(kafka, topic);
+      // Kafka answers OFFSET_OUT_OF_RANGE at 10, and kafkajs moves the consumer to offset 0 by
+      // itself. Before it fetches there, the new topic grows past 10.
+      gate.hold((o) => o < 10);
+      gate.release();
+      await gate.held((o) => o === 0, 'kafkajs fetching from offset 0 (its reset)');
+      await produceBatch(kafka, topic, Array.from({ length: 15 }, (_, i) => `new${i}`));
+      gate.hold(() => false);
+      gate.release();
+      const WAL_END = offsets === 'preserve' ? 10 : 25;
+      await changed.until(() => settled || events.length > 0 && m.wal?.offsets(0).end === WAL_END || m.status().partitions[0]?.next === 15 && events.length === 0,
+        { what: 'the mirror to fail, or to mirror the new records', timeoutMs: 60_000 });
+      await m.stop();
+      const wal = await WriteAhead.open(dir, { readOnly: true });
+      const values = (await walRecords(wal)).map(([, v]) => v);
+      await wal.close();
+      const old = Array.from({ length: 10 }, (_, i) => `old${i}`);
+      const fresh = Array.from({ length: 15 }, (_, i) => `new${i}`);
+      if (offsets === 'preserve') {
+        t.is(failed?.code, 'OFFSET_OUT_OF_RANGE', `${offsets}: ${failed?.message ?? `no error; WAL ${values.join(' ')}`}`);
+        t.like(failed?.details, { partition: 0, offset: 10, start: 0, end: 15, topic });
+        t.regex(failed?.message ?? '', /moved the consumer back to offset 0 \(the partition ended below 10, and has grown to 15 since\)/);
+        t.deepEqual(values, old, `${offsets}: nothing of the new topic under the old offsets`);
+      } else {
+        t.is(failed, null, String(failed?.message));
+        t.deepEqual(events, [{ partition: 0, reason: 'restarted', expected: 10, resumedAt: 0, skipped: 0 }]);
+        t.deepEqual(values, [...old, ...fresh], `${offsets}: every new record, after the old`);
+      }
+    } finally {
+      gate.restore();
+      await m.stop();
+    }
   }
 });

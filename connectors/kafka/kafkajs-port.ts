@@ -492,6 +492,21 @@ class KafkajsPort implements KafkaPort {
     }
     /** The offset the next delivered batch must start at (messages below are dropped). */
     const expected = new Map<number, number>()
+    /**
+     * Where kafkajs fetches each partition next if nothing but this port moves it: the last seek,
+     * or one past the last batch resolved. Kept in kafkajs's fetch order, not in delivery order as
+     * `expected` is (batches are delivered after kafkajs fetched the next): a batch fetched from
+     * below it was fetched where kafkajs moved by itself, which it does only after Kafka answered
+     * OFFSET_OUT_OF_RANGE. The partition restarted below the position (the topic was deleted and
+     * re-created, or truncated) even if, by the time kafkajs fetched from its earliest offset, it
+     * had grown past the position again: a high watermark compared with the position misses that,
+     * and the new records below it would be dropped unnoticed. A fetch from below `expected` alone
+     * is no sign: after a rebalance the port's seek goes back to the caller's durable position,
+     * behind batches still being delivered.
+     */
+    const fetchAt = new Map<number, number>()
+    /** Seeks per partition: a batch that was being handled when the port seeked does not set fetchAt (the seek decides where kafkajs fetches next). */
+    const seeks = new Map<number, number>()
     // Batches of one partition reach onBatch one at a time, also those kafkajs filters out
     // entirely (only markers or aborted records), which it reports through an event only.
     const queues = new Map<number, Promise<void>>()
@@ -507,7 +522,7 @@ class KafkajsPort implements KafkaPort {
      * batch ended, or from a seek: it fetches from elsewhere only after Kafka answered
      * OFFSET_OUT_OF_RANGE, when it silently moves to the topic's earliest offset.
      */
-    const deliver = async (b: FetchedBatch, fetchedFrom: number | null): Promise<void> => {
+    const deliver = async (b: FetchedBatch, fetchedFrom: number | null, movedBack: boolean): Promise<void> => {
       const want = expected.get(b.partition)
       if (want !== undefined) {
         // Where Kafka moved the consumer, once a move is confirmed: the offset kafkajs fetched from
@@ -519,6 +534,13 @@ class KafkajsPort implements KafkaPort {
         // moves only to the earliest offset).
         let moved = fetchedFrom !== null && fetchedFrom > want
         if (moved) at = fetchedFrom as number
+        // Moved back by kafkajs itself (see fetchAt): the partition restarted below `want`, whatever
+        // its high watermark is now. For a batch filtered to nothing kafkajs does not say where it
+        // fetched from: Kafka's earliest offset is where it moved to.
+        if (!moved && movedBack) {
+          moved = true
+          at = fetchedFrom ?? (await this.describe(topic)).find((x) => x.partition === b.partition)?.low
+        }
         // Or the partition now ends below `want` (re-created or truncated; it never shrinks
         // otherwise), and kafkajs moved back to its beginning. A leader elected a moment ago can
         // report a high watermark behind records already read, so Kafka's offsets API, which
@@ -550,9 +572,11 @@ class KafkajsPort implements KafkaPort {
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const assigned = e.payload.memberAssignment[topic] ?? []
       for (const p of assigned) {
+        seeks.set(p, (seeks.get(p) ?? 0) + 1)
         const at = resolve(p)
-        if (at === null) continue
+        if (at === null) { fetchAt.delete(p); continue }
         expected.set(p, at)
+        fetchAt.set(p, at)
         try { consumer.seek({ topic, partition: p, offset: String(at) }) } catch (err) { fail(err) }
       }
     })
@@ -561,8 +585,15 @@ class KafkajsPort implements KafkaPort {
       // batchSize 0 is kafkajs's "empty due to filtering" path: eachBatch is not called.
       if (ev.topic !== topic || ev.batchSize !== 0) return
       const nextOffset = Number(ev.lastOffset) + 1
-      const b: FetchedBatch = { partition: ev.partition, messages: [], nextOffset, highWatermark: Number(ev.highWatermark), firstOffset: ev.firstOffset === null ? undefined : Number(ev.firstOffset) }
-      enqueue(ev.partition, () => deliver(b, null)).catch(() => {})
+      const firstOffset = ev.firstOffset === null ? undefined : Number(ev.firstOffset)
+      // Such a batch holds nothing below the offset it was fetched from, and kafkajs resolved it
+      // itself (it skips a partition with a seek pending): one that starts below fetchAt was
+      // fetched from below it.
+      const pos = fetchAt.get(ev.partition)
+      const movedBack = pos !== undefined && (firstOffset ?? nextOffset - 1) < pos
+      if (pos !== undefined) fetchAt.set(ev.partition, nextOffset)
+      const b: FetchedBatch = { partition: ev.partition, messages: [], nextOffset, highWatermark: Number(ev.highWatermark), firstOffset }
+      enqueue(ev.partition, () => deliver(b, null, movedBack)).catch(() => {})
     })
     consumer.on(consumer.events.CRASH, (e) => {
       if (!e.payload.restart) fail(e.payload.error)
@@ -598,9 +629,16 @@ class KafkajsPort implements KafkaPort {
           // restarted session resumes, and the queue keeps batches in order.
           const before = queues.get(p)
           const from = Number(fetched.fetchedOffset)
-          enqueue(p, () => deliver(b, Number.isSafeInteger(from) ? from : null)).catch(() => {}) // a failure reaches o.onError through fail()
+          const pos = fetchAt.get(p)
+          const seek = seeks.get(p)
+          const fetchedFrom = Number.isSafeInteger(from) ? from : null
+          const movedBack = pos !== undefined && fetchedFrom !== null && fetchedFrom < pos
+          enqueue(p, () => deliver(b, fetchedFrom, movedBack)).catch(() => {}) // a failure reaches o.onError through fail()
           if (before !== undefined) await before
+          // A seek meanwhile (a rebalance) decides where kafkajs fetches next, not this batch.
+          if (seeks.get(p) !== seek) return
           resolveOffset(batch.lastOffset())
+          if (pos !== undefined) fetchAt.set(p, b.nextOffset)
           await heartbeat()
         }
       })

@@ -129,9 +129,10 @@ export interface MirrorOffsetResetEvent {
   partition: number
   /**
    * `'deleted'`: the offsets from `expected` up to `resumedAt` were deleted from Kafka (retention,
-   * deleteRecords) before they were mirrored. `'restarted'`: the partition now ends before
-   * `expected` (the topic was deleted and re-created, or truncated): mirroring continues from its
-   * earliest offset, after what the WAL already holds.
+   * deleteRecords) before they were mirrored. `'restarted'`: the partition ended before
+   * `expected` (the topic was deleted and re-created, or truncated; found while running, it may
+   * have grown past `expected` again since): mirroring continues from its earliest offset, after
+   * what the WAL already holds.
    */
   reason: 'deleted' | 'restarted'
   /** The Kafka offset the mirror was to continue from (its checkpoint). */
@@ -633,7 +634,10 @@ class MirrorImpl extends EventEmitter implements Mirror {
       const what = this.mode === 'preserve'
         ? `With offsets: 'preserve' the new offsets cannot go into this WAL (they restart below what it holds): mirror the topic into a new WAL`
         : `To mirror the partition again from its earliest offset (${b.low}), after what the WAL already holds, start the mirror with onOffsetReset: 'earliest'`
-      throw new WalError('OFFSET_OUT_OF_RANGE', `mirror of ${this.topic}: partition ${p} is to continue from Kafka offset ${expected} (its checkpoint in the WAL), but the partition now ends at ${b.high}: the topic was deleted and re-created, or truncated, since it was mirrored. The WAL holds what came before offset ${expected}. ${what}`,
+      // Found while running, the partition may have grown past `expected` again by the time Kafka
+      // moved the consumer back to its beginning (b.low): it still restarted below `expected`.
+      const where = b.high < expected ? `the partition now ends at ${b.high}` : `Kafka moved the consumer back to offset ${b.low} (the partition ended below ${expected}, and has grown to ${b.high} since)`
+      throw new WalError('OFFSET_OUT_OF_RANGE', `mirror of ${this.topic}: partition ${p} is to continue from Kafka offset ${expected} (its checkpoint in the WAL), but ${where}: the topic was deleted and re-created, or truncated, since it was mirrored. The WAL holds what came before offset ${expected}. ${what}`,
         { partition: p, offset: expected, start: b.low, end: b.high, topic: this.topic })
     }
     const skipped = reason === 'deleted' ? Math.max(0, resumedAt - expected) : 0
@@ -686,10 +690,12 @@ class MirrorImpl extends EventEmitter implements Mirror {
     s.high = Math.max(s.high, b.highWatermark)
     if (b.reset !== undefined && s.next >= 0) {
       // Kafka moved the consumer: records from s.next on were deleted before this mirror read them
-      // (the batch starts later), or the partition now ends below s.next (it starts earlier).
+      // (the batch starts later), or the partition restarted below s.next (it starts earlier).
       // Where Kafka moved it, not the first record: aborted records and markers between were not deleted.
       const at = b.reset.at ?? (b.messages.length > 0 ? b.messages[0].offset : b.nextOffset)
-      const restarted = b.highWatermark < s.next
+      // Moved back: restarted, even if the partition has grown past s.next again since (its high
+      // watermark alone would call that a deletion, and the new records below s.next would be lost).
+      const restarted = at < s.next || b.highWatermark < s.next
       this.offsetReset(p, s, s.next, at, restarted ? 'restarted' : 'deleted', { low: at, high: b.highWatermark })
     }
     const msgs = s.next < 0 ? b.messages : b.messages.filter((m) => m.offset >= s.next)

@@ -40,8 +40,9 @@ export interface PortBatch {
    * batch ended (or the position asked for), because the consumer could not read there: Kafka
    * answered OFFSET_OUT_OF_RANGE and the consumer moved to another offset. Either the records from
    * `expected` on were deleted (retention, deleteRecords) and the batch starts later, or the
-   * partition now ends before `expected` (the topic was deleted and re-created, or truncated) and
-   * the batch starts earlier. Records below `expected` are then delivered, not dropped. `at`:
+   * partition ended before `expected` (the topic was deleted and re-created, or truncated) and
+   * the batch starts earlier: also when the partition has grown past `expected` again by the time
+   * it was fetched (a port must tell this move from its own seeks, not from the high watermark). Records below `expected` are then delivered, not dropped. `at`:
    * the offset Kafka moved the consumer to (its earliest offset), where known; the batch's first
    * record can be later (aborted records and transaction markers are not delivered), and offsets
    * between `at` and it were not lost. Without `at`, the first record (or `nextOffset`) stands for it.
