@@ -1,8 +1,8 @@
 // mirror(): what reaches the WAL when Kafka's offsets are not simple, against a real broker.
 // Aborted transactions of overlapping producers (read_committed), a checkpoint whose offset Kafka no
 // longer has (records deleted before they were mirrored, a topic re-created, also while the mirror
-// runs), and 'dense' mode in a log other writers append to (concurrently, and between mirror
-// runs).
+// runs), rebalances, and 'dense' mode in a log other writers append to (concurrently, and between
+// mirror runs).
 import test from 'ava';
 import { tempDirs, useBroker } from './kafka/suite.js';
 import { kafkaClient, createTopic, uniqueTopic, fastConsumer, topicOffsets, signal, gatedWal } from './fixtures/kafka-records.js';
@@ -738,5 +738,67 @@ test.serial('a topic deleted and re-created while the mirror runs, and grown pas
       gate.restore();
       await m.stop();
     }
+  }
+});
+
+test('rebalances while the mirror runs (another member joins its group and leaves, twice) move no partition: no offset reset, every record once at its offset', async (t) => {
+  t.timeout(180_000);
+  const kafka = kafkaClient(kb.brokers, 'rebalance');
+  const topic = uniqueTopic('rebalance');
+  await createTopic(kafka, topic, 2);
+  const groupId = `g-${topic}`;
+  // Small fetches: batches are still queued in the port, or being handled, when the port seeks
+  // back to the mirror's durable positions after each rebalance.
+  const dir = tmp('rebalance');
+  const m = await mirror({ kafka, topic, wal: dir, consumer: { ...fastConsumer, maxBytesPerPartition: 512 }, groupId });
+  const changed = signal();
+  const resets = [];
+  let failed = null;
+  m.on('batch', () => changed.notify());
+  m.on('offsetReset', (e) => resets.push(e));
+  m.done.catch((err) => { failed = err; changed.notify(); });
+  const sent = [0, 0];
+  let producing = true;
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const production = (async () => {
+    while (producing) {
+      const messages = [];
+      for (const p of [0, 1]) for (let i = 0; i < 50; i++) messages.push({ partition: p, value: Buffer.from(`p${p}-${sent[p]++}`) });
+      await producer.send({ topic, acks: -1, messages });
+    }
+  })();
+  try {
+    for (let round = 0; round < 2; round++) {
+      const before = m.status().records;
+      const other = kafka.consumer({ groupId, ...fastConsumer });
+      const joined = new Promise((resolve) => other.on(other.events.GROUP_JOIN, resolve));
+      await other.connect();
+      await other.subscribe({ topics: [topic] });
+      await other.run({ autoCommit: false, eachBatch: async () => {} });
+      await joined;
+      await other.disconnect();
+      // The mirror consumes again after the member left.
+      await changed.until(() => failed !== null || m.status().records > before + 200, { what: `mirroring after rebalance ${round + 1}`, timeoutMs: 60_000 });
+    }
+  } finally {
+    producing = false;
+    await production;
+    await producer.disconnect();
+  }
+  await changed.until(() => failed !== null || [0, 1].every((p) => m.status().partitions[p]?.next === sent[p]), { what: 'every record mirrored', timeoutMs: 60_000 });
+  const done = await m.stop();
+  t.is(failed, null, String(failed?.message));
+  t.deepEqual(resets, []);
+  t.like(done, { offsetResets: 0, skippedOffsets: 0 });
+  t.log(`${sent[0] + sent[1]} records, ${done.reconnects} reconnects`);
+  const wal = await WriteAhead.open(dir, { readOnly: true });
+  try {
+    for (const p of [0, 1]) {
+      const got = await walRecords(wal, p);
+      t.deepEqual(got, Array.from({ length: sent[p] }, (_, i) => [i, `p${p}-${i}`]), `partition ${p}`);
+    }
+  } finally {
+    await wal.close();
   }
 });
