@@ -1,9 +1,11 @@
 import test from 'ava'
 import fs from 'node:fs'
 import path from 'node:path'
+import { spawn } from 'node:child_process'
+import { pathToFileURL } from 'node:url'
 import { WriteAhead } from '../dist/src/index.js'
 import { tmpDir, segmentFiles, partitionPath, small } from './helpers/tmp.js'
-import { run } from './fixtures/cli-run.js'
+import { CLI, run } from './fixtures/cli-run.js'
 import { crc32c } from '../dist/src/format/crc.js'
 
 /** A log with several sealed segments in partition 0 and a group that has read everything. */
@@ -47,6 +49,38 @@ test('verify: exit 0 on a clean log', async (t) => {
   const pj = JSON.parse((await run(['verify', pre, '--json'])).stdout)
   t.true(pj.bytes >= 1024 * 1024 && pj.dataBytes >= data && pj.dataBytes < data + 4096, `${pj.dataBytes} of ${pj.bytes}, ${data} in the partition`)
   t.regex((await run(['verify', pre])).stdout, new RegExp(` ${Math.round(pj.dataBytes / 1024)} KiB of data, \\d+ records checked\\n$`))
+})
+
+/** The last setting of each terminal mode a progress bar may change, from the bytes it wrote. */
+function modesLeft (out) {
+  const modes = { cursor: 'shown', wrap: 'on' }
+  for (const m of out.matchAll(/\x1b\[\?(25|7)([hl])/g)) {
+    if (m[1] === '25') modes.cursor = m[2] === 'h' ? 'shown' : 'hidden'
+    else modes.wrap = m[2] === 'h' ? 'on' : 'off'
+  }
+  return modes
+}
+
+test('Ctrl-C while verify draws its progress bar leaves the terminal as it was: cursor shown, lines wrapped', async (t) => {
+  const dir = tmpDir(t)
+  await fill(dir)
+  // stderr is made a terminal for the bar, and the process interrupts itself the moment the bar
+  // is first drawn, as a user's Ctrl-C in the middle of a long scan (stderr, a pipe, is written
+  // synchronously, so everything drawn before the signal reaches the test).
+  const preload = path.join(path.dirname(dir), 'tty.mjs')
+  fs.writeFileSync(preload, [
+    'process.stderr.isTTY = true',
+    'process.stderr.columns = 80',
+    'const write = process.stderr.write.bind(process.stderr)',
+    "process.stderr.write = (chunk, ...rest) => { const r = write(chunk, ...rest); if (String(chunk).includes('verifying [')) process.kill(process.pid, 'SIGINT'); return r }"
+  ].join('\n'))
+  const child = spawn(process.execPath, ['--import', pathToFileURL(preload).href, CLI, 'verify', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d })
+  const { signal } = await new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })))
+  t.is(signal, 'SIGINT')
+  t.true(stderr.includes('verifying ['), stderr)
+  t.deepEqual(modesLeft(stderr), { cursor: 'shown', wrap: 'on' }, JSON.stringify(stderr))
 })
 
 test('verify counts in the singular where there is one: 1 partition, 1 segment, 1 record', async (t) => {

@@ -25,8 +25,11 @@ export function describe (dir: string, pr: LocatedProblem): string {
 const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`
 
 export async function verifyWithProgress (dir: string, quiet: boolean): Promise<VerifyReport> {
+  // The bar leaves the terminal's modes alone (cli-progress's default turns line wrapping off, and
+  // hideCursor the cursor): the scan is synchronous, so Ctrl-C ends the process on the spot, and
+  // nothing would turn them back on. 20 columns of bar keep the line within 80 while it wraps.
   const bar = !quiet && process.stderr.isTTY
-    ? new cliProgress.SingleBar({ format: 'verifying [{bar}] {percentage}% | {done} of {size} | ETA {eta}s', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
+    ? new cliProgress.SingleBar({ format: 'verifying [{bar}] {percentage}% | {done} of {size} | ETA {eta}s', stream: process.stderr, barsize: 20, hideCursor: false, linewrap: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
     : null
   let started = false
   try {
