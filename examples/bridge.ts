@@ -38,7 +38,13 @@ async function main (): Promise<void> {
   }
   const common = { ...env, kafka: env.kafka, dir: env.dir, topic: env.topic }
   if (kind === 'mirror') {
-    const from = env.from === 'earliest' || env.from === 'latest' ? env.from : undefined
+    // WRITEAHEAD_FROM serves replay too, which also takes an offset or a time; mirror starts only
+    // at earliest or latest. Refused rather than dropped: a mirror from the earliest offset is not
+    // what someone who set it asked for.
+    const from = env.from
+    if (from !== undefined && from !== 'earliest' && from !== 'latest') {
+      throw new WalError('INVALID_OPTION', `environment WRITEAHEAD_FROM: mirror starts at earliest or latest, got ${JSON.stringify(from)}`, { option: 'WRITEAHEAD_FROM' })
+    }
     const options: RunMirrorOptions = { ...common, from }
     bridgeLogs = true
     await runMirror(options)

@@ -1,6 +1,7 @@
 // Smoke tests of the compiled examples: each runs as `node dist/examples/<name>.js` in a child
 // process, on a temporary directory ($WRITEAHEAD_DIR), and must end by itself.
 import test from 'ava'
+import fs from 'node:fs'
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -91,4 +92,16 @@ test('kv-store: rebuilds its index by replay, snapshots, trims, and rebuilds fro
   t.regex(second.stdout, /^reopened: rebuilt 32 keys by replaying 32 records from offset 1648; same as before: true$/m)
   const { stdout } = await cli(['inspect', dir, '--json'])
   t.true(JSON.parse(stdout).partitions[0].start > 808)
+})
+
+test('bridge: mirror refuses a WRITEAHEAD_FROM it cannot start at (an offset or a time), before connecting', async (t) => {
+  const dir = tmpDir(t)
+  const file = fileURLToPath(new URL('../dist/examples/bridge.js', import.meta.url))
+  // Nothing listens on port 1: a bridge that went on to connect would fail there instead (IO_ERROR).
+  const env = { ...process.env, KAFKA_BROKERS: '127.0.0.1:1', WRITEAHEAD_DIR: dir, WRITEAHEAD_TOPIC: 'events', WRITEAHEAD_FROM: '5', WRITEAHEAD_START_TIMEOUT_MS: '1000' }
+  const err = await t.throwsAsync(exec(process.execPath, [file, 'mirror'], { env, timeout: 60_000 }))
+  t.is(err.code, 1)
+  const fatal = JSON.parse(err.stderr.trim().split('\n').at(-1))
+  t.like(fatal, { level: 'fatal', code: 'INVALID_OPTION', details: { option: 'WRITEAHEAD_FROM' } })
+  t.false(fs.existsSync(dir))
 })
