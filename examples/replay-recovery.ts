@@ -52,8 +52,17 @@ async function main (): Promise<void> {
     format: 'replay {bar} {percentage}% | {value}/{total} offsets | {records} records | {eta_formatted}',
     hideCursor: true
   }, cliProgress.Presets.shades_classic)
+  // Ctrl-C or SIGTERM: stop after the round in flight, print what was sent, and leave the terminal
+  // as it was (the bar hides the cursor until it is stopped). Run the command again to continue.
+  let running: Awaited<ReturnType<typeof replay>> | undefined
+  let interrupted = false
+  const interrupt = (): void => { interrupted = true; void running?.stop() }
+  process.once('SIGINT', interrupt)
+  process.once('SIGTERM', interrupt)
   try {
     const r = await replay({ kafka, wal, topic, from: fromOption(opts.from), partitioner: opts.partitioner, createTopic: opts.create === true })
+    running = r
+    if (interrupted) void r.stop() // during the connection
     // Progress in offsets (gaps included), from where each partition started to where it stops.
     const first = r.status().partitions
     const startAt = new Map(first.map((p) => [p.partition, p.next]))
@@ -65,7 +74,7 @@ async function main (): Promise<void> {
       bar.update(done, { records: s.records })
     })
     const summary = await r.done
-    bar.update(total, { records: summary.records })
+    if (!interrupted) bar.update(total, { records: summary.records })
     bar.stop()
     const seconds = (Date.now() - started) / 1000
     process.stdout.write([
@@ -75,9 +84,12 @@ async function main (): Promise<void> {
       `duration   ${seconds.toFixed(1)} s (${Math.round(summary.records / Math.max(seconds, 0.001))} records/s)`,
       `gaps       ${summary.gaps} offsets skipped (compaction, transaction markers)`,
       `already    ${summary.skipped} records were in the topic already`,
+      ...(interrupted ? ['stopped    interrupted: run the same command again to send the rest'] : []),
       ''
     ].join('\n'))
   } finally {
+    process.off('SIGINT', interrupt)
+    process.off('SIGTERM', interrupt)
     bar.stop()
     await wal.close()
   }

@@ -1,11 +1,12 @@
 // examples/bridge.ts and examples/replay-recovery.ts, run as the README says, against the broker.
 import test from 'ava';
+import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { spawn, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tempDirs, useBroker } from './kafka/suite.js';
-import { kafkaClient, createTopic, uniqueTopic, produceRecords, canon, consumeAll } from './fixtures/kafka-records.js';
+import { kafkaClient, createTopic, uniqueTopic, produceRecords, canon, consumeAll, topicOffsets } from './fixtures/kafka-records.js';
 import { stripProvenance } from '../dist/connectors/kafka/index.js';
 import { WriteAhead } from '../dist/src/index.js';
 import { readmeBlock, runSnippet } from './helpers/readme.js';
@@ -72,6 +73,42 @@ test('bridge.js mirrors until SIGTERM; replay-recovery.js rebuilds the topic fro
     const from = expectedBy[p][0]?.offset ?? Infinity;
     t.deepEqual(copied.get(p).map((r) => form(r, stripProvenance(r.headers))), original.get(p).filter((r) => r.offset >= from).map((r) => form(r, r.headers)), `partition ${p}`);
   }
+});
+
+test('replay-recovery.js on Ctrl-C: stops after the round in flight, prints its summary, shows the cursor again; a rerun sends the rest', async (t) => {
+  t.timeout(120_000);
+  const dir = tmp('interrupted');
+  const count = 20_000;
+  const wal = await WriteAhead.open(dir);
+  for (let i = 0; i < count; i += 1000) await wal.appendBatch(0, Array.from({ length: 1000 }, (_, j) => `record ${i + j}`));
+  await wal.close();
+  const topic = uniqueTopic('ex-interrupted');
+  // stderr is made a terminal for the progress bar, and the process interrupts itself the moment
+  // the bar is first drawn (the replay has started, nothing is acknowledged yet): a user's Ctrl-C.
+  const preload = path.join(path.dirname(dir), 'tty.mjs');
+  fs.writeFileSync(preload, [
+    'process.stderr.isTTY = true',
+    'process.stderr.columns = 120',
+    'const write = process.stderr.write.bind(process.stderr)',
+    "let sent = false",
+    "process.stderr.write = (chunk, ...rest) => { const r = write(chunk, ...rest); if (!sent && String(chunk).includes('replay ')) { sent = true; process.kill(process.pid, 'SIGINT') } return r }"
+  ].join('\n'));
+  const args = [path.join(EXAMPLES, 'replay-recovery.js'), dir, topic, '--brokers', kb.brokers, '--create'];
+  const first = spawnSync(process.execPath, ['--import', pathToFileURL(preload).href, ...args], { encoding: 'utf8', timeout: 60_000 });
+  t.is(first.signal, null, first.stderr);
+  t.is(first.status, 0, first.stderr);
+  t.regex(first.stdout, /^stopped +interrupted/m);
+  const sent = Number(/^records +(\d+)$/m.exec(first.stdout)[1]);
+  t.true(sent < count, first.stdout);
+  // The cursor the bar hid is shown again.
+  t.true(first.stderr.includes('\x1b[?25l'));
+  t.true(first.stderr.lastIndexOf('\x1b[?25h') > first.stderr.lastIndexOf('\x1b[?25l'), JSON.stringify(first.stderr.slice(-200)));
+
+  const second = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 60_000 });
+  t.is(second.status, 0, second.stderr);
+  t.regex(second.stdout, new RegExp(`^records +${count - sent}$`, 'm'));
+  const offsets = await topicOffsets(kafkaClient(kb.brokers, 'interrupted'), topic);
+  t.is(Number(offsets[0].high), count);
 });
 
 test("the README's Kafka snippet runs as written against the broker", async (t) => {
