@@ -407,8 +407,18 @@ test('an unreachable broker (closed loopback port) is IO_ERROR within startTimeo
     t.is(err.details.kafka, 'connection');
     t.regex(err.message, /could not start within 3000 ms/);
     t.regex(err.message, /ECONNREFUSED|Connection|connect/i);
+    t.notRegex(err.message, /(mirror of t|replay to t):.*\1:/, 'the connector and topic are named once');
   }
   t.true(logs.some((e) => e.level === 'fatal' && e.code === 'IO_ERROR'));
+  // kafkajs still retrying when the start deadline passes: the deadline's own error says what was waited for.
+  const patient = { ...kafka, retries: 50 };
+  for (const run of [
+    () => runMirror({ kafka: patient, dir: fresh, topic: 't', startTimeoutMs: 1500, log: () => {}, handleSignals: false }),
+    () => runReplay({ kafka: patient, dir: existing, topic: 't', group: 'g', startTimeoutMs: 1500, log: () => {}, handleSignals: false }),
+  ]) {
+    const err = await t.throwsAsync(run(), { code: 'IO_ERROR' });
+    t.regex(err.message, /^(mirror of|replay to) t: could not start within 1500 ms: reaching Kafka: no answer within/);
+  }
   t.false(fs.existsSync(fresh));
   t.deepEqual(snapshot(), before);
   fs.rmSync(root, { recursive: true, force: true });

@@ -30,7 +30,9 @@ export function toWalError (err: unknown, what: string, details: Record<string, 
   if (err instanceof WalError) return err
   const pe = err instanceof KafkaPortError ? err : toPortError(err, what)
   const code = pe.reason === 'unknown-topic' ? 'INVALID_ARGUMENT' : pe.reason === 'auth' || pe.reason === 'config' ? 'INVALID_OPTION' : 'IO_ERROR'
-  const message = pe.message.startsWith(what) ? pe.message : `${what}: ${pe.message}`
+  // `what` and the port error often open with the same "replay to <topic>: ": said once.
+  const lead = what.slice(0, what.indexOf(': ') + 2)
+  const message = pe.message.startsWith(what) ? pe.message : `${what}: ${lead.length > 2 && pe.message.startsWith(lead) ? pe.message.slice(lead.length) : pe.message}`
   return new WalError(code, message, { kafka: pe.reason, ...details }, pe)
 }
 
