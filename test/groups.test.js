@@ -284,3 +284,46 @@ test('unshift gives a record back: the positions step back to it, and the record
   rs.destroy()
   await wal.close()
 })
+
+test('group cursors that would outgrow a meta segment are refused (BATCH_TOO_LARGE), and every existing group keeps committing across rotations and reopens', async (t) => {
+  const fs = await import('node:fs')
+  const dir = tmpDir(t)
+  const opts = { partitions: 4, metaSegmentBytes: 4096 }
+  let wal = await WriteAhead.open(dir, opts)
+  for (let p = 0; p < 4; p++) await wal.appendBatch(p, ['a', 'b', 'c'])
+  // Every new meta segment starts with a snapshot of every cursor. Once that snapshot no longer
+  // left room for a commit, each rotation failed, which fenced the meta log: SYNC_FAILED, then
+  // PARTITION_FAILED for every group's commit, and again after every reopen.
+  let made = 0
+  let refused = null
+  for (; made < 500 && refused === null; made++) {
+    await wal.group(`consumer-group-number-${made}`).commit(made % 4, 1).catch((err) => { refused = err })
+  }
+  t.truthy(refused, 'some cursor is refused')
+  t.is(refused.code, 'BATCH_TOO_LARGE')
+  t.regex(refused.message, /metaSegmentBytes/)
+  const groups = made - 1
+  t.is(wal.groups().length, groups)
+  // The groups that exist still commit, through many meta rotations (each commit is one record).
+  const names = () => fs.readdirSync(`${dir}/meta`).filter((f) => f.endsWith('.log'))
+  const before = names()[0]
+  for (let i = 0; i < 300; i++) await wal.group(`consumer-group-number-${i % groups}`).commit((i % groups) % 4, 1 + (i % 3))
+  t.not(names()[0], before, 'the meta log rotated and compacted')
+  // Bursts of commits to every group, two per group: several batches per meta commit, whose
+  // rotation counts a name updated twice once.
+  for (let r = 0; r < 20; r++) {
+    await Promise.all(Array.from({ length: 2 * groups }, (_, i) => wal.group(`consumer-group-number-${i % groups}`).commit((i % groups) % 4, 1 + ((r + i) % 3))))
+  }
+  await wal.close()
+  wal = await WriteAhead.open(dir, opts)
+  t.is(wal.groups().length, groups)
+  await wal.group('consumer-group-number-0').commit(0, 3)
+  await t.throwsAsync(wal.group('one-more-group-than-fits').commit(0, 1), { code: 'BATCH_TOO_LARGE' })
+  await wal.close()
+  // The remedy the error names: a larger meta segment takes more groups.
+  wal = await WriteAhead.open(dir, { metaSegmentBytes: 64 * 1024 })
+  await wal.group('one-more-group-than-fits').commit(0, 1)
+  t.is(wal.groups().length, groups + 1)
+  t.is(wal.group('consumer-group-number-0').committed(0), 3)
+  await wal.close()
+})

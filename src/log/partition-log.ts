@@ -49,6 +49,10 @@ const MERGE_LIMIT = 64 * 1024
 /** Above this average commit size the next segment is not zero-filled ahead (see publish). */
 const PREPARE_BELOW_COMMIT_BYTES = 256 * 1024
 const crcScratch = Buffer.alloc(4)
+/** Bytes one checkpoint takes in a batch's checkpoint section. */
+function carryEntryBytes (name: string, value: Buffer): number {
+  return 2 + Buffer.byteLength(name) + 4 + value.length
+}
 function chainWith (chain: number, crc: number): number {
   crcScratch.writeUInt32BE(crc, 0)
   return crc32c(crcScratch, 0, 4, chain)
@@ -76,6 +80,14 @@ export class PartitionLog implements Committable {
   private readonly preparer: SegmentPreparer | null
   /** Moving average of the bytes one commit writes: decides whether preparing pays (see publish). */
   private commitBytesAvg = 0
+  /**
+   * Every new segment carries every checkpoint (see rotate), so a segment must hold them beside
+   * one batch of maxBatchBytes, or no rotation could succeed and the log would be fenced for good
+   * (the meta log, once enough group cursors exist). Per name, the largest entry it has had,
+   * durable or queued: an upper bound that a failed or reordered commit cannot undercut.
+   */
+  private readonly carrySizes = new Map<string, number>()
+  private carryBytes = 0
 
   /** Next offset to assign, pending appends included. */
   private nextOffset = 0
@@ -143,6 +155,7 @@ export class PartitionLog implements Committable {
     const r = recoverLog(o)
     log.segments = r.segments
     for (const [k, v] of r.checkpoints) log.checkpoints.set(k, v)
+    log.noteCarry(r.checkpoints)
     const last = r.segments[r.segments.length - 1]
     log.nextOffset = log.visibleEnd = last === undefined ? r.emptyNextOffset : last.nextOffset
     if (!o.readOnly) {
@@ -191,6 +204,7 @@ export class PartitionLog implements Committable {
    */
   append (records: NormalRecord[] | PlainValues, checkpoints: Map<string, Buffer> | null, offsets: number[] | null): Promise<number> {
     this.checkWritable()
+    if (checkpoints !== null) this.checkCarry(checkpoints)
     const enc = this.encoder
     const first = offsets === null ? this.nextOffset : (offsets.length > 0 ? offsets[0] : this.nextOffset)
     const plain = !Array.isArray(records)
@@ -235,6 +249,7 @@ export class PartitionLog implements Committable {
       for (const [k, v] of checkpoints) this.openBatchCheckpoints.set(k, v)
     }
     if (count > 0) this.nextOffset = (offsets === null ? first + count - 1 : offsets[offsets.length - 1]) + 1
+    if (checkpoints !== null) this.noteCarry(checkpoints)
     const p = this.gathering.waiters.add(first)
     this.o.scheduler.mark(this)
     return p
@@ -249,6 +264,24 @@ export class PartitionLog implements Committable {
       else for (let i = 0; i < values.length; i++) enc.addValue(values[i], offsets[i], timestamp)
     } else {
       for (let i = 0; i < records.length; i++) enc.addRecord(records[i], offsets === null ? first + i : offsets[i])
+    }
+  }
+
+  /** Refuses checkpoints that would make the carried snapshot too large for a segment (see carrySizes). */
+  private checkCarry (checkpoints: Map<string, Buffer>): void {
+    let bytes = this.carryBytes
+    for (const [name, value] of checkpoints) bytes += Math.max(0, carryEntryBytes(name, value) - (this.carrySizes.get(name) ?? 0))
+    const limit = this.o.segmentBytes - SEGMENT_HEADER_BYTES - SEAL_BYTES - BATCH_HEADER_BYTES - 4 - this.o.maxBatchBytes
+    if (bytes <= limit) return
+    const option = this.o.compactOnRotate ? 'metaSegmentBytes (the meta log carries every group cursor)' : 'segmentBytes'
+    throw new WalError('BATCH_TOO_LARGE', `checkpoints of ${bytes} bytes would no longer fit in a new segment of ${this.o.segmentBytes} bytes beside a batch of ${this.o.maxBatchBytes}: reopen with a larger ${option}`, { partition: this.o.id, size: bytes })
+  }
+
+  private noteCarry (checkpoints: Map<string, Buffer>): void {
+    for (const [name, value] of checkpoints) {
+      const size = carryEntryBytes(name, value)
+      const had = this.carrySizes.get(name) ?? 0
+      if (size > had) { this.carrySizes.set(name, size); this.carryBytes += size - had }
     }
   }
 
@@ -353,10 +386,6 @@ export class PartitionLog implements Committable {
         lastSynced = false
         if (j < n && this.o.sync !== 'never') this.o.io.datasync(this.writeFd)
       } else {
-        const room = this.o.segmentBytes - SEGMENT_HEADER_BYTES - SEAL_BYTES - this.carrySize(batches, i)
-        while (j < n && batches[j].end - start <= room) j++
-        if (j === i) throw new WalError('BATCH_TOO_LARGE', `a batch of ${batches[i].end - start} bytes does not fit in a segment of ${this.o.segmentBytes} bytes`, { partition: this.o.id })
-        const len = batches[j - 1].end - start
         // Checkpoints of this commit's earlier pieces are not published yet; the new segment's
         // carried snapshot must include them, or recovery (which reads the newest segment) loses them.
         let carried = this.checkpoints
@@ -366,6 +395,12 @@ export class PartitionLog implements Committable {
           if (carried === this.checkpoints) carried = new Map(this.checkpoints)
           for (const [name, value] of cps) carried.set(name, value)
         }
+        // Its exact size (a name updated in this commit counts once): append keeps it within
+        // what leaves room for a batch of maxBatchBytes (see checkCarry).
+        const room = this.o.segmentBytes - SEGMENT_HEADER_BYTES - SEAL_BYTES - BATCH_HEADER_BYTES - checkpointSectionBytes(carried)
+        while (j < n && batches[j].end - start <= room) j++
+        if (j === i) throw new WalError('BATCH_TOO_LARGE', `a batch of ${batches[i].end - start} bytes does not fit in a segment of ${this.o.segmentBytes} bytes`, { partition: this.o.id })
+        const len = batches[j - 1].end - start
         const dataPos = this.rotate(buf, start, len, batches[i].base, carried, this.activeEnd(batches, pieces))
         this.addPiece(pieces, dataPos - start, i, j)
         this.writePos = dataPos + len
@@ -405,14 +440,6 @@ export class PartitionLog implements Committable {
     piece.shift = shift
     piece.from = from
     piece.to = to
-  }
-
-  /** An upper bound of the carried snapshot's size (durable checkpoints plus this commit's so far). */
-  private carrySize (batches: PendingBatch[], upTo: number): number {
-    let n = BATCH_HEADER_BYTES + 4
-    for (const [k, v] of this.checkpoints) n += 2 + Buffer.byteLength(k) + 4 + v.length
-    for (let i = 0; i < upTo; i++) for (const [k, v] of batches[i].checkpoints ?? []) n += 2 + Buffer.byteLength(k) + 4 + v.length
-    return n
   }
 
   /** Makes a written (and, when synced, durable) commit visible and resolves its appends. */
