@@ -5,6 +5,7 @@ export interface GroupHost {
   partitions: number
   offsets (p: number): { start: number, end: number }
   metaGet (name: string): Buffer | undefined
+  /** Durable when resolved; throws at once when refused (closed, read-only), so a seek can tell. */
   metaSet (values: Map<string, Buffer>): Promise<number>
   metaNames (): Iterable<string>
   /** Live readers of this group move to the new position (seek). */
@@ -51,7 +52,7 @@ export class Group {
     await this.store(p, nextOffset)
   }
 
-  /** Checks, then queues the meta commit at once (its place in the meta log's order is fixed here). */
+  /** Checks, then queues the meta commit at once (its place in the meta log's order is fixed here); throws if refused. */
   private store (p: number, nextOffset: number): Promise<number> {
     this.check(p)
     if (typeof nextOffset !== 'number' || !Number.isSafeInteger(nextOffset) || nextOffset < 0) throw invalidOffset(nextOffset)

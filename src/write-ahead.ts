@@ -124,9 +124,11 @@ export class WriteAhead {
       get partitions () { return self.partitions },
       offsets: (p) => this.offsets(p),
       metaGet: (name) => meta().get(name),
+      // Refusals are thrown, not returned: seek() moves its live reader only once the write is
+      // queued, and a refused seek must leave the reader where it was.
       metaSet: (values) => {
-        if (this.isClosed || this.closing !== null) return Promise.reject(closed())
-        if (this.options.readOnly) return Promise.reject(readOnlyError())
+        if (this.isClosed || this.closing !== null) throw closed()
+        if (this.options.readOnly) throw readOnlyError()
         return meta().set(values)
       },
       metaNames: () => { meta().log.refresh(); return meta().log.checkpoints.keys() },

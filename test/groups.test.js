@@ -327,3 +327,21 @@ test('group cursors that would outgrow a meta segment are refused (BATCH_TOO_LAR
   t.is(wal.group('consumer-group-number-0').committed(0), 3)
   await wal.close()
 })
+
+test('a seek refused (read-only open) leaves the group\'s live reader where it was', async (t) => {
+  const { wal, dir } = await filled(t, 100)
+  await wal.group('ro').commit(0, 1)
+  const ro = await WriteAhead.open(dir, { readOnly: true })
+  const rs = ro.readable(0, { group: 'ro', live: true, highWaterMark: 1 })
+  const it = rs[Symbol.asyncIterator]()
+  t.is((await it.next()).value.offset, 1)
+  await t.throwsAsync(ro.group('ro').seek(0, 90), { code: 'READ_ONLY' })
+  // It jumped to 90 although nothing was stored, silently skipping 87 records.
+  const seen = []
+  for (let i = 0; i < 5; i++) seen.push((await it.next()).value.offset)
+  t.deepEqual(seen, [2, 3, 4, 5, 6])
+  t.is(rs.delivered, 7)
+  rs.destroy()
+  await ro.close()
+  await wal.close()
+})
