@@ -31,6 +31,14 @@ export function parseCursorKey (key: string): { group: string, partition: number
 
 export function checkGroupName (name: unknown): string {
   if (typeof name !== 'string' || name.length === 0 || name.length > 1000) throw invalidArgument('a group name must be a non-empty string of at most 1000 characters')
+  // A lone surrogate has no UTF-8 form: cursorKey's encodeURIComponent would throw a bare URIError
+  // from committed(), commit() and readable() alike.
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i)
+    if (c < 0xd800 || c > 0xdfff) continue
+    if (c <= 0xdbff && i + 1 < name.length && (name.charCodeAt(i + 1) & 0xfc00) === 0xdc00) { i++; continue }
+    throw invalidArgument(`a group name must be well-formed Unicode: ${JSON.stringify(name)} holds a lone surrogate at ${i}`)
+  }
   return name
 }
 

@@ -345,3 +345,16 @@ test('a seek refused (read-only open) leaves the group\'s live reader where it w
   await ro.close()
   await wal.close()
 })
+
+test('a group name that is not well-formed Unicode (a lone surrogate) is INVALID_ARGUMENT, not a bare URIError', async (t) => {
+  const { wal } = await filled(t, 10)
+  for (const name of ['\uD800', 'a\uDFFFb', 'end\uDBFF']) {
+    t.throws(() => wal.group(name), { code: 'INVALID_ARGUMENT' })
+    t.throws(() => wal.readable(0, { group: name }), { code: 'INVALID_ARGUMENT' })
+  }
+  // A surrogate pair is a character like any other.
+  await wal.group('emoji \uD83D\uDE00').commit(0, 3)
+  t.is(wal.group('emoji \uD83D\uDE00').committed(0), 3)
+  t.deepEqual(wal.groups().map((g) => g.name), ['emoji \uD83D\uDE00'])
+  await wal.close()
+})
