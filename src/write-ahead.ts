@@ -141,9 +141,12 @@ export class WriteAhead {
       group: (name) => this.group(name),
       lease: (group, p, reader) => {
         const key = `${group}\0${p}`
-        if (this[kLeases].has(key)) throw new WalError('GROUP_BUSY', `group ${group} already has a live reader on partition ${p}; pass share: true to allow several`, { partition: p, group })
+        const holder = this[kLeases].get(key)
+        // One being destroyed is going: its release (after its last autoCommit) then finds it replaced.
+        if (holder !== undefined && !holder.destroying) throw new WalError('GROUP_BUSY', `group ${group} already has a live reader on partition ${p}; pass share: true to allow several`, { partition: p, group })
         this[kLeases].set(key, reader)
       },
+      handover: (group, p) => this[kLeases].get(`${group}\0${p}`)?.handover ?? null,
       release: (group, p, reader) => {
         const key = `${group}\0${p}`
         if (this[kLeases].get(key) === reader) this[kLeases].delete(key)

@@ -358,3 +358,29 @@ test('a group name that is not well-formed Unicode (a lone surrogate) is INVALID
   t.deepEqual(wal.groups().map((g) => g.name), ['emoji \uD83D\uDE00'])
   await wal.close()
 })
+
+test('a live group reader being destroyed gives way at once: the next one (destroy then reopen, as RxJS resubscribes) starts where its last autoCommit leaves the group', async (t) => {
+  const { wal } = await filled(t, 20)
+  const first = wal.readable(0, { group: 'h', live: true, autoCommit: { intervalMs: 60_000 } })
+  const it = first[Symbol.asyncIterator]()
+  for (let i = 0; i < 5; i++) await it.next()
+  const closed = once(first, 'close')
+  first.destroy()
+  // Was GROUP_BUSY until the destroyed reader's last commit was durable and its lease released.
+  const second = wal.readable(0, { group: 'h', live: true })
+  t.is((await second[Symbol.asyncIterator]().next()).value.offset, 4, 'from the last autoCommit, not the older durable cursor')
+  await closed
+  t.is(wal.group('h').committed(0), 4)
+  // The first one's release left the lease with the second, which is not being destroyed.
+  t.throws(() => wal.readable(0, { group: 'h', live: true }), { code: 'GROUP_BUSY' })
+  second.destroy()
+  // Without autoCommit, the next reader starts from the durable cursor.
+  await wal.group('n').commit(0, 7)
+  const a = wal.readable(0, { group: 'n', live: true })
+  await a[Symbol.asyncIterator]().next()
+  a.destroy()
+  const b = wal.readable(0, { group: 'n', live: true })
+  t.is((await b[Symbol.asyncIterator]().next()).value.offset, 7)
+  b.destroy()
+  await wal.close()
+})

@@ -1,5 +1,5 @@
 import test from 'ava'
-import { from, lastValueFrom, toArray, take, throwError, concat, of, Subject } from 'rxjs'
+import { from, lastValueFrom, toArray, take, throwError, concat, of, Subject, switchMap, map } from 'rxjs'
 import { WriteAhead } from '../dist/src/index.js'
 import { fromPartition, toPartition } from 'writeahead/rx'
 import { tmpDir } from './helpers/tmp.js'
@@ -94,4 +94,25 @@ test('toPartition: after a batch fails, nothing later is appended, not even from
   for await (const r of again.iterate(0)) recs.push(r.value.toString())
   t.deepEqual(recs, before, 'exactly the records before the one that failed')
   await again.close()
+})
+
+test('switchMap resubscribing to a live group reader gets the lease (unsubscribe and subscribe are synchronous)', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t))
+  await wal.appendBatch(0, ['a', 'b', 'c'])
+  const restarts = new Subject()
+  const seen = []
+  let failure = null
+  const done = new Promise((resolve) => {
+    restarts.pipe(switchMap((n) => fromPartition(wal, 0, { group: 'sw', live: true }).pipe(map((r) => `${n}:${r.offset}`)))).subscribe({
+      next: (v) => { seen.push(v); if (v === '1:2') restarts.next(2); if (v === '2:2') resolve() },
+      error: (err) => { failure = err; resolve() }
+    })
+  })
+  restarts.next(1)
+  await done
+  // The second subscription met GROUP_BUSY: the first reader's lease was released only once its destroy had run.
+  t.is(failure, null)
+  t.deepEqual(seen, ['1:0', '1:1', '1:2', '2:0', '2:1', '2:2'])
+  restarts.complete()
+  await wal.close()
 })

@@ -32,7 +32,10 @@ export interface ReadableOptions {
 export interface ReadableHost {
   log (p: number): PartitionLog
   group (name: string): Group
+  /** Takes the group's lease on p; GROUP_BUSY while a reader not being destroyed holds it. */
   lease (group: string, p: number, reader: WalReadable): void
+  /** Where a reader of the group being destroyed on p leaves it (its last autoCommit), if one is. */
+  handover (group: string, p: number): number | null
   release (group: string, p: number, reader: WalReadable): void
   track (reader: WalReadable): void
   untrack (reader: WalReadable): void
@@ -94,6 +97,8 @@ export class WalReadable extends Readable {
   /** Records buffered before a seek, still to be handed out: they must not move the positions back. */
   private stale = 0
   private autoCommitted: Promise<void> | null = null
+  /** The last autoCommit was issued (on end, destroy or close): `taken` is what it stores. */
+  private finalIssued = false
   private failed = false
 
   private readonly opts: ReadableOptions
@@ -116,9 +121,10 @@ export class WalReadable extends Readable {
     }
     if (opts.autoCommit !== undefined && host.readOnly) throw readOnlyError()
     if (this.groupName !== null) host.group(this.groupName) // validates the name
+    const leasing = this.groupName !== null && opts.live === true && opts.share !== true
     // Before the lease: a `from` that fails must not leave the group busy.
-    this.startAt(this.resolveFrom())
-    if (this.groupName !== null && opts.live === true && opts.share !== true) { host.lease(this.groupName, p, this); this.leased = true }
+    this.startAt(this.resolveFrom(leasing ? host.handover(this.groupName as string, p) : null))
+    if (leasing) { host.lease(this.groupName as string, p, this); this.leased = true }
     // Track what leaves the buffer: that, not what was read from disk, is "delivered".
     const state = (this as unknown as { _readableState: { shift: () => WalRecord, queue: { length: number } } })._readableState
     this.queued = () => state.queue.length
@@ -139,7 +145,11 @@ export class WalReadable extends Readable {
 
   private readonly queued: () => number
 
-  private resolveFrom (): number {
+  /**
+   * `handover`: the last autoCommit of the group's reader being destroyed, still being written:
+   * the position the group resumes from, though committed() does not show it yet.
+   */
+  private resolveFrom (handover: number | null): number {
     const from = this.opts.from ?? (this.groupName !== null ? 'committed' : 'earliest')
     const log = this.log
     log.refresh()
@@ -147,7 +157,7 @@ export class WalReadable extends Readable {
     if (from === 'latest') return log.end
     if (from === 'committed') {
       if (this.groupName === null) throw invalidArgument("from: 'committed' needs a group")
-      return this.host.group(this.groupName).committed(this.partition) ?? log.start
+      return handover ?? this.host.group(this.groupName).committed(this.partition) ?? log.start
     }
     if (typeof from === 'number') {
       if (!Number.isSafeInteger(from) || from < 0) throw invalidOffset(from)
@@ -193,6 +203,7 @@ export class WalReadable extends Readable {
     clearInterval(this.timer)
     this.timer = null
     if (this.failed) return this.autoCommitted
+    this.finalIssued = true
     this.autoCommitted = this.commitAt(this.taken).catch(() => {})
     return this.autoCommitted
   }
@@ -314,6 +325,15 @@ export class WalReadable extends Readable {
     return it
   }
 
+  /**
+   * A reader being destroyed gives its lease up to a new one at once (a destroy, an RxJS
+   * unsubscribe and resubscribe, as switchMap and retry do, must not meet GROUP_BUSY); the new
+   * one starts where this one's last autoCommit leaves the group (a seek since included).
+   */
+  get handover (): number | null {
+    return this.destroying && this.finalIssued && this.taken >= 0 ? this.taken : null
+  }
+
   override destroy (err?: Error | null): void {
     if (err !== undefined && err !== null) this.failed = true
     super.destroy(err)
@@ -328,7 +348,7 @@ export class WalReadable extends Readable {
     if (this.waiting !== null) this.log.removeListener(this.waiting)
     this.waiting = null
     // Ended, broken out of, or destroyed by the consumer: autoCommit's last commit, then the
-    // lease goes (the next reader of the group starts from it). Without one, at once.
+    // lease goes, unless a new reader took it over meanwhile (see handover). Without one, at once.
     const last = this.finalCommit()
     if (last === null) return this.released(cb)
     last.then(() => this.released(cb))
