@@ -384,3 +384,19 @@ test('a live group reader being destroyed gives way at once: the next one (destr
   b.destroy()
   await wal.close()
 })
+
+test('an autoCommit interval longer than a timer can wait is INVALID_ARGUMENT (it became 1 ms: a meta commit per record)', async (t) => {
+  const { wal } = await filled(t, 10)
+  for (const intervalMs of [2 ** 31, Number.MAX_SAFE_INTEGER]) {
+    t.throws(() => wal.readable(0, { group: 'g', live: true, autoCommit: { intervalMs } }), { code: 'INVALID_ARGUMENT', message: /2147483647/ })
+  }
+  // The longest one a timer honours is taken, and commits once, at the end.
+  const rs = wal.readable(0, { group: 'g', live: true, autoCommit: { intervalMs: 2 ** 31 - 1 } })
+  const it = rs[Symbol.asyncIterator]()
+  for (let i = 0; i < 5; i++) await it.next()
+  const closed = once(rs, 'close')
+  rs.destroy()
+  await closed
+  t.is(wal.group('g').committed(0), 4)
+  await wal.close()
+})

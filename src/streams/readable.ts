@@ -56,6 +56,9 @@ function checkOptions (opts: unknown): ReadableOptions {
   return o
 }
 
+/** The longest delay setInterval honours. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 /** Bytes read from disk at a time: raw bytes, decoded only as records are pushed. */
 const CHUNK = 256 * 1024
 
@@ -116,8 +119,10 @@ export class WalReadable extends Readable {
     this.groupName = opts.group ?? null
     if (opts.to !== undefined && (!Number.isSafeInteger(opts.to) || opts.to < 0)) throw invalidOffset(opts.to)
     if (opts.onTrimmed !== undefined && opts.onTrimmed !== 'error' && opts.onTrimmed !== 'earliest') throw invalidArgument("onTrimmed must be 'error' or 'earliest'")
-    if (opts.autoCommit !== undefined && (this.groupName === null || !Number.isSafeInteger(opts.autoCommit?.intervalMs) || opts.autoCommit.intervalMs <= 0)) {
-      throw invalidArgument('autoCommit needs a group and { intervalMs > 0 }')
+    // Node's timers take at most 2^31 - 1 ms: a longer interval (say MAX_SAFE_INTEGER, meaning
+    // "only at the end") would silently become 1 ms, a meta commit per record taken.
+    if (opts.autoCommit !== undefined && (this.groupName === null || !Number.isSafeInteger(opts.autoCommit?.intervalMs) || opts.autoCommit.intervalMs <= 0 || opts.autoCommit.intervalMs > MAX_TIMER_MS)) {
+      throw invalidArgument(`autoCommit needs a group and { intervalMs } from 1 to ${MAX_TIMER_MS} (about 24.8 days)`)
     }
     if (opts.autoCommit !== undefined && host.readOnly) throw readOnlyError()
     if (this.groupName !== null) host.group(this.groupName) // validates the name
