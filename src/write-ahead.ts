@@ -307,6 +307,9 @@ export class WriteAhead {
   /** Retention, as the timer applies it; exposed for operators and tests. */
   applyRetention (): void {
     if (this.isClosed) return
+    // A read-only process does not own the files: it would delete segments under the writer,
+    // which would still count them as retained (its reads of them OFFSET_TRIMMED).
+    if (this.options.readOnly) throw readOnlyError()
     const { maxBytes, maxAgeMs } = this.options.retention
     if (maxBytes === undefined && maxAgeMs === undefined) return
     const now = Date.now()

@@ -358,3 +358,18 @@ test('a read-only open whose listed segment is deleted before it is opened lists
   const err = await t.throwsAsync(WriteAhead.open(dir, { readOnly: true, io: gone(Infinity) }), { instanceOf: WalError, code: 'IO_ERROR' })
   t.regex(err.message, /kept disappearing/)
 })
+
+test('applyRetention on a read-only open is READ_ONLY and deletes nothing of the writer\'s', async (t) => {
+  const dir = tmpDir(t)
+  const wal = await WriteAhead.open(dir, { segmentBytes: 4096, preallocate: false })
+  for (let i = 0; i < 60; i++) await wal.append(0, 'y'.repeat(200))
+  const files = () => fs.readdirSync(`${dir}/partition-0`).filter((f) => f.endsWith('.log')).length
+  const before = files()
+  t.true(before > 2)
+  const ro = await WriteAhead.open(dir, { readOnly: true, retention: { maxBytes: 0 } })
+  t.throws(() => ro.applyRetention(), { instanceOf: WalError, code: 'READ_ONLY' })
+  t.is(files(), before, 'the writer\'s segments are all still there')
+  t.is((await wal.read(0, wal.offsets(0).start)).offset, 0)
+  await ro.close()
+  await wal.close()
+})
