@@ -373,3 +373,31 @@ test('applyRetention on a read-only open is READ_ONLY and deletes nothing of the
   await ro.close()
   await wal.close()
 })
+
+test('a read-only process sees a trim the writer made without a commit since: its start, no descriptor of a deleted segment, onTrimmed: \'earliest\' skips to it', async (t) => {
+  const dir = tmpDir(t)
+  const wal = await WriteAhead.open(dir, { segmentBytes: 16 * 1024, preallocate: false })
+  for (let i = 0; i < 200; i++) await wal.appendBatch(0, Array.from({ length: 10 }, () => 'v'.repeat(60)))
+  const fds = new Map()
+  const io = {
+    ...nodeFileIO,
+    open (p, mode) { const fd = nodeFileIO.open(p, mode); fds.set(fd, p); return fd },
+    close (fd) { fds.delete(fd); nodeFileIO.close(fd) }
+  }
+  const ro = await WriteAhead.open(dir, { readOnly: true, io })
+  t.is((await ro.read(0, 0)).offset, 0, 'the first segment is open in the reader')
+  const start = await wal.trimBefore(0, 1000)
+  t.true(start > 0)
+  // The writer has committed nothing since: its durable mark is what the reader saw last.
+  t.deepEqual(ro.offsets(0), wal.offsets(0))
+  t.deepEqual([...fds.values()].filter((p) => !fs.existsSync(p)), [], 'no descriptor of a deleted segment stays open')
+  await t.throwsAsync(ro.read(0, 0), { code: 'OFFSET_OUT_OF_RANGE' })
+  await t.throwsAsync(collect(ro.iterate(0, { from: 0 })), { code: 'OFFSET_TRIMMED' })
+  // The reader used to restart at the start it still believed in, on and on: the stack overflowed.
+  for await (const rec of ro.readable(0, { from: 0, onTrimmed: 'earliest' })) {
+    t.is(rec.offset, start)
+    break
+  }
+  await ro.close()
+  await wal.close()
+})

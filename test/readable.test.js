@@ -78,6 +78,21 @@ test('a live reader that falls below a trimmed offset gets OFFSET_TRIMMED, or sk
   await wal.close()
 })
 
+test('onTrimmed: \'earliest\' with a segment deleted behind the log\'s back fails with OFFSET_TRIMMED, never restarting for ever', async (t) => {
+  const dir = tmpDir(t)
+  let wal = await WriteAhead.open(dir, { segmentBytes: 16 * 1024, preallocate: false })
+  for (let i = 0; i < 3000; i += 100) await wal.appendBatch(0, Array.from({ length: 100 }, (_, j) => `v${i + j}`))
+  await wal.close()
+  wal = await WriteAhead.open(dir, { segmentBytes: 16 * 1024, preallocate: false })
+  const [first] = wal.segments(0)
+  fs.unlinkSync(`${dir}/partition-0/${first.file}`)
+  t.is(wal.offsets(0).start, 0, 'the log does not know')
+  // The start it skips to is where the missing segment is: restarting there found it missing again.
+  const err = await t.throwsAsync(collect(wal.readable(0, { from: 0, onTrimmed: 'earliest' })))
+  t.is(err.code, 'OFFSET_TRIMMED')
+  await wal.close()
+})
+
 test('options are validated at the boundary', async (t) => {
   const wal = await filled(t, 10)
   t.throws(() => wal.readable(0, { from: 'yesterday' }), { code: 'INVALID_ARGUMENT' })

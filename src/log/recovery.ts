@@ -356,7 +356,11 @@ export function refreshReadOnly (log: PartitionLog, o: LogOptions): number {
   }
   if (log.headFd >= 0) ({ visible, synced } = readHead(io, log.headFd))
   if (visible === null) return cur?.nextOffset ?? 0
-  if (cur !== undefined && visible.segmentBase === cur.base && visible.position === cur.dataEnd) return cur.nextOffset
+  // An unchanged mark is not enough: the writer trims and applies retention without a commit (a
+  // timer, trimBefore while idle), and a reader that missed it would keep the deleted segments
+  // open and report a start whose records are gone. Only older segments are ever deleted, so
+  // the first one still being there says nothing was.
+  if (cur !== undefined && visible.segmentBase === cur.base && visible.position === cur.dataEnd && (segs.length === 1 || io.exists(segs[0].path))) return cur.nextOffset
   // Drop segments deleted by the writer's retention, add the new ones.
   const bases = segmentBases(listDir(o))
   const present = new Set(bases)

@@ -235,7 +235,9 @@ export class WalReadable extends Readable {
     try {
       if (this.pushRecords(reader)) return cb(null)
     } catch (err) {
-      if (WalError.is(err, 'OFFSET_TRIMMED') && this.opts.onTrimmed === 'earliest') {
+      // Only when the start is past where this reader stood: a segment gone from under a start
+      // that did not move (deleted behind the log's back) would otherwise restart it there for ever.
+      if (WalError.is(err, 'OFFSET_TRIMMED') && this.opts.onTrimmed === 'earliest' && this.log.start > reader.position) {
         this.startAt(this.log.start)
         return this._read(cb)
       }
