@@ -51,6 +51,20 @@ export interface VerifyOptions {
 
 interface SegmentFile { partition: number | 'meta', dir: string, name: string, base: number, size: number }
 
+/**
+ * Opens a listed segment; null if it is gone. A writer deletes its oldest segments while verify
+ * runs (trimBefore, retention, the meta log's compaction at each new segment): one deleted after
+ * the listing is no longer part of the log, neither damage nor a reason to fail.
+ */
+function openListed (io: FileIO, file: string): number | null {
+  try {
+    return io.open(file, 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw err
+  }
+}
+
 function listLog (io: FileIO, dir: string): { partitions: number, files: SegmentFile[] } {
   const files: SegmentFile[] = []
   let partitions = 0
@@ -64,7 +78,8 @@ function listLog (io: FileIO, dir: string): { partitions: number, files: Segment
     for (const name of io.readdir(pdir).sort()) {
       const base = parseSegmentFileName(name)
       if (base === null) continue
-      const fd = io.open(path.join(pdir, name), 'r')
+      const fd = openListed(io, path.join(pdir, name))
+      if (fd === null) continue
       try { files.push({ partition, dir: pdir, name, base, size: io.size(fd) }) } finally { io.close(fd) }
     }
   }
@@ -72,9 +87,10 @@ function listLog (io: FileIO, dir: string): { partitions: number, files: Segment
 }
 
 /** `next`: the partition's following segment file, whose header may record where `f`'s data ends. */
-function checkFile (io: FileIO, f: SegmentFile, next: SegmentFile | undefined, maxBatchBytes: number): { problem: VerifyProblem | null, records: number, end: number, nextOffset: number } {
+function checkFile (io: FileIO, f: SegmentFile, next: SegmentFile | undefined, maxBatchBytes: number): { problem: VerifyProblem | null, records: number, end: number, nextOffset: number } | null {
   const last = next === undefined
-  const fd = io.open(path.join(f.dir, f.name), 'r')
+  const fd = openListed(io, path.join(f.dir, f.name))
+  if (fd === null) return null
   try {
     if (readSegmentHeader(io, fd, f.base) === null) {
       return { problem: { partition: f.partition, segment: f.name, position: 0, offset: f.base, endOffset: null, laterSegments: 0, reason: 'segment header is missing or damaged' }, records: 0, end: 0, nextOffset: f.base }
@@ -111,6 +127,14 @@ export function verifyLog (dir: string, o: VerifyOptions = {}): VerifyReport {
   files.forEach((f, i) => {
     const last = i === files.length - 1 || files[i + 1].partition !== f.partition
     const c = checkFile(io, f, last ? undefined : files[i + 1], o.maxBatchBytes ?? BATCH_READ_LIMIT)
+    done += f.size
+    if (c === null) {
+      // Deleted by the writer since the listing: the report counts what was checked.
+      report.segments--
+      report.bytes -= f.size
+      o.onProgress?.(done, total)
+      return
+    }
     report.records += Math.max(0, c.records)
     report.dataBytes += c.end
     if (c.problem !== null) {
@@ -120,7 +144,6 @@ export function verifyLog (dir: string, o: VerifyOptions = {}): VerifyReport {
       c.problem.endOffset = last ? readMarkEnd(io, f.dir) : files[i + 1].base
       report.problems.push(c.problem)
     }
-    done += f.size
     o.onProgress?.(done, total)
   })
   report.ok = report.problems.length === 0
@@ -159,7 +182,7 @@ export function salvageLog (dir: string, o: VerifyOptions = {}): SalvageAction[]
     for (const [partition, segs] of byPartition) {
       for (let i = 0; i < segs.length; i++) {
         const c = checkFile(io, segs[i], segs[i + 1], o.maxBatchBytes ?? BATCH_READ_LIMIT)
-        if (c.problem === null) continue
+        if (c === null || c.problem === null) continue
         const qdir = path.join(dir, 'quarantine', `${partition === 'meta' ? 'meta' : `partition-${partition}`}-${stamp}`)
         io.mkdir(qdir)
         const cut = Math.max(c.end, SEGMENT_HEADER_BYTES)

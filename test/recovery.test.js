@@ -391,6 +391,35 @@ test('retention by age deletes segments whose records are older than maxAgeMs', 
   await wal.close()
 })
 
+for (const [when, nth] of [['it is listed', 1], ['it is scanned', 2]]) {
+  test(`verify while the writer trims: a segment deleted before ${when} is not checked, nor damage, nor an error`, async (t) => {
+    const dir = tmpDir(t)
+    const wal = await WriteAhead.open(dir, small)
+    for (let i = 0; i < 100; i++) await wal.appendBatch(0, Array.from({ length: 10 }, () => 'v'.repeat(60)))
+    const before = segmentFiles(dir).length
+    // The writer's trim runs in the middle of verify: at verify's nth open of the first segment.
+    const first = partitionPath(dir, 0, segmentFiles(dir)[0])
+    let opens = 0
+    let trimmed = null
+    const io = {
+      ...nodeFileIO,
+      open (p, mode) {
+        // trimBefore deletes synchronously; its promise only reports the new start.
+        if (p === first && ++opens === nth) trimmed = wal.trimBefore(0, 500)
+        return nodeFileIO.open(p, mode)
+      }
+    }
+    const report = await WriteAhead.verify(dir, { io })
+    t.true(await trimmed > 0, 'segments were trimmed during verify')
+    t.true(segmentFiles(dir).length < before)
+    t.true(report.ok, JSON.stringify(report.problems))
+    const after = await WriteAhead.verify(dir)
+    t.is(report.segments, after.segments, 'what is left was checked, and only that')
+    t.is(report.records, after.records)
+    await wal.close()
+  })
+}
+
 test('verify finds a flipped bit; salvage keeps the valid prefix and quarantines the rest', async (t) => {
   const dir = tmpDir(t)
   const values = await fill(dir, 60)
