@@ -15,7 +15,7 @@ export interface WriteAheadOptions {
   sync?: SyncMode
   /** With sync: 'interval', how often written data is fdatasynced. Default 100 ms. */
   syncIntervalMs?: number
-  /** Per partition; applied while running, not only at open. */
+  /** Per partition; applied at open, whenever a segment is sealed, and on a timer. */
   retention?: RetentionOptions
   /** Open a directory another process writes to; see records up to its latest durable commit. */
   readOnly?: boolean

@@ -191,7 +191,13 @@ export class WriteAhead {
     try {
       wal.start()
       await wal.persistConfig()
-      if (!o.readOnly) await wal.clampCursors()
+      if (!o.readOnly) {
+        await wal.clampCursors()
+        // At open too, not only at the next seal or timer tick: a writer that lives shorter than
+        // the timer's period and fills no segment (a job that appends a little and exits) would
+        // otherwise never apply it, and the log would keep what it was told to delete.
+        wal.applyRetention()
+      }
     } catch (err) {
       // Closed whole before the lock goes: a partition may be finishing a prepared segment a
       // crashed writer left, which the next writer would adopt.

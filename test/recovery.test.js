@@ -420,6 +420,22 @@ for (const [when, nth] of [['it is listed', 1], ['it is scanned', 2]]) {
   })
 }
 
+test('retention is applied at open: a writer that fills no segment and exits before the timer still deletes what has expired', async (t) => {
+  const dir = tmpDir(t)
+  const old = Date.now() - 3_600_000
+  let wal = await WriteAhead.open(dir, small)
+  for (let i = 0; i < 60; i++) await wal.appendBatch(0, Array.from({ length: 10 }, () => ({ value: 'o'.repeat(100), timestamp: old })))
+  await wal.appendBatch(0, ['fresh'])
+  const sealed = wal.segments(0).filter((s) => s.sealed)
+  t.true(sealed.length >= 2)
+  await wal.close()
+  // The timer's first tick is a second away (maxAgeMs / 4, at most 1000 ms); nothing here waits for it.
+  wal = await WriteAhead.open(dir, { ...small, retention: { maxAgeMs: 60_000 } })
+  t.true(wal.offsets(0).start >= sealed.at(-1).end, `start ${wal.offsets(0).start}`)
+  t.is(segmentFiles(dir).length, 1, 'only the open segment is left')
+  await wal.close()
+})
+
 test('verify finds a flipped bit; salvage keeps the valid prefix and quarantines the rest', async (t) => {
   const dir = tmpDir(t)
   const values = await fill(dir, 60)
