@@ -256,3 +256,27 @@ test('an I/O layer whose background write throws instead of calling back fails t
   await wal.close()
   t.deepEqual(fs.readdirSync(`${dir}/partition-0`).filter((n) => n.endsWith('.tmp')), [], 'and its file removed')
 })
+
+test('a trim whose unlink of an index file fails still drops the segment whose log file it deleted: start stays readable', async (t) => {
+  const dir = tmpDir(t)
+  const io = faultyIO()
+  const opts = { io, segmentBytes: 8192, preallocate: false }
+  let wal = await WriteAhead.open(dir, opts)
+  for (let i = 0; wal.segments(0).length < 6; i++) await wal.appendBatch(0, Array.from({ length: 10 }, (_, j) => `r${i * 10 + j}-${'x'.repeat(40)}`))
+  const segs = wal.segments(0)
+  const index = `${dir}/partition-0/${segs[1].file.replace(/\.log$/, '.index')}`
+  t.true(fs.existsSync(index))
+  io.arm('unlink', 'EIO', 1, ({ path }) => path === index)
+  t.is(await wal.trimBefore(0, segs[3].base), segs[3].base)
+  const { start } = wal.offsets(0)
+  t.is(start, segs[3].base)
+  t.true(fs.existsSync(`${dir}/partition-0/${segs[3].file}`))
+  t.is((await wal.read(0, start)).offset, start)
+  t.is((await collect(wal.iterate(0)))[0].offset, start)
+  await wal.close()
+  // The index file left behind is an orphan, which the next open deletes.
+  wal = await WriteAhead.open(dir, opts)
+  t.is(wal.offsets(0).start, start)
+  t.false(fs.existsSync(index))
+  await wal.close()
+})

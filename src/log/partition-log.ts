@@ -775,10 +775,12 @@ export class PartitionLog implements Committable {
     for (const seg of doomed) {
       seg.dropped = true
       this.o.fdCache.drop(seg.path)
-      for (const f of [seg.path, seg.indexPath, seg.timeIndexPath]) {
-        try { io.unlink(f) } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromIoError(err, 'deleting a segment', { partition: this.o.id }) }
-      }
+      try { io.unlink(seg.path) } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromIoError(err, 'deleting a segment', { partition: this.o.id }) }
+      // Gone with its file, whatever happens to its index files: kept in the list, it would hold
+      // `start` at records no read can find (OFFSET_TRIMMED at the start itself).
       this.segments.shift()
+      // Best effort, as every index write is: one left behind is an orphan the next open deletes.
+      for (const f of [seg.indexPath, seg.timeIndexPath]) { try { io.unlink(f) } catch {} }
     }
     io.syncDir(this.o.dir)
   }

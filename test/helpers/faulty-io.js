@@ -5,7 +5,7 @@ const errno = (code, syscall) => Object.assign(new Error(`${code}: injected faul
 /**
  * The real file system behind the FileIO interface, with faults armed by the test:
  * `io.arm('datasync', 'EIO')` makes the next sync fail, `io.arm('write', 'ENOSPC', n)` the next n
- * writes (`'writeAsync'`: the background ones); `match` picks which, by `{ fd, len, pos }` (`io.pathOf(fd)`). `io.log` records operations, and `io.holdSyncs()` queues async syncs until released
+ * writes (`'writeAsync'`: the background ones); `match` picks which, by `{ fd, len, pos }` (`io.pathOf(fd)`), or `{ path }` for `'open'` and `'unlink'`. `io.log` records operations, and `io.holdSyncs()` queues async syncs until released
  * (`io.whenHeld(n)` resolves once n are queued).
  */
 export function faultyIO () {
@@ -57,6 +57,11 @@ export function faultyIO () {
   }
   /** The path `fd` was opened with (a file renamed since keeps its old name here). */
   io.pathOf = (fd) => paths.get(fd)
+  io.unlink = (path) => {
+    const err = fault('unlink', { path })
+    if (err) throw err
+    nodeFileIO.unlink(path)
+  }
   io.datasync = (fd) => {
     io.log.push(['datasync', fd])
     const err = fault('datasync', { fd })
