@@ -401,3 +401,18 @@ test('a read-only process sees a trim the writer made without a commit since: it
   await ro.close()
   await wal.close()
 })
+
+test('a read-only process rebuilds missing index files in memory and writes nothing into the writer\'s directory', async (t) => {
+  const dir = tmpDir(t)
+  const wal = await WriteAhead.open(dir, { segmentBytes: 16 * 1024, preallocate: false })
+  for (let i = 0; i < 100; i++) await wal.appendBatch(0, Array.from({ length: 10 }, (_, j) => `r${i * 10 + j}`.padEnd(60, 'x')))
+  const pdir = `${dir}/partition-0`
+  for (const f of fs.readdirSync(pdir)) if (/index$/.test(f)) fs.unlinkSync(`${pdir}/${f}`)
+  const listing = fs.readdirSync(pdir).sort()
+  const ro = await WriteAhead.open(dir, { readOnly: true })
+  t.is((await ro.read(0, 10)).value.toString().slice(0, 3), 'r10')
+  t.is((await collect(ro.iterate(0, { from: 500, to: 510 }))).length, 10)
+  t.deepEqual(fs.readdirSync(pdir).sort(), listing, 'no file created (index files of a segment the writer may be trimming would outlive it)')
+  await ro.close()
+  await wal.close()
+})

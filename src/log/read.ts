@@ -15,9 +15,18 @@ import { floorIndex } from './index-builder.js'
 import type { PartitionLog } from './partition-log.js'
 import type { Segment } from './segment.js'
 
+/**
+ * The segment's index, rebuilt by a scan if its files are missing or stale. Only a writer saves
+ * a rebuilt one: a read-only process does not write into the writer's directory (it would, for
+ * one, leave index files of a segment the writer has just trimmed behind it).
+ */
+function segmentIndex (log: PartitionLog, seg: Segment): ReturnType<Segment['index']> {
+  return seg.index(log.o.io, () => log.readFd(seg), log.o.indexInterval, !log.o.readOnly)
+}
+
 /** Position of the batch to start reading from to find `offset` in `seg`. */
 export function seekPosition (log: PartitionLog, seg: Segment, offset: number): number {
-  const idx = seg.index(log.o.io, () => log.readFd(seg), log.o.indexInterval)
+  const idx = segmentIndex(log, seg)
   const i = floorIndex(idx.offsets, offset - seg.base)
   return i < 0 ? SEGMENT_HEADER_BYTES : idx.positions[i]
 }
@@ -79,7 +88,7 @@ export function offsetForTimestamp (log: PartitionLog, ts: number): number {
   const si = log.segments.findIndex((s) => s.nextOffset > s.base && s.maxTimestamp >= ts)
   if (si < 0) return log.end
   const seg = log.segments[si]
-  const idx = seg.index(log.o.io, () => log.readFd(seg), log.o.indexInterval)
+  const idx = segmentIndex(log, seg)
   let i = 0
   while (i < idx.times.length && idx.times[i] < ts) i++
   const fromRel = i === 0 ? 0 : idx.timeOffsets[i - 1]
@@ -118,7 +127,7 @@ export function readRecord (log: PartitionLog, offset: number): WalRecord {
   // Past the segment's last record: a gap before the next segment (explicit offsets, or records
   // lost from an older segment), never an empty block to map.
   if (offset >= seg.nextOffset) throw range()
-  const idx = seg.index(log.o.io, () => log.readFd(seg), log.o.indexInterval)
+  const idx = segmentIndex(log, seg)
   const i = floorIndex(idx.offsets, offset - seg.base)
   const from = i < 0 ? SEGMENT_HEADER_BYTES : idx.positions[i]
   const to = i + 1 < idx.positions.length ? idx.positions[i + 1] : seg.dataEnd

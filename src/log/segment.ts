@@ -41,8 +41,8 @@ export class Segment {
   get timeIndexPath (): string { return this.path.slice(0, -4) + '.timeindex' }
   get bytes (): number { return this.sealed ? this.fileSize : this.dataEnd }
 
-  /** The index, loading it from its files or rebuilding it by a scan when they do not match. */
-  index (io: FileIO, fd: () => number, interval: number): SegmentIndex {
+  /** The index, loading it from its files or rebuilding it by a scan (saved if `save`) when they do not match. */
+  index (io: FileIO, fd: () => number, interval: number, save: boolean): SegmentIndex {
     if (this.indexer !== null) return this.indexer.index
     const idx = emptyIndex()
     if (decodeIndexFiles(readWhole(io, this.indexPath), readWhole(io, this.timeIndexPath), this.dataEnd, this.nextOffset, idx)) {
@@ -52,7 +52,7 @@ export class Segment {
     const builder = new IndexBuilder(this.base, interval)
     scanSegment(io, fd(), this.dataEnd, { base: this.base, maxBatchBytes: BATCH_READ_LIMIT, index: builder })
     this.indexer = builder
-    if (this.sealed) writeIndexFiles(io, this)
+    if (this.sealed && save) writeIndexFiles(io, this)
     return builder.index
   }
 }
