@@ -78,6 +78,8 @@ async function checkReads (t, dir, opts, where, label) {
   t.deepEqual(failed, Array.from({ length: failed.length }, (_, j) => DAMAGED + j), `${label}: one contiguous run`)
   const next = DAMAGED + failed.length
   t.true(next < N, `${label}: the next index block reads again`)
+  // No more than one block's worth: an index that ended at the damage would fail the segment's rest.
+  if (opts.indexIntervalBytes === 1024) t.true(failed.length <= Math.ceil(1024 / 60), `${label}: ${failed.length} records failed, more than a block of 1 KiB holds`)
 
   const range = (a, b) => Array.from({ length: b - a }, (_, j) => a + j)
   for (const [name, it] of [
@@ -98,8 +100,12 @@ async function checkReads (t, dir, opts, where, label) {
 const cases = [
   ['open segment, default options', {}],
   ['sealed segment with index files', { segmentBytes: 4096, indexIntervalBytes: 1024, preallocate: false }],
-  ['no read cache', { readCacheBytes: 0, indexIntervalBytes: 1024, preallocate: false }]
+  ['no read cache', { readCacheBytes: 0, indexIntervalBytes: 1024, preallocate: false }],
+  // The index is rebuilt by a walk of the segment, which meets the damage.
+  ['sealed segment whose index files are lost', { segmentBytes: 4096, indexIntervalBytes: 1024, preallocate: false }]
 ]
+
+const indexFiles = (where) => ['.index', '.timeindex'].map((ext) => where.file.slice(0, -4) + ext)
 
 for (const [label, opts] of cases) {
   test(`a flipped payload byte costs only its batch and the rest of its index block (${label})`, async (t) => {
@@ -109,9 +115,33 @@ for (const [label, opts] of cases) {
     if (label.startsWith('sealed')) t.not(where.name, segmentFiles(dir).at(-1), 'the damage is in a sealed segment')
     where.buf[where.at + 3] ^= 0xff
     fs.writeFileSync(where.file, where.buf)
+    if (label.includes('lost')) for (const f of indexFiles(where)) fs.rmSync(f)
     await checkReads(t, dir, opts, where, label)
   })
 }
+
+test('an index rebuilt around a damaged batch header is used, never saved as the segment\'s index', async (t) => {
+  const opts = { segmentBytes: 4096, indexIntervalBytes: 1024, preallocate: false }
+  const dir = tmpDir(t)
+  await writeLog(dir, opts)
+  const where = locate(dir, DAMAGED)
+  t.not(where.name, segmentFiles(dir).at(-1))
+  const before = Buffer.from(where.buf)
+  where.buf[where.batch + 8] ^= 0xff // the magic byte: the walk cannot go past it
+  fs.writeFileSync(where.file, where.buf)
+  for (const f of indexFiles(where)) fs.rmSync(f)
+  const wal = await WriteAhead.open(dir, opts)
+  t.is((await wal.read(0, DAMAGED - 1)).value.toString(), value(DAMAGED - 1))
+  isDamage(t, await t.throwsAsync(wal.read(0, DAMAGED)), where, 'the damaged batch')
+  await wal.close()
+  t.deepEqual(indexFiles(where).filter((f) => fs.existsSync(f)), [], 'no index saved for the damaged segment')
+  // The bytes put back (from a backup, say): the segment is indexed whole again, and saved.
+  fs.writeFileSync(where.file, before)
+  const again = await WriteAhead.open(dir, opts)
+  for (let i = DAMAGED - 1; i < N; i++) t.is((await again.read(0, i)).value.toString(), value(i))
+  await again.close()
+  t.deepEqual(indexFiles(where).filter((f) => fs.existsSync(f)), indexFiles(where))
+})
 
 test('a damaged batch header in a sealed segment costs only its batch and the rest of its index block', async (t) => {
   // Open reads only a sealed segment's seal, so the damage is first met by a read.

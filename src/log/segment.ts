@@ -50,9 +50,13 @@ export class Segment {
       return idx
     }
     const builder = new IndexBuilder(this.base, interval)
-    scanSegment(io, fd(), this.dataEnd, { base: this.base, maxBatchBytes: BATCH_READ_LIMIT, index: builder })
+    // A walk of the batches' structure, not their checksums: reads verify what they return, and a
+    // damaged payload must cost its own index block, not every entry after it. Only a damaged
+    // header can stop the walk short; what it indexed then serves this process's reads, but is
+    // never saved as the segment's index.
+    const r = scanSegment(io, fd(), this.dataEnd, { base: this.base, maxBatchBytes: BATCH_READ_LIMIT, index: builder, trustedEnd: this.dataEnd, trustedNextOffset: this.nextOffset })
     this.indexer = builder
-    if (this.sealed && save) writeIndexFiles(io, this)
+    if (this.sealed && save && r.stop !== 'bad' && r.end === this.dataEnd) writeIndexFiles(io, this)
     return builder.index
   }
 }
