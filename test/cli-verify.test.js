@@ -157,6 +157,10 @@ test('repair refuses without --yes when stdin is not a terminal, and changes not
 test('repair --yes keeps the valid prefix, quarantines the rest, and the log verifies clean', async (t) => {
   const dir = tmpDir(t)
   const segs = await fill(dir)
+  // A group whose name holds escape codes (clear the screen) is named escaped, not raw.
+  const wal = await WriteAhead.open(dir, { ...small, partitions: 2 })
+  await wal.group('\x1b[2Jwiped').commit(0, wal.offsets(0).end)
+  await wal.close()
   flip(partitionPath(dir, 0, segs[1]), 600)
   const problem = JSON.parse((await run(['verify', dir, '--json'])).stdout).problems[0]
 
@@ -166,6 +170,8 @@ test('repair --yes keeps the valid prefix, quarantines the rest, and the log ver
   t.regex(r.stdout, new RegExp(`^partition 0: cut segment ${segs[1]} at byte ${problem.position} \\(checksum mismatch\\); offsets from ${problem.offset} on are gone from the log; [\\d.]+ KiB moved to quarantine:$`, 'm'))
   t.regex(r.stdout, /^repaired: the log verifies clean/m)
   t.regex(r.stdout, /^group reader was past the cut: moved back to offset 150$/m)
+  t.regex(r.stdout, /^group "\\u001b\[2Jwiped" was past the cut: moved back to offset 150$/m)
+  t.false(r.stdout.includes('\x1b'))
   const quarantined = [...r.stdout.matchAll(/^ {2}(\S+)$/gm)].map((x) => x[1])
   t.true(quarantined.length >= segs.length - 1, r.stdout)
   for (const q of quarantined) {

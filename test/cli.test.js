@@ -200,6 +200,42 @@ test('groups lists groups with lag; groups reset moves a group', async (t) => {
   t.regex(bad.stderr, /^error: unknown groups action 'frobnicate'.*\(INVALID_ARGUMENT\)\n$/)
 })
 
+test('groups, inspect and groups reset print a group name with a newline or escape codes quoted and escaped, not raw', async (t) => {
+  const dir = tmpDir(t)
+  const wal = await WriteAhead.open(dir)
+  await wal.appendBatch(0, ['a', 'b'])
+  // A name that would forge a table row, one that would colour the screen, one that looks quoted.
+  const forged = 'evil\nbilling          0          2    2    0'
+  await wal.group(forged).commit(0, 1)
+  await wal.group('\x1b[31mred\x1b[0m').commit(0, 2)
+  await wal.group('"quoted"').commit(0, 2)
+  await wal.group('plain \\ name').commit(0, 2)
+  await wal.close()
+  const shown = ['"evil\\nbilling          0          2    2    0"', '"\\u001b[31mred\\u001b[0m"', '"\\"quoted\\""', 'plain \\ name']
+  // What is printed parses back (as JSON where quoted) to the group's name.
+  t.deepEqual(shown.map((s) => s.startsWith('"') ? JSON.parse(s) : s), [forged, '\x1b[31mred\x1b[0m', '"quoted"', 'plain \\ name'])
+  const safe = (out) => !/[\x00-\x09\x0b-\x1f\x7f-\x9f]/.test(out)
+
+  const list = await run(['groups', dir])
+  t.is(list.code, 0, list.stderr)
+  t.true(safe(list.stdout), JSON.stringify(list.stdout))
+  const rows = list.stdout.split('\n\n')[0].split('\n').slice(1)
+  t.is(rows.length, 4, list.stdout)
+  for (const name of shown) t.true(rows.some((r) => r.startsWith(name + ' ')), name)
+  t.deepEqual(JSON.parse((await run(['groups', dir, '--json'])).stdout).map((g) => g.name).sort(), [forged, '\x1b[31mred\x1b[0m', '"quoted"', 'plain \\ name'].sort())
+
+  const inspect = await run(['inspect', dir])
+  t.true(safe(inspect.stdout), JSON.stringify(inspect.stdout))
+  const groupRows = inspect.stdout.split('Groups\n')[1].trimEnd().split('\n').slice(1)
+  t.is(groupRows.length, 4, inspect.stdout)
+  for (const name of shown) t.true(groupRows.some((r) => r.startsWith('  ' + name + ' ')), name)
+
+  const reset = await run(['groups', dir, 'reset', 'nobody', '--to', 'earliest'])
+  t.is(reset.code, 2)
+  t.true(safe(reset.stderr), JSON.stringify(reset.stderr))
+  for (const name of shown) t.true(reset.stderr.includes(name), name)
+})
+
 test('errors are one line "error: <message> (<CODE>)" with exit 2 and no stack; --debug adds the stack', async (t) => {
   const dir = tmpDir(t)
   const missing = await run(['tail', dir])

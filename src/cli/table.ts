@@ -14,7 +14,24 @@ export function table (headers: string[], rows: Cell[][], indent = ''): string {
 
 function cellText (c: Cell): string {
   if (c === null || c === undefined) return '-'
-  return String(c)
+  return typeof c === 'string' ? printable(c) : String(c)
+}
+
+/**
+ * Characters that move the cursor, start a terminal escape sequence or reorder text on screen:
+ * C0 and C1 controls, DEL, Unicode's line and paragraph separators and its bidirectional controls.
+ */
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/
+const UNSAFE_ALL = new RegExp(UNSAFE.source, 'g')
+
+/**
+ * A string from the log (a group name) as it may be printed: as it is, unless it holds a character
+ * of UNSAFE (a newline would break a table, an escape code could rewrite the screen), or starts
+ * with a double quote; then quoted and escaped as a JSON string, so no two names print alike.
+ */
+export function printable (s: string): string {
+  if (!UNSAFE.test(s) && !s.startsWith('"')) return s
+  return JSON.stringify(s).replace(UNSAFE_ALL, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB']

@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { WalError, WriteAhead } from '../../index.js'
 import { EXIT_CODES_HELP, usageError } from '../errors.js'
 import { requireLog } from '../layout.js'
-import { table } from '../table.js'
+import { printable, table } from '../table.js'
 import { out, parseNonNegative } from '../common.js'
 
 interface GroupsOptions { partition?: number, to?: string, create?: boolean, json?: boolean }
@@ -22,7 +22,8 @@ export function register (program: Command): void {
 A committed offset is the next offset the group will read. Listing opens the log read-only (safe
 while a writer runs); reset takes the write lock and moves the group (also backwards), durably.
 Reset refuses a group that does not exist, so a misspelt name does not start a new group: pass
---create to start one at --to.
+--create to start one at --to. A name holding a control character (a newline, an escape code) or
+starting with " is printed quoted and escaped as a JSON string; --json prints names as they are.
 
 Examples:
   $ writeahead groups ./data
@@ -75,7 +76,7 @@ async function reset (dir: string, name: string, o: GroupsOptions): Promise<void
     const group = wal.group(name)
     const names = wal.groups().map((g) => g.name)
     if (!names.includes(name) && o.create !== true) {
-      throw usageError(`no consumer group '${name}' (${names.length === 0 ? 'the log has none' : `groups: ${names.join(', ')}`}); pass --create to create it`)
+      throw usageError(`no consumer group '${printable(name)}' (${names.length === 0 ? 'the log has none' : `groups: ${names.map(printable).join(', ')}`}); pass --create to create it`)
     }
     const parts = o.partition === undefined ? Array.from({ length: wal.partitions }, (_, p) => p) : [o.partition]
     const rows: Array<[string, number, number | null, number]> = []

@@ -4,7 +4,7 @@ import type { Command } from 'commander'
 import { WriteAhead } from '../../index.js'
 import { CliError, EXIT, EXIT_CODES_HELP } from '../errors.js'
 import { requireLog } from '../layout.js'
-import { formatBytes } from '../table.js'
+import { formatBytes, printable } from '../table.js'
 import { out } from '../common.js'
 import { describe, locate, verifyWithProgress } from './verify.js'
 
@@ -51,7 +51,7 @@ ${EXIT_CODES_HELP}`)
         const where = a.partition === 'meta' ? 'meta log' : `partition ${a.partition}`
         await out(`${where}: cut segment ${a.segment} at byte ${a.position} (${a.reason}); offsets from ${a.offset} on are gone from the log; ${formatBytes(a.bytes)} moved to quarantine:\n` +
           a.quarantined.map((q) => `  ${q}\n`).join('') +
-          (a.groupsMoved ?? []).map((g) => `group ${g} was past the cut: moved back to offset ${a.offset}\n`).join(''))
+          (a.groupsMoved ?? []).map((g) => `group ${printable(g)} was past the cut: moved back to offset ${a.offset}\n`).join(''))
       }
       const after = await WriteAhead.verify(dir)
       if (after.ok) {
