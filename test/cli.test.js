@@ -3,7 +3,8 @@ import fs from 'node:fs'
 import net from 'node:net'
 import { WriteAhead } from '../dist/src/index.js'
 import { tmpDir } from './helpers/tmp.js'
-import { run, start } from './fixtures/cli-run.js'
+import { spawn } from 'node:child_process'
+import { CLI, run, start } from './fixtures/cli-run.js'
 
 const COMMANDS = ['append', 'tail', 'inspect', 'verify', 'repair', 'groups', 'bench', 'mirror', 'replay']
 
@@ -160,6 +161,30 @@ test('tail --follow --group commits what it printed on SIGTERM; the next run res
   t.is((await run(['tail', dir, '--group', 'audit'])).stdout, '')
   t.is((await run(['tail', dir, '--group', 'audit', '--from', 'earliest', '-n', '1'])).stdout, 'a\n')
   t.is((await run(['tail', dir, '--group', 'audit', '--from', 'committed'])).stdout, 'b\nc\nd\ne\n')
+})
+
+test('tail --group whose reader closes the pipe early (| head) exits 0 and commits nothing; the next run prints those records again', async (t) => {
+  const dir = tmpDir(t)
+  // Far more than a pipe and the streams' buffers hold: tail cannot reach the end unless it is read.
+  const n = 5000
+  await run(['append', dir], { input: Array.from({ length: n }, (_, i) => `${i} ${'x'.repeat(1000)}`).join('\n') + '\n' })
+  t.is((await run(['tail', dir, '--group', 'audit', '-n', '1'])).code, 0)
+  const committed = async () => JSON.parse((await run(['groups', dir, '--json'])).stdout)[0].partitions[0].committed
+  t.is(await committed(), 1)
+
+  const child = spawn(process.execPath, [CLI, 'tail', dir, '--group', 'audit'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d })
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })))
+  // The first chunk, then the reader goes away, as head does.
+  const first = await new Promise((resolve) => child.stdout.once('data', (d) => { child.stdout.pause(); resolve(String(d)) }))
+  t.true(first.startsWith(`1 ${'x'.repeat(10)}`), first.slice(0, 20))
+  child.stdout.destroy()
+  t.deepEqual(await exited, { code: 0, signal: null })
+  t.is(stderr, '')
+  t.is(await committed(), 1, 'nothing committed: records in the pipe were not necessarily read')
+  t.is((await run(['tail', dir, '--group', 'audit', '-n', '1'])).stdout.slice(0, 2), '1 ', 'the next run prints them again')
+
 })
 
 test('groups lists groups with lag; groups reset moves a group', async (t) => {

@@ -53,7 +53,8 @@ export async function main (argv: string[] = process.argv): Promise<number> {
   }
 }
 
-// Someone piping into `head` closes stdout early: stop quietly, as Unix tools do.
+// Someone piping into `head` closes stdout early: stop quietly, as Unix tools do. `tail --group`
+// commits nothing then (what sat in the pipe may not have been read): see its --help.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   process.exit(err.code === 'EPIPE' ? EXIT.OK : reportError(err, process.argv.includes('--debug')))
 })

@@ -37,7 +37,7 @@ export function register (program: Command): void {
     .option('-p, --partition <n>', 'partition to read', parseNonNegative, 0)
     .option('--from <position>', "earliest, latest, committed (needs --group), an offset (a non-negative integer), or an ISO-8601 time (below; the first record at or after it); default: the group's committed offset, else earliest")
     .option('-f, --follow', 'keep tailing until SIGINT/SIGTERM')
-    .option('-g, --group <name>', "read as a consumer group; what was printed is committed before exit (takes the log's write lock)")
+    .option('-g, --group <name>', "read as a consumer group; what it wrote to stdout is committed when it ends, not when stdout closes first (below; takes the log's write lock)")
     .option('-n, --limit <n>', 'stop after n records', parsePositive)
     .option('--json', 'one JSON object per record: partition, offset, timestamp, key, value, headers')
     .option('--encoding <enc>', 'how key, value and header values are printed: utf8, base64 or hex', parseEncoding, 'utf8')
@@ -45,8 +45,13 @@ export function register (program: Command): void {
 Without --json each record's value is printed as one line (a tombstone, a null value, as an empty
 line; --json prints "value": null). Without --group the log is opened
 read-only, so tail follows a log that another process is writing. With --group it needs the write
-lock (group cursors live in the log), so no other writer may run; on exit (end of log, --limit,
-SIGINT or SIGTERM) it commits the offset after the last record it printed.
+lock (group cursors live in the log), so no other writer may run; when it ends (end of log,
+--limit, SIGINT or SIGTERM) it commits the offset after the last record it wrote to stdout. Written
+is not read: records wait in a pipe's buffer, and are committed if tail ends while the pipe is
+still open, even if the reader then stops without reading them. If the reader closes the pipe
+first (EPIPE), tail exits 0 and commits nothing: the next run starts again from the previous
+commit (at least once). So \`tail --group g | head -1\` commits a short log whole, or nothing,
+depending on which of the two ends first.
 
 --from takes a time as ISO-8601, ${ISO_TIME_HELP}:
 a date (2026-01-31, midnight UTC) or a date and time (2026-01-31T09:30, 2026-01-31T09:30:00.250Z,
