@@ -130,6 +130,7 @@ async function runAppend (dir: string, o: AppendOptions): Promise<void> {
     const inFlight: Pending[] = []
     let lineNo = 0
     let acknowledged = 0
+    const appended = (): string => ` (${acknowledged} earlier line${acknowledged === 1 ? '' : 's'} appended)`
 
     // Offsets are printed in input order, as each batch becomes durable.
     const settleOldest = async (): Promise<void> => {
@@ -150,7 +151,7 @@ async function runAppend (dir: string, o: AppendOptions): Promise<void> {
           const placed = ` (record ${index} of the batch)`
           if (why.endsWith(placed)) why = why.slice(0, -placed.length)
         }
-        const msg = `${where}: ${why} (${acknowledged} earlier line${acknowledged === 1 ? '' : 's'} appended)`
+        const msg = `${where}: ${why}${appended()}`
         throw WalError.is(err) ? new WalError(err.code, msg, err.details, err) : err
       }
       let text = ''
@@ -177,7 +178,7 @@ async function runAppend (dir: string, o: AppendOptions): Promise<void> {
           // Everything before the bad line is appended and its offsets printed; then stop.
           if (batch.length > 0) await submit(batch, batchFirst)
           while (inFlight.length > 0) await settleOldest()
-          throw err
+          throw WalError.is(err) ? new WalError(err.code, err.message + appended(), err.details, err) : err
         }
         const size = raw.length + 64
         if (batch.length > 0 && (bytes + size > limit || batch.length >= MAX_RECORDS_PER_BATCH)) {
