@@ -38,7 +38,12 @@ export interface VerifyReport {
   bytes: number
   /** Bytes up to each segment's data end: preallocated space left out, as `inspect` counts. */
   dataBytes: number
+  /** Every record scanned: `partitionRecords + metaRecords`. */
   records: number
+  /** Records of the partitions: what the log holds (as `inspect` counts them, gaps left out). */
+  partitionRecords: number
+  /** Records of the meta log: the log's creation options and group cursor commits. */
+  metaRecords: number
   problems: VerifyProblem[]
 }
 
@@ -121,7 +126,7 @@ export function verifyLog (dir: string, o: VerifyOptions = {}): VerifyReport {
   const io = o.io ?? nodeFileIO
   const { partitions, files } = listLog(io, dir)
   const total = files.reduce((n, f) => n + f.size, 0)
-  const report: VerifyReport = { ok: true, partitions, segments: files.length, bytes: total, dataBytes: 0, records: 0, problems: [] }
+  const report: VerifyReport = { ok: true, partitions, segments: files.length, bytes: total, dataBytes: 0, records: 0, partitionRecords: 0, metaRecords: 0, problems: [] }
   let done = 0
   o.onProgress?.(0, total)
   files.forEach((f, i) => {
@@ -136,6 +141,8 @@ export function verifyLog (dir: string, o: VerifyOptions = {}): VerifyReport {
       return
     }
     report.records += Math.max(0, c.records)
+    if (f.partition === 'meta') report.metaRecords += Math.max(0, c.records)
+    else report.partitionRecords += Math.max(0, c.records)
     report.dataBytes += c.end
     if (c.problem !== null) {
       const same = files.filter((g) => g.partition === f.partition)

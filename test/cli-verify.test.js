@@ -32,9 +32,13 @@ test('verify: exit 0 on a clean log', async (t) => {
   const r = await run(['verify', dir])
   t.is(r.code, 0, r.stderr)
   t.is(r.stderr, '') // no progress bar without a terminal
-  t.regex(r.stdout, new RegExp(`^ok: 2 partitions, ${segs.length + 2} segments \\(meta log included\\), [\\d.]+ KiB of data, \\d+ records checked\\n$`))
   const json = JSON.parse((await run(['verify', dir, '--json'])).stdout)
   t.like(json, { ok: true, partitions: 2, problems: [] })
+  // The partitions' 601 records, and apart from them the meta log's (options, the group's commit).
+  t.is(json.partitionRecords, 601)
+  t.true(json.metaRecords >= 2, String(json.metaRecords))
+  t.is(json.records, json.partitionRecords + json.metaRecords)
+  t.regex(r.stdout, new RegExp(`^ok: 2 partitions, ${segs.length + 2} segments \\(meta log included\\), [\\d.]+ KiB of data, 601 records and ${json.metaRecords} meta log records checked\\n$`))
   // The data, not the files: inspect's count of the partitions' data plus the meta log's.
   const inspected = JSON.parse((await run(['inspect', dir, '--json'])).stdout)
   const partitionData = inspected.partitions.reduce((n, p) => n + p.bytes, 0)
@@ -48,7 +52,7 @@ test('verify: exit 0 on a clean log', async (t) => {
   await wal.close()
   const pj = JSON.parse((await run(['verify', pre, '--json'])).stdout)
   t.true(pj.bytes >= 1024 * 1024 && pj.dataBytes >= data && pj.dataBytes < data + 4096, `${pj.dataBytes} of ${pj.bytes}, ${data} in the partition`)
-  t.regex((await run(['verify', pre])).stdout, new RegExp(` ${Math.round(pj.dataBytes / 1024)} KiB of data, \\d+ records checked\\n$`))
+  t.regex((await run(['verify', pre])).stdout, new RegExp(` ${Math.round(pj.dataBytes / 1024)} KiB of data, ${pj.partitionRecords} records and \\d+ meta log records? checked\\n$`))
 })
 
 /** The last setting of each terminal mode a progress bar may change, from the bytes it wrote. */
@@ -86,7 +90,17 @@ test('Ctrl-C while verify draws its progress bar leaves the terminal as it was: 
 test('verify counts in the singular where there is one: 1 partition, 1 segment, 1 record', async (t) => {
   const dir = tmpDir(t)
   t.is((await run(['append', dir], { input: '' })).code, 0) // a new log: its meta log holds one record
-  t.regex((await run(['verify', dir])).stdout, /^ok: 1 partition, 1 segment \(meta log included\), \d+ B of data, 1 record checked\n$/)
+  t.regex((await run(['verify', dir])).stdout, /^ok: 1 partition, 1 segment \(meta log included\), \d+ B of data, 0 records and 1 meta log record checked\n$/)
+})
+
+test('verify counts the records of the partitions apart from the meta log\'s: a log of 4 records reports 4', async (t) => {
+  const dir = tmpDir(t)
+  t.is((await run(['append', dir], { input: 'a\nb\nc\nd\n' })).code, 0)
+  t.regex((await run(['verify', dir])).stdout, /, 4 records and 1 meta log record checked\n$/)
+  t.like(JSON.parse((await run(['verify', dir, '--json'])).stdout), { ok: true, records: 5, partitionRecords: 4, metaRecords: 1 })
+  t.is((await run(['tail', dir, '--group', 'g', '-n', '1'])).code, 0) // a group commit: one more meta record
+  t.regex((await run(['verify', dir])).stdout, /, 4 records and 2 meta log records checked\n$/)
+  t.like(await WriteAhead.verify(dir), { ok: true, records: 6, partitionRecords: 4, metaRecords: 2 })
 })
 
 test('verify: exit 1 on a flipped byte in a sealed segment, naming partition, segment, position and offsets', async (t) => {

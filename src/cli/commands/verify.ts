@@ -55,11 +55,13 @@ export function register (program: Command): void {
 Reads every segment of every partition and the meta log, checks each batch's CRC32C, each record's
 structure and each seal. Never writes; safe while a writer runs. A problem names the partition,
 segment file, byte position and the offsets from there on; \`writeahead repair\` keeps the valid
-prefix and moves the rest to <dir>/quarantine/.
+prefix and moves the rest to <dir>/quarantine/. Records are counted apart: the partitions' (what
+the log holds) and the meta log's (the log's options and group cursor commits); --json gives both,
+as partitionRecords and metaRecords, and their sum as records.
 
 Examples:
   $ writeahead verify ./data
-  ok: 4 partitions, 9 segments (meta log included), 12.3 MiB of data, 200000 records checked
+  ok: 4 partitions, 9 segments (meta log included), 12.3 MiB of data, 200000 records and 12 meta log records checked
   $ writeahead verify ./data --json
 ${EXIT_CODES_HELP}`)
     .action(async (dir: string, o: { json?: boolean, quiet?: boolean }) => {
@@ -69,7 +71,7 @@ ${EXIT_CODES_HELP}`)
       if (o.json === true) {
         await out(JSON.stringify({ ...report, problems }, null, 2) + '\n')
       } else {
-        const summary = `${count(report.partitions, 'partition')}, ${count(report.segments, 'segment')} (meta log included), ${formatBytes(report.dataBytes)} of data, ${count(report.records, 'record')} checked`
+        const summary = `${count(report.partitions, 'partition')}, ${count(report.segments, 'segment')} (meta log included), ${formatBytes(report.dataBytes)} of data, ${count(report.partitionRecords, 'record')} and ${count(report.metaRecords, 'meta log record')} checked`
         if (report.ok) await out(`ok: ${summary}\n`)
         else {
           await out(`CORRUPTED: ${problems.length} problem${problems.length === 1 ? '' : 's'} in ${summary}\n` +
