@@ -65,6 +65,18 @@ test('pipeline: a file and a generator into partitions, read back through a Tran
   t.regex(again.stdout, /^generator: 1000 records appended to partition 1 at offsets 1000\.\.1999$/m)
 })
 
+test('pipeline: a file that does not exist is one error line and exit 1, and the log is closed (its lock released)', async (t) => {
+  const dir = tmpDir(t)
+  const file = fileURLToPath(new URL('../dist/examples/pipeline.js', import.meta.url))
+  const missing = `${dir}-no-such-file.txt`
+  const err = await t.throwsAsync(exec(process.execPath, [file, missing], { env: { ...process.env, WRITEAHEAD_DIR: dir }, timeout: 60_000 }))
+  t.is(err.code, 1)
+  t.is(err.stdout, '')
+  t.is(err.stderr, `error: ENOENT: no such file or directory, open '${missing}'\n`)
+  t.false(fs.existsSync(`${dir}/LOCK`), 'close() ran: the lock file is gone')
+  t.is(JSON.parse((await cli(['inspect', dir, '--json'])).stdout).partitions[0].end, 0)
+})
+
 test('rx: toPartition, fromPartition, a live group subscription', async (t) => {
   const { stdout, stderr } = await example('rx', tmpDir(t))
   t.is(stderr, '')
