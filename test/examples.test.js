@@ -51,6 +51,29 @@ test('quickstart resumes from a cursor that lags behind: it consumes what the gr
   t.regex(again.stdout, /^group quickstart consumed 1400 records \(300 \+ 300 \+ 500 \+ 300\)/m)
 })
 
+test('quickstart with QUICKSTART_RECORDS=0 writes nothing and consumes only what the group missed; a non-number is refused', async (t) => {
+  const dir = tmpDir(t)
+  // A new log and nothing to write: the consumers have nothing to wait for.
+  const empty = await example('quickstart', dir, { QUICKSTART_RECORDS: '0' })
+  t.is(empty.stderr, '')
+  t.regex(empty.stdout, /^group quickstart consumed 0 records \(0 \+ 0 \+ 0 \+ 0\)/m)
+  t.regex(empty.stdout, /^partition 0: nothing appended; group lag right after writing: 0$/m)
+  t.regex(empty.stdout, /^closed\./m)
+  await example('quickstart', dir, { QUICKSTART_RECORDS: '300' })
+  t.is((await cli(['groups', dir, 'reset', 'quickstart', '-p', '2', '--to', '100'])).code, 0)
+  const caughtUp = await example('quickstart', dir, { QUICKSTART_RECORDS: '0' })
+  t.regex(caughtUp.stdout, /^group quickstart consumed 200 records \(0 \+ 0 \+ 200 \+ 0\)/m)
+  for (let p = 0; p < 4; p++) t.regex(caughtUp.stdout, new RegExp(`^partition ${p}: committed 300, end 300, lag 0$`, 'm'))
+
+  for (const bad of ['abc', '-5', '1.5', '']) {
+    const other = tmpDir(t, `bad-${bad}`)
+    const err = await t.throwsAsync(example('quickstart', other, { QUICKSTART_RECORDS: bad }))
+    t.is(err.code, 2, bad)
+    t.is(err.stderr, `error: QUICKSTART_RECORDS must be a number of records per partition (0 or more), got ${JSON.stringify(bad)}\n`)
+    t.false(fs.existsSync(other), 'refused before the log is opened')
+  }
+})
+
 test('pipeline: a file and a generator into partitions, read back through a Transform', async (t) => {
   const dir = tmpDir(t)
   const { stdout, stderr } = await example('pipeline', dir)
