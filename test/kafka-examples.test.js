@@ -75,6 +75,63 @@ test('bridge.js mirrors until SIGTERM; replay-recovery.js rebuilds the topic fro
   }
 });
 
+test('bridge.js replays the log into a topic until SIGINT: /healthz and /metrics answer, the group cursor follows, exit 0 with a summary', async (t) => {
+  t.timeout(120_000);
+  const P = 2;
+  const perPartition = 500;
+  const dir = tmp('bridge-replay');
+  const wal = await WriteAhead.open(dir, { partitions: P });
+  for (let p = 0; p < P; p++) await wal.appendBatch(p, Array.from({ length: perPartition }, (_, i) => ({ key: `k${i}`, value: `p${p} record ${i}` })));
+  await wal.close();
+  const target = uniqueTopic('ex-replayed');
+
+  // As the header of bridge.ts says to run it, with any free port and a lag line every 100 ms.
+  const bridge = example('bridge.js', ['replay'], {
+    KAFKA_BROKERS: kb.brokers, WRITEAHEAD_DIR: dir, WRITEAHEAD_TOPIC: target, WRITEAHEAD_GROUP: 'to-kafka',
+    WRITEAHEAD_CREATE_TOPIC: 'true', WRITEAHEAD_HTTP_PORT: '0', WRITEAHEAD_LAG_INTERVAL_MS: '100',
+  });
+  t.teardown(() => bridge.child.kill('SIGKILL'));
+  const logged = [];
+  const waiters = [];
+  bridge.lines.on('line', (l) => {
+    const o = JSON.parse(l);
+    logged.push(o);
+    for (const w of waiters.splice(0)) (w.test(o) ? w.resolve(o) : waiters.push(w));
+  });
+  const early = bridge.exited.then((r) => { throw new Error(`bridge.js exited early: ${JSON.stringify(r)}`); });
+  early.catch(() => {});
+  const waitFor = (test) => Promise.race([logged.find(test) ?? new Promise((resolve) => waiters.push({ test, resolve })), early]);
+
+  const { port } = await waitFor((o) => o.msg === 'listening');
+  // Every record replayed: Kafka acknowledged it, and the group cursor was committed after that.
+  await waitFor((o) => o.msg === 'lag' && o.lag === 0 && o.partitions.length === P && o.partitions.every((x) => x.next === perPartition && x.end === perPartition));
+  const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+  t.is(health.status, 200);
+  t.deepEqual(await health.json(), { status: 'ok', state: 'running' });
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  for (let p = 0; p < P; p++) {
+    t.regex(metrics, new RegExp(`^writeahead_kafka_records_total\\{[^}]*partition="${p}"[^}]*\\} ${perPartition}$`, 'm'));
+    t.regex(metrics, new RegExp(`^writeahead_kafka_lag\\{[^}]*partition="${p}"[^}]*\\} 0$`, 'm'));
+  }
+  t.regex(metrics, /^writeahead_kafka_up(\{[^}]*\})? 1$/m);
+
+  bridge.child.kill('SIGINT');
+  const replayed = await bridge.exited;
+  t.is(replayed.code, 0, replayed.stderr);
+  t.is(replayed.signal, null);
+  t.true(logged.some((o) => o.msg === 'signal' && o.signal === 'SIGINT'));
+  t.like(logged.at(-1), { msg: 'stopped', bridge: 'replay', topic: target, records: P * perPartition, skipped: 0, gaps: 0 });
+
+  // The records are in the target topic, partition for partition, in order.
+  const copied = await consumeAll(kafkaClient(kb.brokers, 'bridge-replay'), target, P * perPartition);
+  for (let p = 0; p < P; p++) {
+    t.deepEqual(copied.get(p).map((r) => [Buffer.from(r.key).toString(), Buffer.from(r.value).toString()]), Array.from({ length: perPartition }, (_, i) => [`k${i}`, `p${p} record ${i}`]), `partition ${p}`);
+  }
+  const after = await WriteAhead.open(dir, { readOnly: true });
+  t.deepEqual(after.groups().map((g) => [g.name, g.partitions.map((x) => x.committed)]), [['to-kafka', Array(P).fill(perPartition)]]);
+  await after.close();
+});
+
 test('replay-recovery.js on Ctrl-C: stops after the round in flight, prints its summary, shows the cursor again; a rerun sends the rest', async (t) => {
   t.timeout(120_000);
   const dir = tmp('interrupted');
