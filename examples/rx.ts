@@ -4,8 +4,8 @@
 // append is in flight share the next commit); fromPartition is a cold Observable of records (live if asked), and
 // unsubscribing releases the reader.
 import { firstValueFrom, from, lastValueFrom, interval } from 'rxjs'
-import { bufferCount, count, filter, map, reduce, take, toArray } from 'rxjs/operators'
-import { WriteAhead } from 'writeahead'
+import { bufferCount, concatMap, count, filter, map, reduce, take, toArray } from 'rxjs/operators'
+import { WriteAhead, type WalRecord } from 'writeahead'
 import { fromPartition, toPartition } from 'writeahead/rx'
 
 const DIR = process.env.WRITEAHEAD_DIR ?? './data-rx'
@@ -30,14 +30,26 @@ const eur = await lastValueFrom(fromPartition(wal, 0, { from: start }).pipe(
 console.log(`fromPartition: ${eur.n} EUR orders, total ${eur.total}`)
 
 // 3. A live consumer group on partition 1 while a timer produces into it; take(30) unsubscribes,
-//    which releases the reader. Its progress is committed by the group.
+//    which releases the reader. The group commits each batch once it has been processed:
+//    fromPartition takes no autoCommit, as RxJS has no backpressure (records wait in concatMap's
+//    queue, and autoCommit would count them as processed). bufferCount(10) waits for ten records;
+//    for a live source that trickles, bufferTime(ms, null, n) hands on what came every ms.
 const group = wal.group('rx-demo')
 const liveFrom = wal.offsets(1).end
 const live = fromPartition(wal, 1, { group: 'rx-demo', from: liveFrom, live: true })
-const seen = lastValueFrom(live.pipe(take(30), bufferCount(10), map((recs) => recs.map((r) => r.offset)), toArray()))
+const handle = async (recs: WalRecord[]): Promise<number[]> => recs.map((r) => r.offset) // the real work goes here
+const seen = lastValueFrom(live.pipe(
+  take(30),
+  bufferCount(10),
+  concatMap(async (recs) => {
+    const done = await handle(recs)
+    await group.commit(1, recs[recs.length - 1].offset + 1) // only what was processed
+    return done
+  }),
+  toArray()
+))
 const produced = await lastValueFrom(interval(1).pipe(take(30), map((i) => `tick ${i}`), toPartition(wal, 1), count()))
 const batches = await seen
-await group.commit(1, batches.flat().at(-1)! + 1)
 console.log(`live: produced ${produced} ticks; the subscriber saw them in order as ${batches.map((b) => `[${b[0]}..${b[b.length - 1]}]`).join(' ')}`)
 console.log(`group rx-demo committed ${group.committed(1)} on partition 1, lag ${group.lag(1)}`)
 

@@ -55,6 +55,30 @@ test('the RxJS example runs', async (t) => {
   t.deepEqual(JSON.parse(r.stdout), ['0', '1', 'durable at 0', 'durable at 1'])
 })
 
+test('the RxJS commit-after-processing example commits what was handled', async (t) => {
+  const cwd = tmpDir(t, 'rx-commit')
+  fs.mkdirSync(cwd)
+  // Its subscription is live: the prelude reports the commit that covers all three records, then closes the log.
+  const prelude = [
+    "import { WriteAhead } from 'writeahead'",
+    "import { fromPartition } from 'writeahead/rx'",
+    "const wal = await WriteAhead.open('./data')",
+    "await wal.appendBatch(0, ['x', 'y', 'z'])",
+    'const handled = []',
+    'const handle = async (rec) => { handled.push(rec.value.toString()) }',
+    'const group = wal.group.bind(wal)',
+    'wal.group = (name) => {',
+    '  const g = group(name)',
+    '  const commit = g.commit.bind(g)',
+    '  g.commit = async (p, next) => { await commit(p, next); if (next === 3) { console.log(JSON.stringify([handled, group(name).committed(0)])); await wal.close(); process.exit(0) } }',
+    '  return g',
+    '}'
+  ].join('\n')
+  const r = await runSnippet(readmeBlock("wal.group('billing')").code, { cwd, prelude })
+  t.is(r.code, 0, r.stderr)
+  t.deepEqual(JSON.parse(r.stdout), [['x', 'y', 'z'], 3])
+})
+
 test('the API listing names only what exists', async (t) => {
   const code = readmeBlock('WriteAhead.open(dir, options?)').code
   const dir = tmpDir(t, 'api')

@@ -1,5 +1,5 @@
 import test from 'ava'
-import { from, lastValueFrom, toArray, take, throwError, concat, of, Subject, switchMap, map } from 'rxjs'
+import { from, lastValueFrom, toArray, take, throwError, concat, of, Subject, switchMap, map, concatMap } from 'rxjs'
 import { WriteAhead } from '../dist/src/index.js'
 import { fromPartition, toPartition } from 'writeahead/rx'
 import { tmpDir } from './helpers/tmp.js'
@@ -114,5 +114,31 @@ test('switchMap resubscribing to a live group reader gets the lease (unsubscribe
   t.is(failure, null)
   t.deepEqual(seen, ['1:0', '1:1', '1:2', '2:0', '2:1', '2:2'])
   restarts.complete()
+  await wal.close()
+})
+
+test('fromPartition refuses autoCommit (INVALID_OPTION): with no backpressure it would commit records not yet processed', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t))
+  await wal.appendBatch(0, Array.from({ length: 1000 }, (_, i) => `r${i}`))
+  // concatMap queues what the reader hands on: autoCommit counted all 1,000 as processed after 9.
+  let processed = 0
+  const slow = fromPartition(wal, 0, { group: 'rx-ac', autoCommit: { intervalMs: 1 } }).pipe(
+    concatMap(async (rec) => { await new Promise((resolve) => setImmediate(resolve)); processed++; return rec }),
+    take(9)
+  )
+  const err = await t.throwsAsync(lastValueFrom(slow))
+  t.is(err.code, 'INVALID_OPTION')
+  t.is(err.details.option, 'autoCommit')
+  t.regex(err.message, /commit after processing/)
+  t.is(processed, 0)
+  t.is(wal.group('rx-ac').committed(0), null, 'nothing committed')
+  // Committing after processing, as the README shows: the group holds exactly what was processed.
+  const group = wal.group('rx-ac')
+  const done = await lastValueFrom(fromPartition(wal, 0, { group: 'rx-ac', live: true }).pipe(
+    take(9),
+    concatMap(async (rec) => { processed++; await group.commit(0, rec.offset + 1); return rec.offset })
+  ))
+  t.is(done, 8)
+  t.is(group.committed(0), 9)
   await wal.close()
 })

@@ -1,5 +1,6 @@
 import { Observable, type OperatorFunction } from 'rxjs'
 import type { WriteAhead } from '../write-ahead.js'
+import { invalidOption } from '../errors.js'
 import type { ReadableOptions } from '../streams/readable.js'
 import type { AppendInput, WalRecord } from '../types.js'
 import { appendInOrder, type BatchAppender } from '../streams/append-pieces.js'
@@ -10,6 +11,14 @@ import { appendInOrder, type BatchAppender } from '../streams/append-pieces.js'
  */
 export function fromPartition (wal: WriteAhead, p: number, options?: ReadableOptions): Observable<WalRecord> {
   return new Observable<WalRecord>((subscriber) => {
+    // RxJS has no backpressure: the reader hands every record on at once, and operators such as
+    // concatMap queue them. autoCommit counts a record handed on as processed, so it would commit
+    // records still waiting in that queue, which a crash then loses (999 committed after 9 of
+    // 1,000 processed). Only the consumer knows what it has processed: it commits.
+    if ((options as { autoCommit?: unknown } | null | undefined)?.autoCommit !== undefined) {
+      subscriber.error(invalidOption('autoCommit', 'fromPartition cannot take it: RxJS has no backpressure, so every record is handed on at once and autoCommit would commit records your operators have not processed yet (a crash would lose them); commit after processing, with wal.group(name).commit(p, rec.offset + 1)'))
+      return
+    }
     let rs: ReturnType<WriteAhead['readable']>
     try {
       rs = wal.readable(p, options)
