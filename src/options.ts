@@ -67,8 +67,25 @@ export function bool (name: string, v: unknown, fallback: boolean): boolean {
   return v
 }
 
+/**
+ * Options are read by key: a Date, a Map or an array has no keys of its own, so it would pass every
+ * check and silently mean "all defaults" (for retention: none at all).
+ */
+function plainObject (v: unknown): boolean {
+  if (v === null || typeof v !== 'object') return false
+  const proto = Object.getPrototypeOf(v)
+  return proto === Object.prototype || proto === null
+}
+
+/** What a value that should have been an options object is, for the message. */
+function kindOf (v: unknown): string {
+  if (v === null) return 'null'
+  if (typeof v !== 'object') return typeof v === 'string' ? JSON.stringify(v) : String(v)
+  return Array.isArray(v) ? 'an array' : `a ${(v as object).constructor?.name ?? 'non-plain object'}`
+}
+
 export function resolveOptions (o: WriteAheadOptions = {}): ResolvedOptions {
-  if (o === null || typeof o !== 'object') throw invalidOption('options', 'must be an object')
+  if (!plainObject(o)) throw invalidOption('options', `must be a plain object, got ${kindOf(o)}`)
   const known = new Set(['partitions', 'segmentBytes', 'maxRecordBytes', 'maxBatchBytes', 'sync', 'syncIntervalMs', 'retention', 'readOnly', 'preallocate', 'indexIntervalBytes', 'maxOpenFiles', 'readCacheBytes', 'metaSegmentBytes', 'io'])
   for (const k of Object.keys(o)) if (!known.has(k)) throw invalidOption(k, 'unknown option')
   const partitions = o.partitions === undefined ? undefined : int('partitions', o.partitions, 1, 100_000)
@@ -78,13 +95,17 @@ export function resolveOptions (o: WriteAheadOptions = {}): ResolvedOptions {
   const sync = o.sync ?? 'always'
   if (sync !== 'always' && sync !== 'interval' && sync !== 'never') throw invalidOption('sync', `must be 'always', 'interval' or 'never', got ${String(sync)}`)
   const syncIntervalMs = o.syncIntervalMs === undefined ? 100 : int('syncIntervalMs', o.syncIntervalMs, 1, 3_600_000)
-  const retention = o.retention ?? {}
-  if (typeof retention !== 'object' || retention === null || Array.isArray(retention)) throw invalidOption('retention', 'must be an object { maxBytes?, maxAgeMs?, keepUnconsumed? }')
+  // Only undefined means none: `retention: null` (or a Date) is a mistake, not a way to say "off".
+  const retention: RetentionOptions = o.retention === undefined ? {} : o.retention
+  if (!plainObject(retention)) throw invalidOption('retention', `must be an object { maxBytes?, maxAgeMs?, keepUnconsumed? } (leave it out for none), got ${kindOf(retention)}`)
   // A misspelt limit would leave retention silently off.
   for (const k of Object.keys(retention)) if (!knownRetention.has(k)) throw invalidOption(`retention.${k}`, 'unknown option; retention takes { maxBytes?, maxAgeMs?, keepUnconsumed? }')
   if (retention.maxBytes !== undefined) int('retention.maxBytes', retention.maxBytes, 0, Number.MAX_SAFE_INTEGER)
   if (retention.maxAgeMs !== undefined) int('retention.maxAgeMs', retention.maxAgeMs, 0, Number.MAX_SAFE_INTEGER)
-  bool('retention.keepUnconsumed', retention.keepUnconsumed, false)
+  // keepUnconsumed only holds back what a limit would delete: alone it would silently do nothing.
+  if (bool('retention.keepUnconsumed', retention.keepUnconsumed, false) && retention.maxBytes === undefined && retention.maxAgeMs === undefined) {
+    throw invalidOption('retention.keepUnconsumed', 'needs retention.maxBytes or retention.maxAgeMs: it only keeps what they would delete, and without one nothing is deleted')
+  }
   const indexIntervalBytes = o.indexIntervalBytes === undefined ? 4096 : int('indexIntervalBytes', o.indexIntervalBytes, 1, segmentBytes)
   const maxOpenFiles = o.maxOpenFiles === undefined ? 128 : int('maxOpenFiles', o.maxOpenFiles, 1, 100_000)
   if (o.io !== undefined && (typeof o.io !== 'object' || o.io === null)) throw invalidOption('io', 'must implement FileIO')

@@ -62,7 +62,16 @@ test('boolean options must be booleans, and retention takes only the limits it k
     [{ retention: { maxByte: 10 } }, /option retention\.maxByte: unknown option/],
     [{ retention: { maxBytes: 10, maxAge: 5 } }, /option retention\.maxAge: unknown option/],
     [{ retention: { keepUnconsumed: 'true' } }, /option retention\.keepUnconsumed: must be true or false/],
-    [{ retention: [] }, /option retention: must be an object/]
+    [{ retention: [] }, /option retention: must be an object/],
+    // Each of these read as "no retention": a log told to keep little kept everything.
+    [{ retention: null }, /option retention: must be an object .*\(leave it out for none\), got null/],
+    [{ retention: new Date() }, /option retention: must be an object .*, got a Date/],
+    [{ retention: new Map([['maxBytes', 10]]) }, /option retention: must be an object .*, got a Map/],
+    [{ retention: { keepUnconsumed: true } }, /option retention\.keepUnconsumed: needs retention\.maxBytes or retention\.maxAgeMs/],
+    [{ retention: { keepUnconsumed: true, maxBytes: undefined } }, /option retention\.keepUnconsumed: needs/],
+    // The same for the options object itself: every option would silently be its default.
+    [new Map([['partitions', 4]]), /option options: must be a plain object, got a Map/],
+    [[], /option options: must be a plain object, got an array/]
   ]
   for (const [options, message] of cases) {
     const err = await t.throwsAsync(WriteAhead.open(dir, options), undefined, JSON.stringify(options))
@@ -75,6 +84,12 @@ test('boolean options must be booleans, and retention takes only the limits it k
   t.false(wal.options.preallocate)
   t.deepEqual(wal.options.retention, { maxBytes: 10, maxAgeMs: 5, keepUnconsumed: true })
   await wal.close()
+  // keepUnconsumed with either limit, false alone, and an object without a prototype are fine.
+  for (const retention of [{ maxAgeMs: 5, keepUnconsumed: true }, { keepUnconsumed: false }, Object.assign(Object.create(null), { maxBytes: 10 })]) {
+    const ok = await WriteAhead.open(dir, { retention })
+    t.deepEqual(ok.options.retention, { ...retention })
+    await ok.close()
+  }
   const defaults = await WriteAhead.open(dir, { readOnly: undefined, preallocate: undefined })
   t.false(defaults.options.readOnly)
   t.true(defaults.options.preallocate)
