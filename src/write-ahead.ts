@@ -304,7 +304,7 @@ export class WriteAhead {
     }
     if (o.retention.maxBytes !== undefined || o.retention.maxAgeMs !== undefined) {
       const every = Math.max(10, Math.min(1000, Math.floor((o.retention.maxAgeMs ?? 1000) / 4)))
-      const t = setInterval(() => this.applyRetention(), every)
+      const t = setInterval(() => this.retainAll(), every)
       t.unref()
       this.timers.push(t)
     }
@@ -312,10 +312,17 @@ export class WriteAhead {
 
   /** Retention, as the timer applies it; exposed for operators and tests. */
   applyRetention (): void {
-    if (this.isClosed) return
+    // It deletes segments, as trimBefore does, and is refused as it is: once close() has begun,
+    // the partitions it would delete from are being closed.
+    if (this.isClosed || this.closing !== null) throw closed()
     // A read-only process does not own the files: it would delete segments under the writer,
     // which would still count them as retained (its reads of them OFFSET_TRIMMED).
     if (this.options.readOnly) throw readOnlyError()
+    this.retainAll()
+  }
+
+  /** The timer's entry: close() clears it before anything closes, and it must never throw. */
+  private retainAll (): void {
     const { maxBytes, maxAgeMs } = this.options.retention
     if (maxBytes === undefined && maxAgeMs === undefined) return
     const now = Date.now()

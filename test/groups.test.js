@@ -117,6 +117,26 @@ test('retention with keepUnconsumed keeps segments a group has not committed pas
   await wal.close()
 })
 
+test('applyRetention once close() has begun is CLOSED and deletes nothing, as trimBefore', async (t) => {
+  const dir = tmpDir(t)
+  const wal = await WriteAhead.open(dir, { segmentBytes: 16 * 1024, preallocate: false, retention: { maxBytes: 20 * 1024, keepUnconsumed: true } })
+  await wal.group('slow').commit(0, 0)
+  for (let i = 0; i < 40; i++) await wal.appendBatch(0, Array.from({ length: 20 }, () => 'k'.repeat(80)))
+  // Retention would now delete the segments below 500; nothing awaits from here to close().
+  await wal.group('slow').commit(0, 500)
+  const files = segmentFiles(dir)
+  const closing = wal.close()
+  t.throws(() => wal.applyRetention(), { code: 'CLOSED' })
+  await t.throwsAsync(wal.trimBefore(0, 500), { code: 'CLOSED' })
+  await closing
+  t.deepEqual(segmentFiles(dir), files, 'nothing deleted while the partitions were being closed')
+  t.throws(() => wal.applyRetention(), { code: 'CLOSED' })
+  // The next open applies it.
+  const again = await WriteAhead.open(dir, { segmentBytes: 16 * 1024, preallocate: false, retention: { maxBytes: 20 * 1024, keepUnconsumed: true } })
+  t.true(again.offsets(0).start > 0)
+  await again.close()
+})
+
 test('the meta log stays bounded under many group commits', async (t) => {
   const fs = await import('node:fs')
   const { wal, dir } = await filled(t, 10)
