@@ -17,7 +17,7 @@ import { mkdirDurable } from './io/durable-mkdir.js'
 import { PartitionLog, type LogOptions, type PlainValues } from './log/partition-log.js'
 import { BatchReader, ChunkIterator, RecordIterator } from './log/iterator.js'
 import { salvageLog, verifyLog, type SalvageAction, type VerifyOptions, type VerifyReport } from './verify.js'
-import { Group, checkGroupName, groupNames, type GroupHost, type GroupInfo } from './groups.js'
+import { Group, checkGroupName, groupNames, lowestCommitted, type GroupHost, type GroupInfo } from './groups.js'
 import { WalReadable, type ReadableHost, type ReadableOptions } from './streams/readable.js'
 import { WalWritable, type WritableOptions } from './streams/writable.js'
 import type { AppendBatchOptions, AppendInput, IterateOptions, Offsets, WalRecord } from './types.js'
@@ -325,16 +325,25 @@ export class WriteAhead {
   private retainAll (): void {
     const { maxBytes, maxAgeMs } = this.options.retention
     if (maxBytes === undefined && maxAgeMs === undefined) return
+    if (this.isClosed) return
     const now = Date.now()
-    for (const log of this[kLogs]) this.applyRetentionTo(log, now)
+    // The group cursors are read once for every partition, not again for each.
+    let keep: number[] | null
+    try {
+      keep = this.keepFrom()
+    } catch {
+      return // Retried on the next tick.
+    }
+    for (const log of this[kLogs]) this.applyRetentionTo(log, now, keep)
   }
 
-  private applyRetentionTo (log: PartitionLog, now: number): void {
+  /** `keep`: where each partition must be kept from (keepFrom()); read here when not given. */
+  private applyRetentionTo (log: PartitionLog, now: number, keep?: number[] | null): void {
     const { maxBytes, maxAgeMs } = this.options.retention
     if (this.isClosed || (maxBytes === undefined && maxAgeMs === undefined)) return
     const before = log.start
     try {
-      log.applyRetention(maxBytes, maxAgeMs, this.options.retention.keepUnconsumed === true ? this.lowestCommitted(log.partition) : Number.MAX_SAFE_INTEGER, now)
+      log.applyRetention(maxBytes, maxAgeMs, (keep === undefined ? this.keepFrom() : keep)?.[log.partition] ?? Number.MAX_SAFE_INTEGER, now)
     } catch {
       return // Retried on the next tick; a failed unlink loses nothing.
     }
@@ -343,14 +352,9 @@ export class WriteAhead {
     }
   }
 
-  /** The lowest committed offset of any group in partition p (everything, if none). */
-  private lowestCommitted (p: number): number {
-    let low = Number.MAX_SAFE_INTEGER
-    for (const name of groupNames(this.groupHost)) {
-      const c = this.group(name).committed(p)
-      low = Math.min(low, c ?? 0)
-    }
-    return low
+  /** With keepUnconsumed, the lowest committed offset of any group per partition; else null (keep nothing back). */
+  private keepFrom (): number[] | null {
+    return this.options.retention.keepUnconsumed === true ? lowestCommitted(this.groupHost, this.partitions) : null
   }
 
   get partitions (): number { return this[kLogs].length }

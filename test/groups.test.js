@@ -117,6 +117,29 @@ test('retention with keepUnconsumed keeps segments a group has not committed pas
   await wal.close()
 })
 
+test('keepUnconsumed reads the group cursors once a retention pass, for every partition; a group with no cursor in a partition holds it at 0', async (t) => {
+  const dir = tmpDir(t)
+  const wal = await WriteAhead.open(dir, { partitions: 3, segmentBytes: 16 * 1024, preallocate: false, retention: { maxBytes: 20 * 1024, keepUnconsumed: true } })
+  await wal.group('a').commit(0, 0)
+  for (let i = 0; i < 40; i++) await Promise.all([0, 1, 2].map((p) => wal.appendBatch(p, Array.from({ length: 20 }, () => 'k'.repeat(80)))))
+  t.deepEqual([0, 1, 2].map((p) => wal.offsets(p).start), [0, 0, 0], 'a has consumed nothing anywhere')
+  await wal.group('a').commit(0, 500)
+  await wal.group('a').commit(1, 500)
+  await wal.group('b').commit(0, 600)
+  // Each partition listed every cursor again: groups × partitions² work a tick.
+  const host = wal.groupHost
+  const metaNames = host.metaNames
+  let listed = 0
+  host.metaNames = () => { listed++; return metaNames() }
+  wal.applyRetention()
+  t.is(listed, 1, 'one listing for 3 partitions')
+  const [p0, p1, p2] = [0, 1, 2].map((p) => wal.offsets(p).start)
+  t.true(p0 > 0 && p0 <= 500, `partition 0 kept from a's 500: start ${p0}`)
+  t.is(p1, 0, 'b never committed in partition 1: it holds it at 0')
+  t.is(p2, 0, 'no group committed in partition 2')
+  await wal.close()
+})
+
 test('applyRetention once close() has begun is CLOSED and deletes nothing, as trimBefore', async (t) => {
   const dir = tmpDir(t)
   const wal = await WriteAhead.open(dir, { segmentBytes: 16 * 1024, preallocate: false, retention: { maxBytes: 20 * 1024, keepUnconsumed: true } })
