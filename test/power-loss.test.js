@@ -303,3 +303,34 @@ test("with sync: 'interval', a group cursor a power loss leaves past the end goe
   t.deepEqual(got.map((r) => String(r.value)), ['new-2', 'new-3', 'new-4', 'new-5'])
   await again.close()
 })
+
+test("with sync: 'interval', a rotation whose sync of the old segment fails, even with ENOSPC, fences the partition: a power loss then leaves a log that opens and reads whole", async (t) => {
+  // The old segment holds acknowledged appends no sync has covered yet. A failed fdatasync may
+  // have dropped them from the page cache for good (fsyncgate), so it cannot be taken for a full
+  // disk, undone and retried: the retried rotation's sync would pass, and the new segment would
+  // record an end the old one no longer reaches.
+  for (const code of ['ENOSPC', 'EIO']) {
+    const disk = new SimDisk()
+    const dir = `/sim/rotation-sync-${code}`
+    const opts = { io: disk.io, sync: 'interval', syncIntervalMs: 60_000, segmentBytes: 4096, preallocate: false }
+    const wal = await WriteAhead.open(dir, opts)
+    let n = 0
+    await wal.append(0, recordFor(0, n++)) // creates the first segment, synced
+    disk.failNextSync({ code, match: (p) => p.endsWith('/partition-0/00000000000000000000.log') })
+    let failure = null
+    while (failure === null && n < 100) {
+      try { await wal.append(0, recordFor(0, n)); n++ } catch (err) { failure = err }
+    }
+    t.is(failure?.code, code === 'ENOSPC' ? 'DISK_FULL' : 'SYNC_FAILED', code)
+    await t.throwsAsync(wal.append(0, recordFor(0, n)), { code: 'PARTITION_FAILED' }, `${code}: the partition is fenced`)
+    await wal.close().catch(() => {})
+    disk.powerLoss({ mode: 'drop' })
+    const again = await WriteAhead.open(dir, opts)
+    let next = 0
+    for await (const rec of again.iterate(0)) t.true(rec.offset === next++ && sameRecord(rec, 0, rec.offset), `${code}: offset ${rec.offset}`)
+    t.is(next, again.offsets(0).end)
+    await again.append(0, recordFor(0, next))
+    await again.close()
+    t.true((await WriteAhead.verify(dir, { io: disk.io })).ok, `${code}: verify finds no hole`)
+  }
+})

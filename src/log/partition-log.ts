@@ -53,6 +53,13 @@ const crcScratch = Buffer.alloc(4)
 function carryEntryBytes (name: string, value: Buffer): number {
   return 2 + Buffer.byteLength(name) + 4 + value.length
 }
+/**
+ * A failed fdatasync of bytes already written: never a full disk to undo and retry (see fence),
+ * whatever its errno, ENOSPC included. Thrown inside a commit, caught by commit().
+ */
+class SyncFailure {
+  constructor (readonly cause: unknown) {}
+}
 function chainWith (chain: number, crc: number): number {
   crcScratch.writeUInt32BE(crc, 0)
   return crc32c(crcScratch, 0, 4, chain)
@@ -323,6 +330,7 @@ export class PartitionLog implements Committable {
       synced = this.writePieces(c.batches, c.pieces)
     } catch (err) {
       this.encoder.reset()
+      if (err instanceof SyncFailure) return this.fence(err.cause, 'fdatasync failed', c)
       if (c.pieces.length > 0) return this.fence(err, 'write failed', c)
       return this.writeFailed(err, c)
     }
@@ -384,7 +392,7 @@ export class PartitionLog implements Committable {
         this.addPiece(pieces, this.writePos - start, i, j)
         this.writePos += len
         lastSynced = false
-        if (j < n && this.o.sync !== 'never') this.o.io.datasync(this.writeFd)
+        if (j < n && this.o.sync !== 'never') this.syncWritten(this.writeFd)
       } else {
         // Checkpoints of this commit's earlier pieces are not published yet; the new segment's
         // carried snapshot must include them, or recovery (which reads the newest segment) loses them.
@@ -431,6 +439,15 @@ export class PartitionLog implements Committable {
       }
     }
     return end
+  }
+
+  /** fdatasync of a segment holding written data: its failure fences the partition (SyncFailure). */
+  private syncWritten (fd: number): void {
+    try {
+      this.o.io.datasync(fd)
+    } catch (err) {
+      throw new SyncFailure(err)
+    }
   }
 
   /** Records that batches [from, to) went into the open segment at file position shift + batch.start. */
@@ -512,7 +529,9 @@ export class PartitionLog implements Committable {
     // a power cut, the log would have a hole in its offsets, or an older segment short of its
     // record: open would fail. So sync the old one first, in every mode: a power loss may then
     // only shorten the last segment, and the record proves the rest. Rotations are rare.
-    if (this.active !== null && this.writeFd >= 0) io.datasync(this.writeFd)
+    // A failure here fences (see SyncFailure): the tail may be gone from the page cache, and a
+    // retried rotation whose sync then passed would record an end the old segment never reaches.
+    if (this.active !== null && this.writeFd >= 0) this.syncWritten(this.writeFd)
     const header = encodeSegmentHeader(this.o.id, base, Date.now(), prev)
     // Every checkpoint is carried into the first batch of the new segment, so the newest segment
     // alone holds them all: recovery never reads sealed segments for them, and the meta log is
@@ -640,8 +659,8 @@ export class PartitionLog implements Committable {
   private writeFailed (err: unknown, c: CommitState): void {
     const len = c.batches.last.end - c.batches.items[0].start
     const e = fromIoError(err, `append to partition ${this.o.id}`, { partition: this.o.id })
-    // Whatever failed here (a write, or rotation's sync of the old segment), the page cache may
-    // no longer be the whole truth: the next open reads the whole tail.
+    // Whatever failed here (a write, creating the next segment), the page cache may no longer be
+    // the whole truth: the next open reads the whole tail.
     this.clearBootStamp()
     if (e.code !== 'DISK_FULL') return this.fence(err, 'write failed', c)
     // Undo whatever part of the write reached the open segment (none, if rotation failed).
