@@ -280,3 +280,32 @@ test('a trim whose unlink of an index file fails still drops the segment whose l
   t.false(fs.existsSync(index))
   await wal.close()
 })
+
+test("with sync: 'interval' or 'never', close() rejects with SYNC_FAILED when a sync of acknowledged appends failed, its own or the timer's", async (t) => {
+  // Those appends resolved before any sync: a failed one has no caller to reject but close(),
+  // whose success would say everything acknowledged is durable.
+  for (const sync of ['never', 'interval']) {
+    const io = faultyIO()
+    const dir = tmpDir(t, sync)
+    const wal = await WriteAhead.open(dir, { io, sync, syncIntervalMs: 60_000, preallocate: false })
+    await wal.append(0, 'first') // creates the segment, synced
+    t.is(await wal.append(0, 'acknowledged, not yet synced'), 1)
+    io.arm('datasync', 'EIO', 1, notMeta(io))
+    const err = await t.throwsAsync(wal.close(), { instanceOf: WalError, code: 'SYNC_FAILED' }, sync)
+    t.is(err.details.partition, 0)
+    const again = await WriteAhead.open(dir, { io, sync })
+    t.is((await wal.read(0, 0).catch((e) => e)).code, 'CLOSED', 'closed all the same')
+    t.is((await again.read(0, 0)).value.toString(), 'first')
+    await again.close()
+  }
+  const io = faultyIO()
+  const wal = await WriteAhead.open(tmpDir(t, 'timer'), { io, sync: 'interval', syncIntervalMs: 1, preallocate: false })
+  await wal.append(0, 'first')
+  io.holdSyncs()
+  await wal.append(0, 'acknowledged, not yet synced')
+  io.arm('datasync', 'EIO', 1, notMeta(io))
+  await io.whenHeld(1) // the timer's sync
+  io.releaseSyncs()
+  await t.throwsAsync(wal.append(0, 'refused'), { message: /fdatasync failed/ })
+  await t.throwsAsync(wal.close(), { instanceOf: WalError, code: 'SYNC_FAILED' }, 'the timer\'s failure')
+})

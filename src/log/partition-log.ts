@@ -115,8 +115,14 @@ export class PartitionLog implements Committable {
   private leftBehind: Array<{ seg: Segment, fd: number }> = []
   syncing = false
   queued = false
+  /** Acknowledged appends (sync 'interval' or 'never') that no sync has covered yet. */
   private unsynced = false
   private failure: WalError | null = null
+  /**
+   * The partition failed while it held acknowledged appends no sync had covered: they may be lost.
+   * Their appends resolved long ago and a timer's sync has no caller, so close() reports it.
+   */
+  private lostAcknowledged: WalError | null = null
   private closing = false
   private sealsInFlight = new Set<Promise<void>>()
   private drainWaiters: Array<() => void> = []
@@ -689,6 +695,9 @@ export class PartitionLog implements Committable {
     const cause = fromIoError(err, `${what} on partition ${this.o.id}`, { partition: this.o.id })
     const e = cause.code === 'DISK_FULL' ? cause : new WalError('SYNC_FAILED', `${what} on partition ${this.o.id}: ${(err as Error)?.message ?? String(err)}`, { partition: this.o.id }, err)
     if (this.failure === null) this.failure = e
+    if (this.unsynced && this.lostAcknowledged === null) {
+      this.lostAcknowledged = new WalError('SYNC_FAILED', `partition ${this.o.id} failed before appends it had acknowledged were synced (sync: '${this.o.sync}'), which may be lost: ${e.message}`, { partition: this.o.id }, e)
+    }
     // Pages whose writeback failed may later be dropped from the page cache, leaving a gap
     // before bytes written after them: the next open must read the whole tail again.
     this.clearBootStamp()
@@ -722,8 +731,11 @@ export class PartitionLog implements Committable {
     this.unsynced = false
     return new Promise((resolve) => {
       this.o.io.datasyncAsync(this.writeFd, (err) => {
-        if (err !== null) this.fence(err, 'fdatasync failed', null)
-        else { try { this.head?.write(mark, mark) } catch {} }
+        if (err !== null) {
+          // Still not durable, and no later sync may be trusted to make them so (see fence).
+          this.unsynced = true
+          this.fence(err, 'fdatasync failed', null)
+        } else { try { this.head?.write(mark, mark) } catch {} }
         resolve()
       })
     })
@@ -761,6 +773,8 @@ export class PartitionLog implements Committable {
       this.head?.close()
       this.head = null
     }
+    // A close() that resolved would say every acknowledged append is durable.
+    if (this.lostAcknowledged !== null) throw this.lostAcknowledged
   }
 
   private closeReadFds (): void {
