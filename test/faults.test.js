@@ -298,6 +298,9 @@ test("with sync: 'interval' or 'never', close() rejects with SYNC_FAILED when a 
     t.is((await again.read(0, 0)).value.toString(), 'first')
     await again.close()
   }
+  // The sync timer is unref'd: the test keeps the event loop running while it waits for a tick.
+  const alive = setInterval(() => {}, 60_000)
+  t.teardown(() => clearInterval(alive))
   const io = faultyIO()
   const wal = await WriteAhead.open(tmpDir(t, 'timer'), { io, sync: 'interval', syncIntervalMs: 1, preallocate: false })
   await wal.append(0, 'first')
@@ -308,4 +311,37 @@ test("with sync: 'interval' or 'never', close() rejects with SYNC_FAILED when a 
   io.releaseSyncs()
   await t.throwsAsync(wal.append(0, 'refused'), { message: /fdatasync failed/ })
   await t.throwsAsync(wal.close(), { instanceOf: WalError, code: 'SYNC_FAILED' }, 'the timer\'s failure')
+})
+
+test("with sync: 'interval', close() waits for the timer's sync in flight before it closes the segment under it, and reports its failure", async (t) => {
+  // Nothing was written since the timer's sync began, so close() had nothing of its own to sync:
+  // it closed the descriptor that sync still used (a descriptor number the next open may reuse),
+  // and resolved before the sync's outcome was known.
+  const alive = setInterval(() => {}, 60_000) // the sync timer is unref'd (see above)
+  t.teardown(() => clearInterval(alive))
+  const io = faultyIO()
+  const wal = await WriteAhead.open(tmpDir(t), { io, sync: 'interval', syncIntervalMs: 1, preallocate: false })
+  await wal.append(0, 'first')
+  io.holdSyncs()
+  await wal.append(0, 'acknowledged, not yet synced')
+  io.arm('datasync', 'EIO', 1, notMeta(io))
+  await io.whenHeld(1) // the timer's sync
+  const closing = wal.close()
+  io.releaseSyncs()
+  await t.throwsAsync(closing, { instanceOf: WalError, code: 'SYNC_FAILED' })
+
+  // An append acknowledged after the timer's sync began is not covered by it: close() syncs again.
+  const io2 = faultyIO()
+  const wal2 = await WriteAhead.open(tmpDir(t, 'later'), { io: io2, sync: 'interval', syncIntervalMs: 1, preallocate: false })
+  await wal2.append(0, 'first')
+  io2.holdSyncs()
+  await wal2.append(0, 'covered by the timer\'s sync')
+  await io2.whenHeld(1)
+  await wal2.append(0, 'acknowledged after it began')
+  const fd = io2.log.at(-1)[1]
+  io2.log.length = 0
+  const closed = wal2.close()
+  io2.releaseSyncs()
+  await closed
+  t.deepEqual(io2.log.filter(([, f]) => f === fd).map(([op]) => op), ['datasyncAsync'], 'close() synced what came after the timer\'s sync')
 })

@@ -123,6 +123,8 @@ export class PartitionLog implements Committable {
    * Their appends resolved long ago and a timer's sync has no caller, so close() reports it.
    */
   private lostAcknowledged: WalError | null = null
+  /** The sync syncNow() started (the timer's, or close()'s), until it returns. */
+  private syncInFlight: Promise<void> | null = null
   private closing = false
   private sealsInFlight = new Set<Promise<void>>()
   private drainWaiters: Array<() => void> = []
@@ -725,12 +727,15 @@ export class PartitionLog implements Committable {
 
   /** sync: 'interval' timer and close(): make everything written durable. */
   syncNow (): Promise<void> {
+    // One at a time: a timer tick during a slow sync waits for it rather than stacking another.
+    if (this.syncInFlight !== null) return this.syncInFlight
     if (!this.unsynced || this.writeFd < 0 || this.failure !== null) return Promise.resolve()
     const seg = this.active as Segment
     const mark: HeadMark = { segmentBase: seg.base, position: seg.dataEnd, nextOffset: seg.nextOffset }
     this.unsynced = false
-    return new Promise((resolve) => {
+    this.syncInFlight = new Promise((resolve) => {
       this.o.io.datasyncAsync(this.writeFd, (err) => {
+        this.syncInFlight = null
         if (err !== null) {
           // Still not durable, and no later sync may be trusted to make them so (see fence).
           this.unsynced = true
@@ -739,6 +744,7 @@ export class PartitionLog implements Committable {
         resolve()
       })
     })
+    return this.syncInFlight
   }
 
   private notifyDrained (): void {
@@ -763,6 +769,10 @@ export class PartitionLog implements Committable {
     }
     await this.drained()
     this.closing = true
+    // A timer's sync still running (it began before the last commit, or none came since): the
+    // descriptor stays open until it returns (closed under it, the number may be reused and the
+    // sync land on another file), and its failure counts (see lostAcknowledged).
+    await this.syncInFlight
     if (this.o.sync !== 'always') await this.syncNow()
     await Promise.all([...this.sealsInFlight])
     await this.preparer?.stop()
