@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import { WriteAhead, WalError } from '../dist/src/index.js'
 import { tmpDir, collect } from './helpers/tmp.js'
 import { faultyIO, notMeta } from './helpers/faulty-io.js'
+import { SimDisk, fsError } from './helpers/sim-disk.js'
 
 test('a failed fdatasync rejects the commit and fences the partition until reopened', async (t) => {
   const dir = tmpDir(t)
@@ -344,4 +345,44 @@ test("with sync: 'interval', close() waits for the timer's sync in flight before
   io2.releaseSyncs()
   await closed
   t.deepEqual(io2.log.filter(([, f]) => f === fd).map(([op]) => op), ['datasyncAsync'], 'close() synced what came after the timer\'s sync')
+})
+
+test('a commit spanning a rotation that runs out of space is undone whole, the part already synced into the full segment included: DISK_FULL, and nothing of it is served after a reopen', async (t) => {
+  // Two appends in one commit, in two batches (each near maxBatchBytes): the first fits in the
+  // open segment, is written and synced there, and the second needs a new segment, whose file
+  // cannot be created. Both reject with DISK_FULL, "undone": a record of the first served after
+  // a reopen would be one its writer was told to retry, so it would be there twice.
+  const io = faultyIO()
+  const dir = tmpDir(t)
+  const opts = { io, segmentBytes: 8192, maxBatchBytes: 2048, preallocate: false }
+  let wal = await WriteAhead.open(dir, opts)
+  for (let i = 0; i < 4; i++) await wal.append(0, Buffer.alloc(1500, i))
+  t.is(wal.segments(0).length, 1)
+  io.arm('open', 'ENOSPC', 1, ({ mode }) => mode === 'wx')
+  const results = await Promise.allSettled([wal.append(0, Buffer.alloc(1500, 4)), wal.append(0, Buffer.alloc(1500, 5))])
+  t.deepEqual(results.map((r) => r.reason?.code), ['DISK_FULL', 'DISK_FULL'])
+  t.deepEqual(wal.offsets(0), { start: 0, end: 4, pending: 4 })
+  t.is(await wal.append(0, Buffer.alloc(1500, 6)), 4, 'appends succeed again once space is back')
+  await wal.close()
+  wal = await WriteAhead.open(dir, opts)
+  t.deepEqual((await collect(wal.iterate(0))).map((r) => r.value[0]), [0, 1, 2, 3, 6])
+  await wal.close()
+
+  // The first piece was synced: only a sync takes it back, or a power loss brings it back.
+  const disk = new SimDisk()
+  const simOpts = { ...opts, io: disk.io }
+  const sim = await WriteAhead.open('/sim/span', simOpts)
+  for (let i = 0; i < 4; i++) await sim.append(0, Buffer.alloc(1500, i))
+  let armed = true
+  disk.onOperation(({ op, mode, path }) => {
+    if (armed && op === 'open' && mode === 'wx' && path.includes('/partition-0/')) { armed = false; throw fsError('ENOSPC', 'open', path) }
+  })
+  const simResults = await Promise.allSettled([sim.append(0, Buffer.alloc(1500, 4)), sim.append(0, Buffer.alloc(1500, 5))])
+  t.deepEqual(simResults.map((r) => r.reason?.code), ['DISK_FULL', 'DISK_FULL'])
+  disk.cutPowerAfter(0)
+  await sim.close().catch(() => {})
+  disk.powerLoss({ mode: 'drop' })
+  const again = await WriteAhead.open('/sim/span', simOpts)
+  t.deepEqual((await collect(again.iterate(0))).map((r) => r.value[0]), [0, 1, 2, 3], 'after a power loss too')
+  await again.close()
 })

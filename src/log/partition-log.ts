@@ -339,7 +339,9 @@ export class PartitionLog implements Committable {
     } catch (err) {
       this.encoder.reset()
       if (err instanceof SyncFailure) return this.fence(err.cause, 'fdatasync failed', c)
-      if (c.pieces.length > 0) return this.fence(err, 'write failed', c)
+      // Pieces already in a segment this commit left behind cannot be taken back (the new one
+      // records where the old one ends); pieces all in the open segment can (see writeFailed).
+      if (this.leftBehind.length > 0 || (c.pieces.length > 0 && c.pieces.items[0].seg !== this.active)) return this.fence(err, 'write failed', c)
       return this.writeFailed(err, c)
     }
     this.encoder.reset()
@@ -671,6 +673,11 @@ export class PartitionLog implements Committable {
     // the whole truth: the next open reads the whole tail.
     this.clearBootStamp()
     if (e.code !== 'DISK_FULL') return this.fence(err, 'write failed', c)
+    // A commit spanning a rotation wrote (and synced) its first piece into the open segment
+    // before the rotation failed: it goes too, or it would be served after a reopen although its
+    // appends were told DISK_FULL ("undone", so retried: their records would be there twice).
+    const synced = c.pieces.length > 0
+    if (synced) this.writePos = c.pieces.items[0].shift + c.batches.items[0].start
     // Undo whatever part of the write reached the open segment (none, if rotation failed).
     try {
       if (this.active !== null && this.activePreallocated) {
@@ -679,6 +686,9 @@ export class PartitionLog implements Committable {
       } else if (this.active !== null) {
         this.o.io.truncate(this.writeFd, this.writePos)
       }
+      // What a sync made durable only a sync takes back: a power loss would otherwise bring it
+      // back, whole batches above the durable mark that recovery keeps.
+      if (synced) this.o.io.datasync(this.writeFd)
     } catch (cleanupErr) {
       return this.fence(cleanupErr, 'cleaning up after a failed write failed', c)
     }
