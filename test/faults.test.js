@@ -386,3 +386,50 @@ test('a commit spanning a rotation that runs out of space is undone whole, the p
   t.deepEqual((await collect(again.iterate(0))).map((r) => r.value[0]), [0, 1, 2, 3], 'after a power loss too')
   await again.close()
 })
+
+test('close() waits for a commit still syncing when a failed seal fences its partition meanwhile', async (t) => {
+  // The seal's failure rejected the appends gathering for the next commit and told close() the
+  // partition was drained: close() then closed the descriptor the commit's fdatasync was using (a
+  // number the next open may reuse, so the sync could land on another file, or fail with EBADF)
+  // and could resolve with that commit unsettled.
+  const io = faultyIO()
+  const wal = await WriteAhead.open(tmpDir(t), { io, partitions: 2, segmentBytes: 4096, preallocate: false })
+  await Promise.all([wal.append(0, 'first'), wal.append(1, 'first')])
+  while (wal.segments(0).length < 2) await wal.append(0, 'x'.repeat(300))
+  const old = wal.segments(0)[0].file
+  // Every async sync (the seal of the segment left behind, then the parallel commit) waits here.
+  const held = []
+  let arrived = () => {}
+  const datasyncAsync = io.datasyncAsync
+  io.datasyncAsync = (fd, cb) => { held.push({ fd, cb }); arrived() }
+  const heldCount = (n) => new Promise((resolve) => { arrived = () => { if (held.length >= n) resolve() }; arrived() })
+  await heldCount(1)
+  const seal = held.shift()
+  t.true(io.pathOf(seal.fd).includes(`/partition-0/${old}`), 'the seal of the segment left behind') // opened as <name>.tmp
+  let settled = false
+  const a = wal.append(0, 'syncing while the seal fails').finally(() => { settled = true })
+  const b = wal.append(1, 'in parallel')
+  await heldCount(2)
+  const commitFd = held.find(({ fd }) => io.pathOf(fd).includes('/partition-0/')).fd
+  t.not(commitFd, seal.fd)
+  let closedUnderSync = false
+  const close = io.close
+  let failed = false
+  io.close = (fd) => {
+    if (fd === commitFd && !settled) closedUnderSync = true
+    // The meta log closes right after close() has asked partition 0 to drain: now the seal fails,
+    // and the commits' syncs run.
+    if (!failed && io.pathOf(fd)?.includes('/meta/')) {
+      failed = true
+      seal.cb(Object.assign(new Error('EIO: injected fault, seal'), { code: 'EIO' }))
+      for (const { fd: f, cb } of held.splice(0)) datasyncAsync(f, cb)
+    }
+    close(fd)
+  }
+  await wal.close()
+  t.true(failed)
+  t.false(closedUnderSync, 'the segment was not closed under its commit\'s fdatasync')
+  t.true(settled, 'the commit in flight was settled before close() resolved')
+  t.is(await a, wal.offsets(0).end - 1)
+  t.is(await b, 1)
+})

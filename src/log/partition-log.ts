@@ -732,7 +732,9 @@ export class PartitionLog implements Committable {
     this.openBatchRecords = 0
     this.gathering.waiters.rejectAll(e)
     this.gathering.clear()
-    this.notifyDrained()
+    // Not while a commit is syncing (a failed seal fences the partition meanwhile): close() would
+    // close its descriptor under the fdatasync. Its own settling tells the waiters.
+    if (!this.syncing) this.notifyDrained()
   }
 
   /** sync: 'interval' timer and close(): make everything written durable. */
