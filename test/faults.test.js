@@ -433,3 +433,24 @@ test('close() waits for a commit still syncing when a failed seal fences its par
   t.is(await a, wal.offsets(0).end - 1)
   t.is(await b, 1)
 })
+
+test('a seal that finds the disk full fences nothing: the segment is sealed after the next commit, and appends go on', async (t) => {
+  // The segment's data was synced before the next one started; only its seal (68 bytes) could not
+  // be written. Fencing the partition for it turned a passing full disk into a reopen, and the
+  // appends gathering meanwhile were told DISK_FULL ("retry") only for the retry to fail too.
+  const io = faultyIO()
+  const dir = tmpDir(t)
+  const opts = { io, segmentBytes: 4096, preallocate: false }
+  const wal = await WriteAhead.open(dir, opts)
+  await wal.append(0, 'first')
+  io.arm('write', 'ENOSPC', 1, ({ fd, len }) => len === 68 && notMeta(io)({ fd }))
+  let n = 1
+  while (wal.segments(0).length < 2) { await wal.append(0, 'x'.repeat(300)); n++ }
+  for (let i = 0; i < 3; i++) t.is(await wal.append(0, `after the seal ${i}`), n++)
+  await wal.close()
+  const ro = await WriteAhead.open(dir, { io, readOnly: true })
+  t.true(ro.segments(0)[0].sealed, 'sealed by this writer, not left to the next open')
+  t.is(ro.offsets(0).end, n)
+  await ro.close()
+  t.true((await WriteAhead.verify(dir, { io })).ok)
+})

@@ -113,6 +113,8 @@ export class PartitionLog implements Committable {
   private rotations: object[] = []
   /** Segments this commit rotated away from, sealed when it is published (see rotate). */
   private leftBehind: Array<{ seg: Segment, fd: number }> = []
+  /** Segments whose seal found the disk full: sealed again after the next commit (see sealLater). */
+  private unsealed: Array<{ seg: Segment, fd: number }> = []
   syncing = false
   queued = false
   /** Acknowledged appends (sync 'interval' or 'never') that no sync has covered yet. */
@@ -493,6 +495,7 @@ export class PartitionLog implements Committable {
     }
     if (seg.nextOffset > this.visibleEnd) this.visibleEnd = seg.nextOffset
     if (this.leftBehind.length > 0) for (const { seg: old, fd } of this.leftBehind.splice(0)) this.sealLater(old, fd)
+    if (this.unsealed.length > 0) for (const { seg: old, fd } of this.unsealed.splice(0)) this.sealLater(old, fd)
     const mark = this.headMark
     mark.segmentBase = seg.base
     mark.position = seg.dataEnd
@@ -654,6 +657,16 @@ export class PartitionLog implements Committable {
           writeFully(io, fd, seal, 0, seal.length, seg.dataEnd)
           io.truncate(fd, seg.dataEnd + SEAL_BYTES)
         } catch (err) {
+          // Out of space before any sync: the segment's data was synced before the next one was
+          // started, and no failed sync leaves the page cache in doubt, so nothing is fenced (that
+          // would make a passing full disk need a reopen, where DISK_FULL promises appends succeed
+          // again once space is freed). It stays unsealed, sealed again after the next commit (or
+          // by recovery, as any older segment left unsealed), over whatever part of it was written.
+          if (fromIoError(err, 'sealing').code === 'DISK_FULL') {
+            this.unsealed.push({ seg, fd })
+            this.sealsInFlight.delete(done)
+            return resolve()
+          }
           return finish(err as Error)
         }
         io.datasyncAsync(fd, finish)
@@ -787,6 +800,8 @@ export class PartitionLog implements Committable {
     await this.syncInFlight
     if (this.o.sync !== 'always') await this.syncNow()
     await Promise.all([...this.sealsInFlight])
+    // Seals that found the disk full stay for recovery to write.
+    for (const { fd } of this.unsealed.splice(0)) { try { this.o.io.close(fd) } catch {} }
     await this.preparer?.stop()
     try {
       this.closeReadFds()
