@@ -71,14 +71,14 @@ export function bool (name: string, v: unknown, fallback: boolean): boolean {
  * Options are read by key: a Date, a Map or an array has no keys of its own, so it would pass every
  * check and silently mean "all defaults" (for retention: none at all).
  */
-function plainObject (v: unknown): boolean {
+export function plainObject (v: unknown): boolean {
   if (v === null || typeof v !== 'object') return false
   const proto = Object.getPrototypeOf(v)
   return proto === Object.prototype || proto === null
 }
 
 /** What a value that should have been an options object is, for the message. */
-function kindOf (v: unknown): string {
+export function kindOf (v: unknown): string {
   if (v === null) return 'null'
   if (typeof v !== 'object') return typeof v === 'string' ? JSON.stringify(v) : String(v)
   return Array.isArray(v) ? 'an array' : `a ${(v as object).constructor?.name ?? 'non-plain object'}`

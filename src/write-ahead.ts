@@ -4,9 +4,9 @@ import path from 'node:path'
 import { nodeFileIO, type FileIO } from './io/file-io.js'
 import { retentionChannel } from './channels.js'
 import { MAX_OFFSET_DELTA } from './format/batch.js'
-import { WalError, closed, fromIoError, invalidArgument, invalidOffset, unknownPartition, outOfRange, readOnly as readOnlyError } from './errors.js'
+import { WalError, closed, fromIoError, invalidArgument, invalidOffset, invalidOption, unknownPartition, outOfRange, readOnly as readOnlyError } from './errors.js'
 import { bytesOf, normalizeRecord, normalizeRecords } from './input.js'
-import { resolveOptions, type ResolvedOptions, type WriteAheadOptions } from './options.js'
+import { kindOf, plainObject, resolveOptions, type ResolvedOptions, type WriteAheadOptions } from './options.js'
 import { DirLock, LOCK_FILE } from './lock/index.js'
 import { Meta, META_DIR } from './meta.js'
 import { CommitScheduler } from './log/commit-scheduler.js'
@@ -399,7 +399,9 @@ export class WriteAhead {
       let checkpoints: Map<string, Buffer> | null = null
       let offsets: number[] | null = null
       if (options !== undefined) {
-        if (options === null || typeof options !== 'object') throw invalidArgument('appendBatch options must be an object')
+        if (!plainObject(options)) throw invalidArgument(`appendBatch options must be a plain object { checkpoint?, offsets? }, got ${kindOf(options)}`)
+        // A misspelt `offset` or `checkpoints` would append without it, silently.
+        for (const k in options) if (k !== 'checkpoint' && k !== 'offsets') throw invalidOption(k, 'unknown option of appendBatch(); it takes { checkpoint?, offsets? }')
         if (options.checkpoint !== undefined) {
           const c = options.checkpoint
           if (c === null || typeof c !== 'object' || typeof c.name !== 'string' || c.name.length === 0 || Buffer.byteLength(c.name) > 65535) {

@@ -31,6 +31,23 @@ test('bad input gets a WalError with a stable code', async (t) => {
   await wal.close()
 })
 
+test('options that are not a plain object, and appendBatch options it does not know, are refused rather than ignored', async (t) => {
+  const wal = await WriteAhead.open(tmpDir(t))
+  // Read by key, a Date or a Map has none: each used to mean "no options" without a word.
+  for (const opts of [new Date(), new Map([['live', true]]), [1]]) {
+    t.throws(() => wal.readable(0, opts), { code: 'INVALID_OPTION' }, `readable ${String(opts)}`)
+    t.throws(() => wal.writable(0, opts), { code: 'INVALID_OPTION' }, `writable ${String(opts)}`)
+    await t.throwsAsync(wal.appendBatch(0, ['x'], opts), { code: 'INVALID_ARGUMENT' }, `appendBatch ${String(opts)}`)
+  }
+  // A misspelt `offsets` would append at the next offsets instead.
+  const err = await t.throwsAsync(wal.appendBatch(0, ['x'], { offset: [5] }), { code: 'INVALID_OPTION' })
+  t.is(err.details.option, 'offset')
+  await t.throwsAsync(wal.appendBatch(0, ['x'], { checkpoints: { name: 'c', value: 'v' } }), { code: 'INVALID_OPTION' })
+  t.is(wal.offsets(0).end, 0, 'nothing was appended')
+  t.is(await wal.appendBatch(0, ['x'], Object.assign(Object.create(null), { offsets: [5] })), 5)
+  await wal.close()
+})
+
 test('a batch over maxBatchBytes is refused and others in the same tick still commit', async (t) => {
   const wal = await WriteAhead.open(tmpDir(t), { maxBatchBytes: 1000, maxRecordBytes: 500 })
   const ok = wal.append(0, 'before')

@@ -2,6 +2,7 @@ import { offsetForTimestamp } from '../log/read.js'
 import { Readable } from 'streamx'
 import { WalError, closed, invalidArgument, invalidOffset, invalidOption, readOnly as readOnlyError } from '../errors.js'
 import { BatchReader } from '../log/iterator.js'
+import { kindOf, plainObject } from '../options.js'
 import type { PartitionLog } from '../log/partition-log.js'
 import type { Group } from '../groups.js'
 import type { WalRecord } from '../types.js'
@@ -48,8 +49,8 @@ const KNOWN = new Set(['from', 'to', 'group', 'share', 'live', 'highWaterMark', 
 /** A misspelt option (`grup`) would silently read without a group: refused, like a wrong type. */
 function checkOptions (opts: unknown): ReadableOptions {
   if (opts === undefined) return {}
-  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw invalidOption('options', `readable() takes an options object or nothing, got ${opts === null ? 'null' : Array.isArray(opts) ? 'an array' : typeof opts}`)
-  for (const k of Object.keys(opts)) if (!KNOWN.has(k)) throw invalidOption(k, `unknown option of readable(); it takes ${[...KNOWN].join(', ')}`)
+  if (!plainObject(opts)) throw invalidOption('options', `readable() takes a plain options object or nothing, got ${kindOf(opts)}`)
+  for (const k of Object.keys(opts as object)) if (!KNOWN.has(k)) throw invalidOption(k, `unknown option of readable(); it takes ${[...KNOWN].join(', ')}`)
   const o = opts as ReadableOptions
   for (const k of ['live', 'share'] as const) if (o[k] !== undefined && typeof o[k] !== 'boolean') throw invalidOption(k, `must be a boolean, got ${typeof o[k]}`)
   if (o.highWaterMark !== undefined && (!Number.isSafeInteger(o.highWaterMark) || o.highWaterMark < 1)) throw invalidOption('highWaterMark', `must be a positive integer number of bytes, got ${String(o.highWaterMark)}`)

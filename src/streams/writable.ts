@@ -2,6 +2,7 @@ import { Writable } from 'streamx'
 import { invalidArgument, invalidOption } from '../errors.js'
 import type { AppendInput, RecordInput } from '../types.js'
 import { appendInOrder, type BatchAppender } from './append-pieces.js'
+import { kindOf, plainObject } from '../options.js'
 
 export interface WritableOptions {
   /** Buffered bytes before backpressure (each record's real size). Default 1 MiB. */
@@ -32,10 +33,8 @@ function sizeOf (x: unknown): number {
 
 function highWaterMark (opts: unknown): number {
   if (opts === undefined) return 1024 * 1024
-  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
-    throw invalidOption('options', `writable() takes an object { highWaterMark? } or nothing, got ${opts === null ? 'null' : Array.isArray(opts) ? 'an array' : typeof opts}`)
-  }
-  for (const k of Object.keys(opts)) if (k !== 'highWaterMark') throw invalidOption(k, 'unknown option of writable(); it takes { highWaterMark? }')
+  if (!plainObject(opts)) throw invalidOption('options', `writable() takes a plain object { highWaterMark? } or nothing, got ${kindOf(opts)}`)
+  for (const k of Object.keys(opts as object)) if (k !== 'highWaterMark') throw invalidOption(k, 'unknown option of writable(); it takes { highWaterMark? }')
   const hwm = (opts as WritableOptions).highWaterMark
   if (hwm === undefined) return 1024 * 1024
   if (typeof hwm !== 'number' || !Number.isSafeInteger(hwm) || hwm < 1) {
