@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { tmpDir } from './helpers/tmp.js'
+import { WriteAhead } from '../dist/src/index.js'
 import { run as cli } from './fixtures/cli-run.js'
 
 const exec = promisify(execFile)
@@ -98,6 +99,19 @@ test('pipeline: a file that does not exist is one error line and exit 1, and the
   t.is(err.stderr, `error: ENOENT: no such file or directory, open '${missing}'\n`)
   t.false(fs.existsSync(`${dir}/LOCK`), 'close() ran: the lock file is gone')
   t.is(JSON.parse((await cli(['inspect', dir, '--json'])).stdout).partitions[0].end, 0)
+})
+
+test('quickstart: a log another writer holds is one error line (LOCKED) and exit 1', async (t) => {
+  const dir = tmpDir(t)
+  const holder = await WriteAhead.open(dir, { partitions: 4 })
+  try {
+    const file = fileURLToPath(new URL('../dist/examples/quickstart.js', import.meta.url))
+    const err = await t.throwsAsync(exec(process.execPath, [file], { env: { ...process.env, WRITEAHEAD_DIR: dir }, timeout: 60_000 }))
+    t.is(err.code, 1)
+    t.regex(err.stderr, /^error: .*\(LOCKED\)\n$/)
+  } finally {
+    await holder.close()
+  }
 })
 
 test('rx: toPartition, fromPartition, a live group subscription', async (t) => {
