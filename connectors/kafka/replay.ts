@@ -160,8 +160,11 @@ function checkCreateTopic (c: unknown): void {
     if (!Object.hasOwn(CREATE_TOPIC_OPTIONS, k)) throw new WalError('INVALID_OPTION', `option createTopic.${k}: unknown; createTopic takes { partitions?, replicationFactor?, configs? }`, { option: `createTopic.${k}` })
   }
   const spec = c as { partitions?: unknown, replicationFactor?: unknown, configs?: unknown }
-  checkInt('createTopic.partitions', spec.partitions, 1, 1)
-  checkInt('createTopic.replicationFactor', spec.replicationFactor, 1, 1)
+  // checkInt takes Infinity (for limits that may be off), which no topic has: kafkajs would be
+  // asked for it only after the WAL was opened and Kafka reached, and fail without our code.
+  for (const k of ['partitions', 'replicationFactor'] as const) {
+    if (checkInt(`createTopic.${k}`, spec[k], 1, 1) === Infinity) throw new WalError('INVALID_OPTION', `option createTopic.${k}: must be a finite integer >= 1, got Infinity`, { option: `createTopic.${k}` })
+  }
   const configs = spec.configs
   if (configs !== undefined && (configs === null || typeof configs !== 'object' || Array.isArray(configs) || Object.values(configs).some((v) => typeof v !== 'string'))) {
     throw new WalError('INVALID_OPTION', 'option createTopic.configs: must be an object of topic configs with string values, e.g. { \'retention.ms\': \'-1\' }', { option: 'createTopic.configs' })
