@@ -64,6 +64,9 @@ async function main (): Promise<void> {
 
     const t0 = performance.now()
     consumers = Array.from({ length: PARTITIONS }, (_, p) => consume(p))
+    // Handled now, awaited below: a consumer failing while the writers run must not end the
+    // process as an unhandled rejection before the log is closed.
+    for (const c of consumers) c.catch(() => {})
     await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => pipeline(Readable.from(events(p, PER_PARTITION)), wal.writable(p))))
     const writeMs = performance.now() - t0
     const written = PARTITIONS * PER_PARTITION

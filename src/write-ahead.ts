@@ -340,7 +340,9 @@ export class WriteAhead {
   /** `keep`: where each partition must be kept from (keepFrom()); read here when not given. */
   private applyRetentionTo (log: PartitionLog, now: number, keep?: number[] | null): void {
     const { maxBytes, maxAgeMs } = this.options.retention
-    if (this.isClosed || (maxBytes === undefined && maxAgeMs === undefined)) return
+    // Not once close() has begun, also from a seal finishing meanwhile: it deletes nothing from a
+    // log being closed (the next open applies it).
+    if (this.isClosed || this.closing !== null || (maxBytes === undefined && maxAgeMs === undefined)) return
     const before = log.start
     try {
       log.applyRetention(maxBytes, maxAgeMs, (keep === undefined ? this.keepFrom() : keep)?.[log.partition] ?? Number.MAX_SAFE_INTEGER, now)

@@ -347,6 +347,27 @@ test("with sync: 'interval', close() waits for the timer's sync in flight before
   t.deepEqual(io2.log.filter(([, f]) => f === fd).map(([op]) => op), ['datasyncAsync'], 'close() synced what came after the timer\'s sync')
 })
 
+test("with sync: 'interval', a timer's sync that returns after later commits leaves them visible to a read-only open", async (t) => {
+  const alive = setInterval(() => {}, 60_000) // the sync timer is unref'd
+  t.teardown(() => clearInterval(alive))
+  const io = faultyIO()
+  const dir = tmpDir(t)
+  const wal = await WriteAhead.open(dir, { io, sync: 'interval', syncIntervalMs: 1, preallocate: false })
+  await wal.append(0, 'first') // synced by the segment's creation
+  io.holdSyncs()
+  await wal.append(0, 'a')
+  await io.whenHeld(1) // the timer's sync, begun at offset 2
+  await wal.append(0, 'b')
+  await wal.append(0, 'c')
+  await io.releaseOne()
+  // It wrote the mark it began at into the synced slot, and left the visible one at the latest commit.
+  const follower = await WriteAhead.open(dir, { readOnly: true })
+  t.is(follower.offsets(0).end, 4)
+  await follower.close()
+  io.releaseSyncs()
+  await wal.close()
+})
+
 test('a commit spanning a rotation that runs out of space is undone whole, the part already synced into the full segment included: DISK_FULL, and nothing of it is served after a reopen', async (t) => {
   // Two appends in one commit, in two batches (each near maxBatchBytes): the first fits in the
   // open segment, is written and synced there, and the second needs a new segment, whose file

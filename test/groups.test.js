@@ -2,6 +2,7 @@ import test from 'ava'
 import { once } from 'node:events'
 import { WriteAhead, WalError } from '../dist/src/index.js'
 import { tmpDir, collect, segmentFiles } from './helpers/tmp.js'
+import { faultyIO } from './helpers/faulty-io.js'
 
 async function filled (t, n, opts = {}) {
   const dir = tmpDir(t)
@@ -442,4 +443,52 @@ test('an autoCommit interval longer than a timer can wait is INVALID_ARGUMENT (i
   await closed
   t.is(wal.group('g').committed(0), 4)
   await wal.close()
+})
+
+test('a reader started by a handover and destroyed before it took anything hands the same position on', async (t) => {
+  const { wal } = await filled(t, 20)
+  const a0 = wal.readable(0, { group: 'chain', live: true, autoCommit: { intervalMs: 60_000 } })
+  const it = a0[Symbol.asyncIterator]()
+  for (let i = 0; i < 5; i++) await it.next()
+  // All in one turn, as RxJS retry resubscribing twice does: a0's last commit (4) is still in flight.
+  a0.destroy()
+  const a = wal.readable(0, { group: 'chain', live: true, autoCommit: { intervalMs: 60_000 } })
+  a.destroy()
+  const b = wal.readable(0, { group: 'chain', live: true })
+  t.is(wal.group('chain').committed(0), null, 'nothing durable yet')
+  t.is((await b[Symbol.asyncIterator]().next()).value.offset, 4, 'where a0 left the group, not the earliest offset')
+  b.destroy()
+  await wal.close()
+})
+
+test('retention does not run from a seal that finishes while close() waits for readers\' last commits', async (t) => {
+  const dir = tmpDir(t)
+  const io = faultyIO()
+  const opts = { io, partitions: 2, segmentBytes: 4096, preallocate: false, retention: { maxBytes: 0 } }
+  const wal = await WriteAhead.open(dir, opts)
+  const p0 = () => segmentFiles(dir, 0)
+  while (wal.segments(0).length < 2) await wal.append(0, 'x'.repeat(200))
+  const reader = wal.readable(1, { group: 'g', live: true, autoCommit: { intervalMs: 60_000 } })
+  await wal.append(1, 'r')
+  await reader[Symbol.asyncIterator]().next()
+  // Each sync is let through one at a time, the seal of partition 0's open segment first.
+  io.holdSyncs()
+  const open = wal.segments(0).at(-1).base
+  while (wal.segments(0).at(-1).base === open) await wal.append(0, 'x'.repeat(200))
+  await io.whenHeld(1) // the seal of the segment just left behind
+  const sealed = p0()
+  // close() issues the reader's last commit; with an append to partition 1 in the same turn,
+  // both syncs go to the thread pool (held) and close() waits for the commit.
+  const last = wal.append(1, 'last')
+  const closing = wal.close()
+  await io.whenHeld(3)
+  await io.releaseOne()
+  t.deepEqual(p0(), sealed, 'no segment deleted while the log was closing')
+  io.releaseSyncs()
+  await last
+  await closing
+  // The next open applies it.
+  const again = await WriteAhead.open(dir, { ...opts, io: undefined })
+  t.true(p0().length < sealed.length)
+  await again.close()
 })

@@ -765,7 +765,11 @@ export class PartitionLog implements Committable {
           // Still not durable, and no later sync may be trusted to make them so (see fence).
           this.unsynced = true
           this.fence(err, 'fdatasync failed', null)
-        } else { try { this.head?.write(mark, mark) } catch {} }
+        } else {
+          // The visible slot gets the latest commit, not the one this sync began at: commits
+          // published meanwhile (a rotation among them) must not disappear for a follower opening now.
+          try { this.head?.write(this.headMark, mark) } catch {}
+        }
         resolve()
       })
     })

@@ -103,6 +103,8 @@ export class WalReadable extends Readable {
   private autoCommitted: Promise<void> | null = null
   /** The last autoCommit was issued (on end, destroy or close): `taken` is what it stores. */
   private finalIssued = false
+  /** Where a handover started this reader (see handover): where it leaves the group until it commits. */
+  private handedFrom: number | null = null
   private failed = false
 
   private readonly opts: ReadableOptions
@@ -129,7 +131,8 @@ export class WalReadable extends Readable {
     if (this.groupName !== null) host.group(this.groupName) // validates the name
     const leasing = this.groupName !== null && opts.live === true && opts.share !== true
     // Before the lease: a `from` that fails must not leave the group busy.
-    this.startAt(this.resolveFrom(leasing ? host.handover(this.groupName as string, p) : null))
+    this.handedFrom = leasing ? host.handover(this.groupName as string, p) : null
+    this.startAt(this.resolveFrom(this.handedFrom))
     if (leasing) { host.lease(this.groupName as string, p, this); this.leased = true }
     // Track what leaves the buffer: that, not what was read from disk, is "delivered".
     const state = (this as unknown as { _readableState: { shift: () => WalRecord, queue: { length: number } } })._readableState
@@ -339,7 +342,10 @@ export class WalReadable extends Readable {
    * one starts where this one's last autoCommit leaves the group (a seek since included).
    */
   get handover (): number | null {
-    return this.destroying && this.finalIssued && this.taken >= 0 ? this.taken : null
+    if (!this.destroying) return null
+    // Started from a handover and committed nothing since: the group is still where it was handed
+    // over (that reader's last commit may still be in flight), not at committed().
+    return this.finalIssued && this.taken >= 0 ? this.taken : this.handedFrom
   }
 
   override destroy (err?: Error | null): void {

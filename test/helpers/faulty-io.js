@@ -6,7 +6,7 @@ const errno = (code, syscall) => Object.assign(new Error(`${code}: injected faul
  * The real file system behind the FileIO interface, with faults armed by the test:
  * `io.arm('datasync', 'EIO')` makes the next sync fail, `io.arm('write', 'ENOSPC', n)` the next n
  * writes (`'writeAsync'`: the background ones); `match` picks which, by `{ fd, len, pos }` (`io.pathOf(fd)`), or `{ path }` for `'open'` and `'unlink'`. `io.log` records operations, and `io.holdSyncs()` queues async syncs until released
- * (`io.whenHeld(n)` resolves once n are queued).
+ * (`io.whenHeld(n)` resolves once n are queued, `io.releaseOne()` lets the oldest through).
  */
 export function faultyIO () {
   const armed = new Map()
@@ -20,6 +20,8 @@ export function faultyIO () {
     disarm (op) { armed.delete(op) },
     holdSyncs () { holding = true },
     releaseSyncs () { holding = false; for (const f of held.splice(0)) f() },
+    /** Lets the oldest held sync run; resolves once its callback has returned. */
+    releaseOne () { const f = held.shift(); f(); return f.finished },
     /** Resolves once at least `n` async syncs are being held. */
     whenHeld (n) {
       return new Promise((resolve) => { heldWaiters.push({ n, resolve }); wake() })
@@ -71,7 +73,11 @@ export function faultyIO () {
   io.datasyncAsync = (fd, cb) => {
     io.log.push(['datasyncAsync', fd])
     const err = fault('datasync', { fd })
-    const run = () => err ? setImmediate(() => cb(err)) : nodeFileIO.datasyncAsync(fd, cb)
+    let settle
+    const finished = new Promise((resolve) => { settle = resolve })
+    const done = (e) => { cb(e); settle() }
+    const run = () => err ? setImmediate(() => done(err)) : nodeFileIO.datasyncAsync(fd, done)
+    run.finished = finished
     if (holding) { held.push(run); wake() } else run()
   }
   return io
