@@ -5,7 +5,7 @@
 // mirror runs).
 import test from 'ava';
 import { tempDirs, useBroker } from './kafka/suite.js';
-import { kafkaClient, createTopic, uniqueTopic, fastConsumer, topicOffsets, signal, gatedWal } from './fixtures/kafka-records.js';
+import { kafkaClient, createTopic, uniqueTopic, fastConsumer, topicOffsets, signal, gatedWal, produceRecords, makeRecord, canon } from './fixtures/kafka-records.js';
 import { mirror, runMirror, optionsFromEnv, mirrorCheckpoint, sourceOffset, checkpointName, kafkajsPort, committedRecords } from '../dist/connectors/kafka/index.js';
 import { WriteAhead, WalError } from '../dist/src/index.js';
 import { createRequire } from 'node:module';
@@ -408,6 +408,278 @@ test('a topic deleted and re-created behind a mirrored WAL: the mirror refuses t
   }
 });
 
+/**
+ * The kafkajs port, recording what readAt (the check of the last mirrored record) was asked and
+ * found: { partition, offset, found }, found as canon() of the record, 'not-data' or null.
+ * `readAt: false`: a port without the capability.
+ */
+function recordingPort(kafka, { readAt = true } = {}) {
+  const port = kafkajsPort(kafka, { consumer: fastConsumer });
+  const reads = [];
+  const wrapped = {
+    describe: (topic) => port.describe(topic),
+    consume: (o) => port.consume(o),
+    producer: () => port.producer(),
+    tail: (...a) => port.tail(...a),
+    close: () => port.close(),
+  };
+  if (readAt) {
+    wrapped.readAt = async (topic, at) => {
+      const found = await port.readAt(topic, at);
+      at.forEach((a, i) => reads.push({ ...a, found: found[i] === null || found[i] === 'not-data' ? found[i] : canon(found[i]) }));
+      return found;
+    };
+  }
+  return { port: wrapped, reads };
+}
+
+test('port readAt: the committed data record at an offset; \'not-data\' for a transaction marker or an aborted record; null outside the partition\'s offsets', async (t) => {
+  t.timeout(120_000);
+  const { kafka, topic } = await newTopic('read-at');
+  const { p1, plain, send, close } = await transactionalProducers(kafka, topic);
+  await send(plain, 'c0');
+  const aborted = await p1.transaction();
+  await send(aborted, 'ABORTED-a');
+  await send(aborted, 'ABORTED-b');
+  await aborted.abort();
+  const committed = await p1.transaction();
+  await send(committed, 'tx-c'); // begins once the abort marker is written
+  await committed.commit();
+  await close();
+  await untilOffsets(kafka, topic, 6);
+  const raw = await rawLog(kafka, topic);
+  t.deepEqual(raw.map((r) => r.control ? 'marker' : r.value), ['c0', 'ABORTED-a', 'ABORTED-b', 'marker', 'tx-c', 'marker']);
+  await deleteRecordsBefore(kafka, topic, 1);
+  const port = kafkajsPort(kafka);
+  try {
+    const at = [0, 1, 2, 3, 4, 5, 6, 7].map((offset) => ({ partition: 0, offset }));
+    const found = await port.readAt(topic, at);
+    t.deepEqual(found.map((f) => f === null || f === 'not-data' ? f : f.value.toString()), [null, 'not-data', 'not-data', 'not-data', 'tx-c', 'not-data', null, null]);
+    t.like(found[4], { offset: 4, key: null, headers: [] });
+    t.deepEqual(await port.readAt(topic, []), []);
+  } finally {
+    await port.close();
+  }
+});
+
+test('a topic deleted and re-created, and grown past the checkpoint while the mirror was stopped: the last mirrored record no longer matches (preserve: OFFSET_OUT_OF_RANGE, WAL untouched; dense with \'earliest\': every new record after the old)', async (t) => {
+  t.timeout(180_000);
+  const { kafka, topic } = await newTopic('recreated-grown');
+  const old = Array.from({ length: 10 }, (_, i) => `old${i}`);
+  await produceEach(kafka, topic, old);
+  const dirs = {};
+  for (const offsets of ['preserve', 'dense']) {
+    dirs[offsets] = tmp(`recreated-grown-${offsets}`);
+    const m = await mirror({ kafka, topic, wal: dirs[offsets], offsets, stopAtEnd: true, consumer: fastConsumer, groupId: `g-${offsets}-${topic}` });
+    t.is((await m.done).records, 10);
+  }
+  await recreateTopic(kafka, topic);
+  const fresh = Array.from({ length: 15 }, (_, i) => `new${i}`);
+  await produceEach(kafka, topic, fresh);
+  t.deepEqual(await topicOffsets(kafka, topic), [{ partition: 0, low: 0, high: 15 }], 'past the checkpoint (10): its offset alone looks fine');
+
+  const start = (offsets, more = {}) => mirror({ kafka, topic, wal: dirs[offsets], offsets, stopAtEnd: true, consumer: fastConsumer, groupId: `g2-${offsets}-${topic}`, ...more });
+  for (const [offsets, more] of [['preserve', {}], ['preserve', { onOffsetReset: 'earliest' }], ['dense', {}]]) {
+    const err = await t.throwsAsync(start(offsets, more), { code: 'OFFSET_OUT_OF_RANGE', instanceOf: WalError }, `${offsets} ${JSON.stringify(more)}`);
+    t.like(err.details, { partition: 0, offset: 10, start: 0, end: 15, topic, lastMirrored: 9 });
+    t.regex(err.message, /Kafka offset 9, the last it mirrored, now holds another record \(its timestamp, value differ; the partition has offsets 0 to 14\): the topic was deleted and re-created/);
+    t.regex(err.message, offsets === 'preserve' ? /into a new WAL/ : /onOffsetReset: 'earliest'/);
+  }
+
+  const m = await start('dense', { onOffsetReset: 'earliest' });
+  const events = [];
+  m.on('offsetReset', (e) => events.push(e));
+  const done = await m.done;
+  t.deepEqual(events, [{ partition: 0, reason: 'restarted', expected: 10, resumedAt: 0, skipped: 0 }]);
+  t.like(done, { records: 15, offsetResets: 1, skippedOffsets: 0 });
+  for (const offsets of ['preserve', 'dense']) {
+    const wal = await WriteAhead.open(dirs[offsets], { readOnly: true });
+    try {
+      const values = (await walRecords(wal)).map(([, v]) => v);
+      if (offsets === 'preserve') {
+        t.deepEqual(values, old, 'nothing of the new topic under the old offsets');
+        t.is(mirrorCheckpoint(wal, topic, 0).next, 10);
+      } else {
+        t.deepEqual(values, [...old, ...fresh], 'every new record, after the old');
+        t.is(mirrorCheckpoint(wal, topic, 0).next, 15);
+        t.deepEqual(Array.from({ length: 25 }, (_, w) => sourceOffset(wal, topic, 0, w)), [...old.keys(), ...fresh.keys()]);
+      }
+    } finally {
+      await wal.close();
+    }
+  }
+
+  // A port without readAt cannot be checked: the mirror continues at its checkpoint (documented).
+  const { port } = recordingPort(kafka, { readAt: false });
+  try {
+    const unchecked = await mirror({ kafka: port, topic, wal: dirs.preserve, stopAtEnd: true, groupId: `g3-${topic}` });
+    t.is((await unchecked.done).records, 5);
+  } finally {
+    await port.close();
+  }
+});
+
+test('a restart from the same topic passes the check: the last mirrored record (a tombstone; headers with duplicates and null values) is read back as the WAL holds it, in both modes, also behind another writer\'s record', async (t) => {
+  t.timeout(180_000);
+  const kafka = kafkaClient(kb.brokers, 'recheck-same');
+  const topic = uniqueTopic('recheck-same');
+  await createTopic(kafka, topic, 2);
+  // Record i goes to partition i % 2: the last of partition 0 is record 10, of partition 1 record 11 (a tombstone).
+  await produceRecords(kafka, topic, { to: 12, partitions: 2 });
+  t.is(makeRecord(11).value, null);
+  const wals = {};
+  for (const offsets of ['preserve', 'dense']) {
+    wals[offsets] = await WriteAhead.open(tmp(`recheck-same-${offsets}`), { partitions: 2 });
+    const first = await mirror({ kafka, topic, wal: wals[offsets], offsets, stopAtEnd: true, consumer: fastConsumer, groupId: `g-${offsets}-${topic}` });
+    t.is((await first.done).records, 12);
+  }
+  await wals.dense.append(0, { value: Buffer.from('app') }); // the last record of WAL partition 0 is not the mirror's
+  await produceRecords(kafka, topic, { from: 12, to: 20, partitions: 2 });
+  try {
+    for (const offsets of ['preserve', 'dense']) {
+      const { port, reads } = recordingPort(kafka);
+      try {
+        const again = await mirror({ kafka: port, topic, wal: wals[offsets], offsets, stopAtEnd: true, groupId: `g-${offsets}-${topic}` });
+        t.like(await again.done, { records: 8, offsetResets: 0 }, offsets);
+        t.deepEqual(reads, [{ partition: 0, offset: 5, found: canon(makeRecord(10)) }, { partition: 1, offset: 5, found: canon(makeRecord(11)) }], offsets);
+      } finally {
+        await port.close();
+      }
+      for (const p of [0, 1]) {
+        const got = [];
+        for await (const r of wals[offsets].iterate(p)) if (r.value?.toString() !== 'app') got.push(canon(r));
+        t.deepEqual(got, Array.from({ length: 10 }, (_, j) => canon(makeRecord(2 * j + p))), `${offsets}, partition ${p}`);
+      }
+    }
+  } finally {
+    await Promise.all(Object.values(wals).map((w) => w.close()));
+  }
+});
+
+test('a compacted topic whose last mirrored record the cleaner removed: the check cannot tell, and the restart continues from the checkpoint', async (t) => {
+  t.timeout(180_000);
+  const kafka = kafkaClient(kb.brokers, 'recheck-compacted');
+  const topic = uniqueTopic('recheck-compacted');
+  // Segments of 1 MiB (the least Kafka allows): only a rolled segment is cleaned.
+  await createTopic(kafka, topic, 1, { 'cleanup.policy': 'compact', 'segment.bytes': String(1 << 20), 'min.cleanable.dirty.ratio': '0.01', 'min.compaction.lag.ms': '0' });
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const round = (r) => Array.from({ length: 10 }, (_, k) => ({ key: `k${k}`, value: Buffer.alloc(20_000, 10 * r + k) }));
+  const dirs = { preserve: tmp('recheck-compacted-preserve'), dense: tmp('recheck-compacted-dense') };
+  try {
+    await producer.send({ topic, acks: -1, messages: round(0) }); // offsets 0-9: the mirror's last record is k9 at 9
+    for (const offsets of ['preserve', 'dense']) {
+      const m = await mirror({ kafka, topic, wal: dirs[offsets], offsets, stopAtEnd: true, consumer: fastConsumer, groupId: `g-${offsets}-${topic}` });
+      t.is((await m.done).records, 10);
+    }
+    // Every key written again (10-39), tombstones for k0-k2 (40-42): ~800 kB, all in the first
+    // segment. A last record that does not fit beside them rolls it (43).
+    await producer.send({ topic, acks: -1, messages: [...round(1), ...round(2), ...round(3), ...[0, 1, 2].map((k) => ({ key: `k${k}`, value: null }))] });
+    await producer.send({ topic, acks: -1, messages: [{ key: 'last', value: Buffer.alloc(300_000, 7) }] });
+  } finally {
+    await producer.disconnect();
+  }
+  // The cleaner runs on its own schedule and tells no client: look until offset 9 is gone.
+  const port = kafkajsPort(kafka);
+  let cleaned;
+  try {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      cleaned = await port.tail(topic, 0, 100);
+      if (!cleaned.some((m) => m.offset === 9) || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  } finally {
+    await port.close();
+  }
+  t.deepEqual(cleaned.map((m) => m.offset), [33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43], 'the broker compacted the first segment');
+  for (const offsets of ['preserve', 'dense']) {
+    const { port: recording, reads } = recordingPort(kafka);
+    try {
+      const m = await mirror({ kafka: recording, topic, wal: dirs[offsets], offsets, stopAtEnd: true, groupId: `g-${offsets}-${topic}` });
+      t.like(await m.done, { records: 11, offsetResets: 0 }, offsets);
+      t.deepEqual(reads, [{ partition: 0, offset: 9, found: null }], `${offsets}: Kafka holds nothing at offset 9 any more`);
+    } finally {
+      await recording.close();
+    }
+    const wal = await WriteAhead.open(dirs[offsets], { readOnly: true });
+    try {
+      const got = [];
+      for await (const r of wal.iterate(0)) got.push([offsets === 'preserve' ? r.offset : sourceOffset(wal, topic, 0, r.offset), r.key.toString()]);
+      t.deepEqual(got, [...Array.from({ length: 10 }, (_, k) => [k, `k${k}`]), ...cleaned.map((m) => [m.offset, m.key.toString()])], offsets);
+    } finally {
+      await wal.close();
+    }
+  }
+});
+
+test('a transactional topic: the check reads the last data record, not the marker before the checkpoint; re-created with a marker at that offset, it is refused', async (t) => {
+  t.timeout(180_000);
+  const { kafka, topic } = await newTopic('recheck-tx');
+  /** One committed transaction per list of values, each on a new transactional producer; the records of the whole log: [offset, value | 'marker']. */
+  const transactions = async (lists) => {
+    const producer = kafka.producer({ transactionalId: `${topic}-tx`, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await producer.connect();
+    try {
+      // A transaction begins only once the previous one's markers are written: each list follows the last marker.
+      for (const values of lists) {
+        const tx = await producer.transaction();
+        await tx.send({ topic, acks: -1, messages: values.map((v) => ({ partition: 0, value: Buffer.from(v) })) });
+        await tx.commit();
+      }
+    } finally {
+      await producer.disconnect();
+    }
+  };
+  const layout = async () => (await rawLog(kafka, topic)).map((r) => [r.offset, r.control ? 'marker' : r.value]);
+  await transactions([['t0', 't1', 't2']]);
+  // (commit() returns before its marker is written: wait until the marker is there.)
+  await untilOffsets(kafka, topic, 4);
+  t.deepEqual(await layout(), [[0, 't0'], [1, 't1'], [2, 't2'], [3, 'marker']]);
+  const dir = tmp('recheck-tx');
+  const first = await mirror({ kafka, topic, wal: dir, stopAtEnd: true, consumer: fastConsumer, groupId: `g-${topic}` });
+  t.is((await first.done).records, 3);
+  await transactions([['t4', 't5']]);
+  await untilOffsets(kafka, topic, 7);
+  const { port, reads } = recordingPort(kafka);
+  try {
+    const again = await mirror({ kafka: port, topic, wal: dir, stopAtEnd: true, groupId: `g-${topic}` });
+    t.like(await again.done, { records: 2, offsetResets: 0 });
+    t.deepEqual(reads.map(({ offset, found }) => [offset, found && found.value]), [[2, Buffer.from('t2').toString('hex')]], 'offset 2, the last data record; 3 (before the checkpoint, 4) is the marker');
+
+    // Re-created: offset 5 (the last mirrored record now) is a marker, and the topic has grown past 7.
+    await recreateTopic(kafka, topic);
+    await transactions([['n0', 'n1', 'n2', 'n3', 'n4'], ['n6', 'n7']]);
+    await untilOffsets(kafka, topic, 9);
+    t.deepEqual((await layout()).slice(5, 6), [[5, 'marker']]);
+    reads.length = 0;
+    const err = await t.throwsAsync(mirror({ kafka: port, topic, wal: dir, stopAtEnd: true, groupId: `g-${topic}` }), { code: 'OFFSET_OUT_OF_RANGE' });
+    t.deepEqual(reads, [{ partition: 0, offset: 5, found: 'not-data' }]);
+    t.like(err.details, { partition: 0, offset: 7, start: 0, end: 9, lastMirrored: 5 });
+    t.regex(err.message, /Kafka offset 5, the last it mirrored, now holds a transaction marker or a record of an aborted transaction/);
+  } finally {
+    await port.close();
+  }
+  const wal = await WriteAhead.open(dir, { readOnly: true });
+  try {
+    t.deepEqual(await walRecords(wal), [[0, 't0'], [1, 't1'], [2, 't2'], [4, 't4'], [5, 't5']]);
+    t.is(mirrorCheckpoint(wal, topic, 0).next, 7);
+  } finally {
+    await wal.close();
+  }
+});
+
+/** Waits until partition 0 of `topic` has `high` offsets (a transaction's marker lands after commit() returns, and tells no client). */
+async function untilOffsets(kafka, topic, high) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const [{ high: now }] = await topicOffsets(kafka, topic);
+    if (now >= high) return;
+    if (Date.now() > deadline) throw new Error(`${topic}: ${now} offsets, not ${high}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 test('dense mode while the application appends to the same partition: every record mirrored once, and sourceOffset tells them apart', async (t) => {
   t.timeout(120_000);
   const { kafka, topic } = await newTopic('dense-concurrent');
@@ -662,7 +934,7 @@ test('dense mode on a gap-heavy topic: each checkpoint is what JSON.stringify wr
  * Holds the fetches of partition 0 of `topic` that kafkajs's consumers send (every one in this
  * process goes through Broker.prototype.fetch), so a test can act between two of them. `hold`
  * says, by the offset a fetch starts at, which to hold; `held(pred)` waits for one held at an
- * offset `pred` accepts, `release()` sends every held fetch on.
+ * offset `pred` accepts, `release()` sends every held fetch on (`fail(err)` fails them).
  */
 function fetchGate(topic) {
   const Broker = require('kafkajs/src/broker/index.js');
@@ -673,7 +945,7 @@ function fetchGate(topic) {
   Broker.prototype.fetch = async function (...args) {
     const part = args[0]?.topics?.find((x) => x.topic === topic)?.partitions.find((x) => x.partition === 0);
     if (part !== undefined && hold(Number(part.fetchOffset))) {
-      await new Promise((resolve) => { held.push({ offset: Number(part.fetchOffset), resolve }); changed.notify(); });
+      await new Promise((resolve, reject) => { held.push({ offset: Number(part.fetchOffset), resolve, reject }); changed.notify(); });
     }
     return fetch.apply(this, args);
   };
@@ -681,6 +953,8 @@ function fetchGate(topic) {
     hold(pred) { hold = pred; },
     held: (pred, what) => changed.until(() => held.some((h) => pred(h.offset)), { what, timeoutMs: 60_000 }),
     release() { for (const h of held.splice(0)) h.resolve(); },
+    /** Every held fetch fails with `err`, as if the broker had answered so. */
+    fail(err) { for (const h of held.splice(0)) h.reject(err); },
     restore() { hold = () => false; for (const h of held.splice(0)) h.resolve(); Broker.prototype.fetch = fetch; },
   };
 }
@@ -728,6 +1002,58 @@ test.serial('a topic deleted and re-created while the mirror runs, and grown pas
         t.is(failed?.code, 'OFFSET_OUT_OF_RANGE', `${offsets}: ${failed?.message ?? `no error; WAL ${values.join(' ')}`}`);
         t.like(failed?.details, { partition: 0, offset: 10, start: 0, end: 15, topic });
         t.regex(failed?.message ?? '', /moved the consumer back to offset 0 \(the partition ended below 10, and has grown to 15 since\)/);
+        t.deepEqual(values, old, `${offsets}: nothing of the new topic under the old offsets`);
+      } else {
+        t.is(failed, null, String(failed?.message));
+        t.deepEqual(events, [{ partition: 0, reason: 'restarted', expected: 10, resumedAt: 0, skipped: 0 }]);
+        t.deepEqual(values, [...old, ...fresh], `${offsets}: every new record, after the old`);
+      }
+    } finally {
+      gate.restore();
+      await m.stop();
+    }
+  }
+});
+
+test.serial('a topic deleted, re-created and grown past the mirror\'s position while its fetch was away: the rejoin\'s seek back to the position is checked (preserve: OFFSET_OUT_OF_RANGE; dense with \'earliest\': every new record after the old)', async (t) => {
+  t.timeout(240_000);
+  // What kafkajs's fetch meets while the topic is gone: it refreshes its metadata and rejoins the
+  // group, and the port seeks back to the mirror's position, where the new topic has records.
+  const { createErrorFromCode } = require('kafkajs/src/protocol/error.js');
+  for (const [offsets, more] of [['preserve', {}], ['dense', { onOffsetReset: 'earliest' }]]) {
+    const { kafka, topic } = await newTopic(`recreated-rejoin-${offsets}`);
+    const old = Array.from({ length: 10 }, (_, i) => `old${i}`);
+    await produceBatch(kafka, topic, old);
+    const gate = fetchGate(topic);
+    const dir = tmp(`recreated-rejoin-${offsets}`);
+    const m = await mirror({ kafka, topic, wal: dir, offsets, consumer: fastConsumer, groupId: `g-${topic}`, reconnect: { initialMs: 10 }, ...more });
+    const changed = signal();
+    const events = [];
+    let failed = null;
+    let settled = false;
+    m.on('batch', () => changed.notify());
+    m.on('offsetReset', (e) => { events.push(e); changed.notify(); });
+    m.done.then(() => { settled = true; changed.notify(); }, (err) => { failed = err; settled = true; changed.notify(); });
+    try {
+      await changed.until(() => settled || m.status().partitions[0]?.next === 10, { what: 'the old records mirrored' });
+      t.is(failed, null, String(failed?.message));
+      gate.hold(() => true);
+      await gate.held((o) => o === 10, 'a fetch at offset 10');
+      await recreateTopic(kafka, topic);
+      const fresh = Array.from({ length: 15 }, (_, i) => `new${i}`);
+      await produceBatch(kafka, topic, fresh);
+      gate.hold(() => false);
+      gate.fail(createErrorFromCode(3)); // UNKNOWN_TOPIC_OR_PARTITION
+      const WAL_END = offsets === 'preserve' ? 10 : 25;
+      await changed.until(() => settled || events.length > 0 && m.wal?.offsets(0).end === WAL_END || m.status().partitions[0]?.next === 15 && events.length === 0,
+        { what: 'the mirror to fail, or to mirror the new records', timeoutMs: 60_000 });
+      await m.stop();
+      const wal = await WriteAhead.open(dir, { readOnly: true });
+      const values = (await walRecords(wal)).map(([, v]) => v);
+      await wal.close();
+      if (offsets === 'preserve') {
+        t.is(failed?.code, 'OFFSET_OUT_OF_RANGE', `${offsets}: ${failed?.message ?? `no error; WAL ${values.join(' ')}`}`);
+        t.like(failed?.details, { partition: 0, offset: 10, start: 0, end: 15, topic, lastMirrored: 9 });
         t.deepEqual(values, old, `${offsets}: nothing of the new topic under the old offsets`);
       } else {
         t.is(failed, null, String(failed?.message));

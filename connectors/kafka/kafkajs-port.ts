@@ -13,8 +13,8 @@
  *  2. encoding: headers are handed to kafkajs's record encoder as an array-valued object whose
  *     `map` yields the exact ordered `{ key, value }` list (null values included); the port also
  *     replaces that encoder with one writing the same bytes for less (kafkajs-encoder.ts).
- *  3. `tail()` fetches through kafkajs's cluster object (no consumer group, so nothing is left
- *     behind on the brokers).
+ *  3. `tail()` and `readAt()` fetch through kafkajs's cluster object (no consumer group, so nothing
+ *     is left behind on the brokers).
  *  4. read_committed: kafkajs's filter of aborted transactions (consumer/filterAbortedMessages.js)
  *     takes the broker's aborted-transaction list to be sorted by first offset (the broker sends it
  *     in the order the transactions were aborted) and starts at most one aborted transaction per
@@ -715,14 +715,7 @@ class KafkajsPort implements KafkaPort {
     const info = (await this.describe(topic)).find((b) => b.partition === partition)
     if (info === undefined) throw new KafkaPortError('unknown-topic', `topic ${topic} has no partition ${partition}`, { retriable: false })
     if (count <= 0 || info.high <= info.low) return []
-    const create = Object.getOwnPropertySymbols(this.kafka).find((s) => s.description === 'private:Kafka:createCluster')
-    if (create === undefined) throw new KafkaPortError('config', 'tail(): this kafkajs version does not expose its cluster (kafkajs 2.2.x is supported)', { retriable: false })
-    const cluster = (this.kafka as unknown as Record<symbol, (o: object) => KafkajsCluster>)[create]({ allowAutoTopicCreation: false, isolationLevel: 1 })
-    this.clusters.add(cluster)
-    const Batch = require(path.join(path.dirname(require.resolve('kafkajs/src/protocol/decoder.js')), '..', 'consumer', 'batch.js')) as new (topic: string, fetched: string, data: unknown) => { messages: Array<Parameters<typeof toMessage>[0]> }
-    try {
-      await cluster.connect()
-      await cluster.addTargetTopic(topic)
+    return this.withCluster(topic, `reading the tail of ${topic}/${partition}`, async (cluster, Batch) => {
       // Read from `count` back, forward, keeping the last `count` records seen (gaps and markers make
       // offsets sparser than records, so step further back while too few were found).
       let back = count
@@ -732,33 +725,96 @@ class KafkajsPort implements KafkaPort {
         if (out.length >= count || from === info.low) return out.slice(-count)
         back *= 4
       }
+    })
+  }
+
+  async readAt (topic: string, at: ReadonlyArray<{ partition: number, offset: number }>): Promise<Array<PortMessage | 'not-data' | null>> {
+    if (at.length === 0) return []
+    const where = at.length <= 4 ? at.map((a) => `${a.partition}:${a.offset}`).join(', ') : `${at.length} offsets`
+    return this.withCluster(topic, `reading ${topic} at ${where}`, async (cluster, Batch) => {
+      const readOne = async ({ partition, offset }: { partition: number, offset: number }): Promise<PortMessage | 'not-data' | null> => {
+        let data: KafkajsFetchedPartition | undefined
+        try {
+          // One partition per request, at most a byte: the broker still answers with the whole record
+          // batch holding `offset` (or the next one), and only that (KIP-74). Several partitions in
+          // one request would get a batch each only while the bytes last.
+          data = await this.fetchOnce(cluster, topic, partition, offset, 1)
+        } catch (err) {
+          if (chain(err).some((e) => e.type === 'OFFSET_OUT_OF_RANGE')) return null
+          throw err
+        }
+        if (data === undefined) return null
+        // Committed data only (the abort filter and the control-record filter of Batch), and what
+        // else the batch holds at `offset`: a marker, or a record of an aborted transaction.
+        const found = new Batch(topic, String(offset), data).messages.find((m) => Number(m.offset) === offset)
+        if (found !== undefined) return toMessage(found, this.inexact)
+        return data.messages.some((m) => Number(m.offset) === offset) ? 'not-data' : null
+      }
+      // The first request to each broker goes alone: kafkajs opens a broker's fetch connection on
+      // its first fetch, without a lock, and fetches sent at once opened one each; all but the last
+      // were never closed, and kept the process alive. The others then go at once, over it.
+      await cluster.refreshMetadataIfNecessary()
+      const first: number[] = []
+      const rest: number[] = []
+      const brokers = new Set<string>()
+      at.forEach(({ partition }, i) => {
+        const nodeId = Object.keys(cluster.findLeaderForPartitions(topic, [partition]))[0] ?? ''
+        if (brokers.has(nodeId)) rest.push(i)
+        else { brokers.add(nodeId); first.push(i) }
+      })
+      const out = new Array<PortMessage | 'not-data' | null>(at.length)
+      for (const i of first) out[i] = await readOne(at[i])
+      await Promise.all(rest.map(async (i) => { out[i] = await readOne(at[i]) }))
+      return out
+    })
+  }
+
+  /**
+   * Runs `fn` with a kafkajs cluster of its own (no consumer group, so nothing is left behind on
+   * the brokers), read_committed, and kafkajs's Batch (which filters a fetch's records as consumers
+   * see them); disconnects it after.
+   */
+  private async withCluster<T> (topic: string, what: string, fn: (cluster: KafkajsCluster, Batch: KafkajsBatchCtor) => Promise<T>): Promise<T> {
+    const create = Object.getOwnPropertySymbols(this.kafka).find((s) => s.description === 'private:Kafka:createCluster')
+    if (create === undefined) throw new KafkaPortError('config', `${what}: this kafkajs version does not expose its cluster (kafkajs 2.2.x is supported)`, { retriable: false })
+    const cluster = (this.kafka as unknown as Record<symbol, (o: object) => KafkajsCluster>)[create]({ allowAutoTopicCreation: false, isolationLevel: 1 })
+    this.clusters.add(cluster)
+    const Batch = require(path.join(path.dirname(require.resolve('kafkajs/src/protocol/decoder.js')), '..', 'consumer', 'batch.js')) as KafkajsBatchCtor
+    try {
+      await cluster.connect()
+      await cluster.addTargetTopic(topic)
+      return await fn(cluster, Batch)
     } catch (err) {
-      throw toPortError(err, `reading the tail of ${topic}/${partition}`)
+      throw toPortError(err, what)
     } finally {
       this.clusters.delete(cluster)
       await cluster.disconnect().catch(() => {})
     }
   }
 
-  private async fetchRange (cluster: KafkajsCluster, Batch: new (topic: string, fetched: string, data: unknown) => { messages: Array<Parameters<typeof toMessage>[0]> },
-    topic: string, partition: number, from: number, to: number): Promise<PortMessage[]> {
+  /** One fetch of one partition from `at`, read_committed, from its leader. */
+  private async fetchOnce (cluster: KafkajsCluster, topic: string, partition: number, at: number, maxBytes: number): Promise<KafkajsFetchedPartition | undefined> {
+    await cluster.refreshMetadataIfNecessary()
+    const leader = cluster.findLeaderForPartitions(topic, [partition])
+    const nodeId = Object.keys(leader)[0]
+    if (nodeId === undefined) throw new KafkaPortError('connection', `no leader for ${topic}/${partition}`)
+    const broker = await cluster.findBroker({ nodeId })
+    const res = await broker.fetch({
+      replicaId: -1,
+      isolationLevel: 1,
+      maxWaitTime: 0,
+      minBytes: 1,
+      maxBytes: Math.max(maxBytes, TAIL_FETCH_BYTES),
+      topics: [{ topic, partitions: [{ partition, fetchOffset: String(at), maxBytes }] }]
+    })
+    return res.responses.find((r) => r.topicName === topic)?.partitions.find((x) => x.partition === partition)
+  }
+
+  private async fetchRange (cluster: KafkajsCluster, Batch: KafkajsBatchCtor, topic: string, partition: number, from: number, to: number): Promise<PortMessage[]> {
     const out: PortMessage[] = []
     let at = from
     while (at < to) {
-      await cluster.refreshMetadataIfNecessary()
-      const leader = cluster.findLeaderForPartitions(topic, [partition])
-      const nodeId = Object.keys(leader)[0]
-      if (nodeId === undefined) throw new KafkaPortError('connection', `no leader for ${topic}/${partition}`)
-      const broker = await cluster.findBroker({ nodeId })
-      const res = await broker.fetch({
-        replicaId: -1,
-        isolationLevel: 1,
-        maxWaitTime: 0,
-        minBytes: 1,
-        maxBytes: TAIL_FETCH_BYTES,
-        topics: [{ topic, partitions: [{ partition, fetchOffset: String(at), maxBytes: TAIL_FETCH_BYTES }] }]
-      })
-      const data = res.responses.find((r) => r.topicName === topic)?.partitions.find((x) => x.partition === partition)
+      const data = await this.fetchOnce(cluster, topic, partition, at, TAIL_FETCH_BYTES)
       if (data === undefined || data.messages.length === 0) break
       const batch = new Batch(topic, String(at), data)
       let last = at - 1
@@ -792,6 +848,9 @@ class KafkajsPort implements KafkaPort {
   }
 }
 
+/** A partition of a kafkajs fetch response, records as decoded (control records and aborted ones included). */
+interface KafkajsFetchedPartition { partition: number, lastStableOffset?: string, messages: Array<{ offset: string }> }
+
 interface KafkajsCluster {
   connect (): Promise<void>
   disconnect (): Promise<void>
@@ -799,9 +858,12 @@ interface KafkajsCluster {
   refreshMetadataIfNecessary (): Promise<void>
   findLeaderForPartitions (topic: string, partitions: number[]): Record<string, number[]>
   findBroker (o: { nodeId: string }): Promise<{
-    fetch (o: object): Promise<{ responses: Array<{ topicName: string, partitions: Array<{ partition: number, lastStableOffset?: string, messages: Array<{ offset: string }> }> }> }>
+    fetch (o: object): Promise<{ responses: Array<{ topicName: string, partitions: KafkajsFetchedPartition[] }> }>
   }>
 }
+
+/** kafkajs's Batch: the committed data records of a fetched partition, from the offset fetched. */
+type KafkajsBatchCtor = new (topic: string, fetched: string, data: unknown) => { messages: Array<Parameters<typeof toMessage>[0]> }
 
 /**
  * The port on a kafkajs `Kafka` instance. The instance's own settings (brokers, SSL, SASL, retry,

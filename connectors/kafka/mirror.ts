@@ -20,14 +20,16 @@
  *   with the batch places it exactly, whatever other writers have in flight.
  *
  * A checkpoint that no longer fits the topic (its offset was deleted before it was mirrored, or the
- * topic was re-created) stops the mirror, unless `onOffsetReset: 'earliest'` accepts the loss.
+ * topic was re-created) stops the mirror, unless `onOffsetReset: 'earliest'` accepts the loss. A
+ * topic re-created and grown past the checkpoint is told from the old one by the last mirrored
+ * record, read back from Kafka at each start, reconnect and rebalance (checkLast).
  *
  * Records are stored byte for byte: key (null kept), value, headers in order with duplicates and
  * null values, timestamp. Only read_committed data is mirrored.
  */
 import { EventEmitter } from 'node:events'
 import type { Kafka } from 'kafkajs'
-import { WalError, type RecordInput, type WriteAhead, type WriteAheadOptions } from '../../src/index.js'
+import { WalError, type RecordInput, type WalRecord, type WriteAhead, type WriteAheadOptions } from '../../src/index.js'
 import {
   backoffDelay, checkInt, checkOneOf, checkTopic, deferred, isRetriable, refuseRemovedOptions, refuseUnknownOptions, resolvePort, settleWithin, sleep, toWalError, WalHandle, withDeadline,
   type ReconnectEvent, type ReconnectOptions
@@ -131,8 +133,9 @@ export interface MirrorOffsetResetEvent {
    * `'deleted'`: the offsets from `expected` up to `resumedAt` were deleted from Kafka (retention,
    * deleteRecords) before they were mirrored. `'restarted'`: the partition ended before
    * `expected` (the topic was deleted and re-created, or truncated; found while running, it may
-   * have grown past `expected` again since): mirroring continues from its earliest offset, after
-   * what the WAL already holds.
+   * have grown past `expected` again since), or Kafka now holds another record at the offset of the
+   * last one mirrored (re-created and grown past `expected`): mirroring continues from its earliest
+   * offset, after what the WAL already holds.
    */
   reason: 'deleted' | 'restarted'
   /** The Kafka offset the mirror was to continue from (its checkpoint). */
@@ -330,10 +333,49 @@ interface PartitionState {
   skippedOffsets: number
   /** The checkpoint offset a reset at load replaced (a reconnect finding it still there does not count it again). */
   resetOf: number
+  /**
+   * The partition was assigned again within a session (a rebalance, also kafkajs rejoining its
+   * group after a fetch found the topic gone): the last mirrored record is checked before the next
+   * batch is appended (see checkLast).
+   */
+  recheck: boolean
+  /**
+   * Dense mode: the last run was loaded from a checkpoint written before runs had a length, so where
+   * it ends is a guess (see settledRuns), or by the interim build that placed its last batch by a
+   * guess (see MirrorCheckpoint.last): its last record may be another writer's, and is not checked
+   * until the mirror appends records after it.
+   */
+  lastGuessed: boolean
 }
 
 function newState (next: number, high: number): PartitionState {
-  return { next, high, records: 0, bytes: 0, runs: new DenseRuns(), committedToKafka: -1, mode: null, offsetResets: 0, skippedOffsets: 0, resetOf: -1 }
+  return { next, high, records: 0, bytes: 0, runs: new DenseRuns(), committedToKafka: -1, mode: null, offsetResets: 0, skippedOffsets: 0, resetOf: -1, recheck: false, lastGuessed: false }
+}
+
+/** What Kafka holds at the offset of the last mirrored record, where that is not the record the WAL holds. */
+interface Replaced {
+  /** The Kafka offset of the last record mirrored. */
+  offset: number
+  /** What Kafka holds there instead, in words; `differs`: for another record, how it differs. */
+  found: string
+  differs?: string
+}
+
+/** The bytes of a key, value or header value, null kept apart from empty. */
+function sameBytes (a: Buffer | null, b: Buffer | null): boolean {
+  return a === null || b === null ? a === b : a.equals(b)
+}
+
+/** The parts in which a Kafka record and the WAL's copy of it differ (the mirror stores each byte for byte). */
+function differences (k: PortMessage, w: WalRecord): string[] {
+  const out: string[] = []
+  if (k.timestamp !== w.timestamp) out.push('timestamp')
+  if (!sameBytes(k.key, w.key)) out.push('key')
+  if (!sameBytes(k.value, w.value)) out.push('value')
+  let headers = k.headers.length !== w.headers.length
+  for (let i = 0; !headers && i < k.headers.length; i++) headers = k.headers[i].key !== w.headers[i].key || !sameBytes(k.headers[i].value, w.headers[i].value)
+  if (headers) out.push('headers')
+  return out
 }
 
 const BATCH_OVERHEAD = 64
@@ -538,14 +580,18 @@ class MirrorImpl extends EventEmitter implements Mirror {
     // stop() while describing or draining: nothing to join a consumer group for.
     if (this.stopping) return null
     const wal = await this.handle.ensure(info.length, `mirroring topic ${this.topic} (${info.length} partitions)`)
-    await this.load(wal, info)
+    await this.load(wal, info, budgetMs)
     if (this.o.stopAtEnd === true && this.targets === null) this.targets = new Map(info.map((b) => [b.partition, b]))
     if (this.caughtUp()) { this.started.resolve(); return null }
+    // Partitions assigned in this session: load() checked them; assigned again, they are checked again.
+    const assigned = new Set<number>()
     const consuming = this.port.consume({
       topic: this.topic,
       groupId: this.groupId,
       position: (p) => {
         const s = this.state.get(p)
+        if (s !== undefined && assigned.has(p)) s.recheck = true
+        assigned.add(p)
         return s === undefined || s.next < 0 ? this.from : s.next
       },
       // One batch at a time per partition, and only from the current session's consumer.
@@ -575,7 +621,9 @@ class MirrorImpl extends EventEmitter implements Mirror {
   }
 
   /** Loads each partition's position from the WAL's checkpoint. */
-  private async load (wal: WriteAhead, info: PartitionInfo[]): Promise<void> {
+  private async load (wal: WriteAhead, info: PartitionInfo[], budgetMs: number): Promise<void> {
+    /** Partitions to continue inside the topic's offsets, past its earliest: checked by checkLast. */
+    const inside: Array<{ b: PartitionInfo, s: PartitionState, next: number }> = []
     for (const b of info) {
       const c = mirrorCheckpoint(wal, this.topic, b.partition)
       const prev = this.state.get(b.partition)
@@ -604,27 +652,114 @@ class MirrorImpl extends EventEmitter implements Mirror {
       }
       if (c !== null) {
         s.mode = c.mode
-        if (c.mode === 'dense') s.runs = new DenseRuns(settledRuns(c, () => wal.offsets(b.partition).end).map((r) => [...r] as MirrorRun))
+        if (c.mode === 'dense') {
+          s.runs = new DenseRuns(settledRuns(c, () => wal.offsets(b.partition).end).map((r) => [...r] as MirrorRun))
+          // (Also a checkpoint of the interim build that wrote `last`: its last batch may be misplaced.)
+          s.lastGuessed = c.last !== undefined || (c.runs !== undefined && c.runs.length > 0 && c.runs[c.runs.length - 1].length === 2)
+        }
+        // A reset at an earlier session of this run, with nothing mirrored since: the checkpoint
+        // still names the offset it replaced.
+        if (prev !== undefined && prev.resetOf === c.next) s.next = prev.next
         // The checkpoint's offset must still be in the partition, or kafkajs would move to the
         // earliest offset without a word: a hole, or (the topic re-created) nothing mirrored.
-        if (c.next < b.low || c.next > b.high) {
-          if (prev !== undefined && prev.resetOf === c.next) s.next = prev.next
-          else {
-            this.offsetReset(b.partition, s, c.next, b.low, c.next < b.low ? 'deleted' : 'restarted', b)
-            s.resetOf = c.next
-          }
-        }
+        else if (c.next < b.low || c.next > b.high) {
+          this.offsetReset(b.partition, s, c.next, b.low, c.next < b.low ? 'deleted' : 'restarted', b)
+          s.resetOf = c.next
+        } else if (c.next > b.low) inside.push({ b, s, next: c.next })
       }
       this.state.set(b.partition, s)
     }
+    // Inside the offsets is not enough: a topic deleted and re-created may have grown past the
+    // checkpoint already. Its offsets then look like the old topic's (kafkajs cannot read topic IDs),
+    // and the mirror would continue at the checkpoint: the new records below it never mirrored, and
+    // ('preserve') the later ones stored under offsets mixed with the old topic's.
+    const replaced = await this.checkLast(wal, inside.map((x) => x.b.partition), budgetMs)
+    for (const { b, s, next } of inside) {
+      const r = replaced.get(b.partition)
+      if (r === undefined) continue
+      this.offsetReset(b.partition, s, next, b.low, 'restarted', b, r)
+      s.resetOf = next
+    }
     this.loaded = true
+  }
+
+  /**
+   * The last record mirrored into WAL partition p and the Kafka offset it came from, or null if
+   * the WAL holds none (nothing mirrored but transaction markers and aborted records, or WAL
+   * retention or trimBefore removed it), or, in dense mode, cannot tell it exactly (lastGuessed).
+   */
+  private async lastMirrored (wal: WriteAhead, p: number, s: PartitionState): Promise<{ offset: number, record: WalRecord } | null> {
+    const { start, end } = wal.offsets(p)
+    let walOffset = -1
+    let kafkaOffset = -1
+    if (this.mode === 'preserve') {
+      // Every record of the partition is mirrored, at its Kafka offset (the log was empty when
+      // mirroring began): the last is at end - 1, whatever markers or compaction left after it.
+      // Records past the checkpoint are not the mirror's (appended by hand: its next batch fails
+      // with INVALID_OFFSET, which says so better than a mismatch would).
+      if (end > s.next) return null
+      walOffset = kafkaOffset = end - 1
+    } else {
+      if (s.lastGuessed) return null
+      // The log may hold other writers' records: the last run of the map is the mirror's.
+      const runs = s.runs.runs
+      for (let i = runs.length - 1; i >= 0 && walOffset < 0; i--) {
+        const [w, k, count] = runs[i]
+        if (count > 0) { walOffset = w + count - 1; kafkaOffset = k + count - 1 }
+      }
+    }
+    if (walOffset < start || walOffset >= end) return null
+    try {
+      return { offset: kafkaOffset, record: await wal.read(p, walOffset) }
+    } catch (err) {
+      // Trimmed meanwhile (retention runs in the background).
+      if (err instanceof WalError && (err.code === 'OFFSET_TRIMMED' || err.code === 'OFFSET_OUT_OF_RANGE')) return null
+      throw err
+    }
+  }
+
+  /**
+   * The partitions of `parts` whose last mirrored record Kafka no longer holds as the WAL does: at
+   * its offset Kafka has another record, or a transaction marker or aborted record (the offset held
+   * committed data when it was mirrored, and Kafka never turns one into the other): the topic was
+   * deleted and re-created (or its log replaced, as an unclean leader election can) since. One
+   * fetch of a record batch per partition, through the port's optional readAt (a port without it is
+   * not checked). Cannot tell, and lets the partition continue, where Kafka holds nothing at that
+   * offset (compaction removed the record, or retention or deleteRecords moved the earliest offset
+   * past it) or the WAL holds no mirrored record; nor where the new topic holds an identical
+   * record at that offset (same timestamp, key, value and headers).
+   */
+  private async checkLast (wal: WriteAhead, parts: number[], budgetMs: number): Promise<Map<number, Replaced>> {
+    const out = new Map<number, Replaced>()
+    if (typeof this.port.readAt !== 'function' || parts.length === 0) return out
+    const asks: Array<{ partition: number, offset: number, record: WalRecord }> = []
+    for (const p of parts) {
+      const s = this.state.get(p)
+      const last = s === undefined ? null : await this.lastMirrored(wal, p, s)
+      if (last !== null) asks.push({ partition: p, ...last })
+    }
+    if (asks.length === 0) return out
+    const found = await withDeadline(this.port.readAt(this.topic, asks.map(({ partition, offset }) => ({ partition, offset }))), budgetMs,
+      `mirror of ${this.topic}: reading the last mirrored record${asks.length > 1 ? 's' : ''}`)
+    for (let i = 0; i < asks.length; i++) {
+      const { partition, offset, record } = asks[i]
+      const k = found[i]
+      if (k === null || k === undefined) continue
+      if (k === 'not-data') {
+        out.set(partition, { offset, found: 'a transaction marker or a record of an aborted transaction' })
+        continue
+      }
+      const diff = differences(k, record)
+      if (diff.length > 0) out.set(partition, { offset, found: 'another record', differs: `its ${diff.join(', ')} differ${diff.length > 1 ? '' : 's'}` })
+    }
+    return out
   }
 
   /**
    * A partition cannot continue at `expected`: fails with a WalError saying what happened and what to
    * do, or (onOffsetReset: 'earliest') continues from `resumedAt`, emitting `offsetReset`.
    */
-  private offsetReset (p: number, s: PartitionState, expected: number, resumedAt: number, reason: 'deleted' | 'restarted', b: { low: number, high: number }): void {
+  private offsetReset (p: number, s: PartitionState, expected: number, resumedAt: number, reason: 'deleted' | 'restarted', b: { low: number, high: number }, replaced?: Replaced): void {
     if (reason === 'deleted') {
       if (this.onOffsetReset === 'error') {
         throw new WalError('OFFSET_TRIMMED', `mirror of ${this.topic}: partition ${p} is to continue from Kafka offset ${expected} (its checkpoint in the WAL), but Kafka now starts it at ${b.low}: offsets ${expected} to ${b.low - 1} were deleted (retention or deleteRecords) before they were mirrored. The WAL holds what came before offset ${expected}. To accept the loss and continue from offset ${b.low}, start the mirror with onOffsetReset: 'earliest'`,
@@ -636,9 +771,12 @@ class MirrorImpl extends EventEmitter implements Mirror {
         : `To mirror the partition again from its earliest offset (${b.low}), after what the WAL already holds, start the mirror with onOffsetReset: 'earliest'`
       // Found while running, the partition may have grown past `expected` again by the time Kafka
       // moved the consumer back to its beginning (b.low): it still restarted below `expected`.
-      const where = b.high < expected ? `the partition now ends at ${b.high}` : `Kafka moved the consumer back to offset ${b.low} (the partition ended below ${expected}, and has grown to ${b.high} since)`
-      throw new WalError('OFFSET_OUT_OF_RANGE', `mirror of ${this.topic}: partition ${p} is to continue from Kafka offset ${expected} (its checkpoint in the WAL), but ${where}: the topic was deleted and re-created, or truncated, since it was mirrored. The WAL holds what came before offset ${expected}. ${what}`,
-        { partition: p, offset: expected, start: b.low, end: b.high, topic: this.topic })
+      const where = replaced !== undefined
+        ? `Kafka offset ${replaced.offset}, the last it mirrored, now holds ${replaced.found} (${replaced.differs !== undefined ? `${replaced.differs}; ` : ''}the partition has offsets ${b.low} to ${b.high - 1})`
+        : b.high < expected ? `the partition now ends at ${b.high}` : `Kafka moved the consumer back to offset ${b.low} (the partition ended below ${expected}, and has grown to ${b.high} since)`
+      const cause = replaced !== undefined ? 'the topic was deleted and re-created (or its log replaced)' : 'the topic was deleted and re-created, or truncated,'
+      throw new WalError('OFFSET_OUT_OF_RANGE', `mirror of ${this.topic}: partition ${p} is to continue from Kafka offset ${expected} (its checkpoint in the WAL), but ${where}: ${cause} since it was mirrored. The WAL holds what came before offset ${expected}. ${what}`,
+        { partition: p, offset: expected, start: b.low, end: b.high, topic: this.topic, ...(replaced !== undefined ? { lastMirrored: replaced.offset } : {}) })
     }
     const skipped = reason === 'deleted' ? Math.max(0, resumedAt - expected) : 0
     s.next = resumedAt
@@ -688,7 +826,25 @@ class MirrorImpl extends EventEmitter implements Mirror {
       this.state.set(p, s)
     }
     s.high = Math.max(s.high, b.highWatermark)
+    if (s.recheck && b.reset === undefined && s.next >= 0) {
+      // Assigned again (a rebalance) and sought back to s.next: the topic may have been deleted,
+      // re-created and grown past it meanwhile (kafkajs rejoins its group when a fetch finds the
+      // topic gone), and the fetch from s.next then succeeds. The same check as at start.
+      s.recheck = false
+      const replaced = (await this.checkLast(wal, [p], Infinity)).get(p)
+      if (replaced !== undefined) {
+        const expected = s.next
+        const info = (await this.port.describe(this.topic)).find((x) => x.partition === p)
+        const low = info?.low ?? 0
+        this.offsetReset(p, s, expected, low, 'restarted', { low, high: info?.high ?? b.highWatermark }, replaced)
+        // (onOffsetReset: 'earliest', 'dense') The consumer is at the old position: the next
+        // session seeks it to the partition's earliest offset, which the reset put in s.next.
+        s.resetOf = expected
+        throw new KafkaPortError('kafka', `mirror of ${this.topic}: partition ${p} restarts from offset ${low} (the topic was re-created)`)
+      }
+    }
     if (b.reset !== undefined && s.next >= 0) {
+      s.recheck = false
       // Kafka moved the consumer: records from s.next on were deleted before this mirror read them
       // (the batch starts later), or the partition restarted below s.next (it starts earlier).
       // Where Kafka moved it, not the first record: aborted records and markers between were not deleted.
@@ -743,6 +899,9 @@ class MirrorImpl extends EventEmitter implements Mirror {
       }
       state.next = next
       state.mode = this.mode
+      // The checkpoint now names where this batch ended, not an offset a reset replaced.
+      state.resetOf = -1
+      if (chunk.length > 0) state.lastGuessed = false
       chunk = []
       chunkOffsets = []
       chunkBytes = 0

@@ -5,6 +5,8 @@
  * `@confluentinc/kafka-javascript`'s KafkaJS-compatible API) plugs in by implementing this
  * interface, without touching `mirror()` or `replay()`.
  *
+ * `readAt` and `createTopic` are optional capabilities.
+ *
  * Offsets are JavaScript numbers (Kafka's int64 offsets stay below 2^53 in practice, as WAL
  * offsets must). Headers are an ordered list: order and duplicate keys are kept, values may be null.
  */
@@ -135,6 +137,19 @@ export interface KafkaPort {
    * offset order, read without a consumer group.
    */
   tail (topic: string, partition: number, count: number): Promise<PortMessage[]>
+  /**
+   * What Kafka holds at exactly `offset` of each requested partition, read without a consumer group,
+   * one answer per request, in order (optional capability; `mirror()` uses it to tell a topic
+   * deleted and re-created, and grown past a checkpoint, from the one it mirrored, and skips that
+   * check without it):
+   * - a PortMessage: the committed data record at that offset;
+   * - `'not-data'`: a record that is not committed data (a transaction marker, or a record of an
+   *   aborted transaction);
+   * - `null`: nothing: the offset is outside the partition's offsets (or past its last stable
+   *   offset), or compaction removed the record.
+   * A port reads one record batch per request (the one holding the offset, or the next).
+   */
+  readAt? (topic: string, at: ReadonlyArray<{ partition: number, offset: number }>): Promise<Array<PortMessage | 'not-data' | null>>
   /** Creates a topic (optional capability; replay's `createTopic` needs it). */
   createTopic? (topic: string, options: CreateTopicOptions): Promise<void>
   /** Releases every connection the port opened. */
