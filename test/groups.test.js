@@ -492,3 +492,20 @@ test('retention does not run from a seal that finishes while close() waits for r
   t.true(p0().length < sealed.length)
   await again.close()
 })
+
+test('a reader started by a handover that commits by itself hands on its own commit, not the position it was handed', async (t) => {
+  const { wal } = await filled(t, 20)
+  const a0 = wal.readable(0, { group: 'own', live: true, autoCommit: { intervalMs: 60_000 } })
+  const it0 = a0[Symbol.asyncIterator]()
+  for (let i = 0; i < 5; i++) await it0.next()
+  a0.destroy()
+  const a = wal.readable(0, { group: 'own', live: true })
+  const it = a[Symbol.asyncIterator]()
+  for (let i = 0; i < 6; i++) await it.next() // offsets 4..9
+  await a.commit() // 10, durable
+  a.destroy()
+  const b = wal.readable(0, { group: 'own', live: true })
+  t.is((await b[Symbol.asyncIterator]().next()).value.offset, 10)
+  b.destroy()
+  await wal.close()
+})

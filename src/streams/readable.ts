@@ -187,6 +187,7 @@ export class WalReadable extends Readable {
 
   /** Group seek: continue from `offset`; records already in streamx's buffer (at most highWaterMark) are still delivered. */
   reposition (offset: number): void {
+    this.handedFrom = null
     this.startAt(offset)
     this.delivered = offset
     this.taken = offset
@@ -287,6 +288,8 @@ export class WalReadable extends Readable {
   private async commitAt (at: number): Promise<void> {
     const group = this.host.group(this.groupName as string)
     if (at >= 0 && at !== group.committed(this.partition)) {
+      // Its own commit, issued after the one it was handed (the meta log keeps their order), now says where the group is.
+      this.handedFrom = null
       await group.commit(this.partition, at)
       this.emit('commit', at)
     }
