@@ -77,6 +77,34 @@ test('ENOSPC while creating the next segment loses nothing and recovers', async 
   await wal.close()
 })
 
+test('any error starting the next segment (EMFILE, EACCES, EIO on the new file) undoes the commit without fencing the partition', async (t) => {
+  for (const [op, code] of [['open', 'EMFILE'], ['open', 'EACCES'], ['datasync', 'EIO']]) {
+    const dir = tmpDir(t, `${op}-${code}`)
+    const io = faultyIO()
+    const wal = await WriteAhead.open(dir, { io, segmentBytes: 8192, preallocate: false })
+    await wal.append(0, 'z'.repeat(200))
+    // Only the new segment's file: its open ('wx'), or its sync.
+    const open = io.open
+    let created = -1
+    io.open = (file, mode) => { const fd = open(file, mode); if (mode === 'wx') created = fd; return fd }
+    io.arm(op, code, 1, op === 'open' ? ({ mode }) => mode === 'wx' : ({ fd }) => fd === created)
+    let failure = null
+    const acked = []
+    for (let i = 0; i < 100 && failure === null; i++) {
+      try { acked.push(await wal.append(0, `r${i}`.padEnd(200, '.'))) } catch (err) { failure = err }
+    }
+    t.is(failure?.code, 'IO_ERROR', `${code}: ${failure?.message}`)
+    t.regex(failure.message, /the next segment could not be started, and the commit was undone/)
+    // Not fenced: the next append starts the segment, at the offset the undone one had.
+    t.is(await wal.append(0, 'after'), acked.length + 1, code)
+    await wal.close()
+    const again = await WriteAhead.open(dir)
+    const recs = await collect(again.iterate(0))
+    t.deepEqual(recs.map((r) => r.value.toString()), ['z'.repeat(200), ...acked.map((_, i) => `r${i}`.padEnd(200, '.')), 'after'], code)
+    await again.close()
+  }
+})
+
 test('appends to different partitions sync in parallel, and readers never see a record before its sync returns', async (t) => {
   const dir = tmpDir(t)
   const io = faultyIO()

@@ -60,6 +60,14 @@ function carryEntryBytes (name: string, value: Buffer): number {
 class SyncFailure {
   constructor (readonly cause: unknown) {}
 }
+/**
+ * Starting the next segment failed (creating, writing or syncing the new file, with any errno:
+ * ENOSPC, EMFILE, EACCES...), after the old one was synced and before anything named it: only the
+ * new file, which is removed, was touched, so the commit can be undone (see writeFailed).
+ */
+class NewSegmentFailure {
+  constructor (readonly cause: unknown) {}
+}
 function chainWith (chain: number, crc: number): number {
   crcScratch.writeUInt32BE(crc, 0)
   return crc32c(crcScratch, 0, 4, chain)
@@ -341,10 +349,12 @@ export class PartitionLog implements Committable {
     } catch (err) {
       this.encoder.reset()
       if (err instanceof SyncFailure) return this.fence(err.cause, 'fdatasync failed', c)
+      const newSegment = err instanceof NewSegmentFailure
+      const cause = newSegment ? (err as NewSegmentFailure).cause : err
       // Pieces already in a segment this commit left behind cannot be taken back (the new one
       // records where the old one ends); pieces all in the open segment can (see writeFailed).
-      if (this.leftBehind.length > 0 || (c.pieces.length > 0 && c.pieces.items[0].seg !== this.active)) return this.fence(err, 'write failed', c)
-      return this.writeFailed(err, c)
+      if (this.leftBehind.length > 0 || (c.pieces.length > 0 && c.pieces.items[0].seg !== this.active)) return this.fence(cause, 'write failed', c)
+      return this.writeFailed(cause, c, newSegment)
     }
     this.encoder.reset()
     if (synced || this.o.sync !== 'always') {
@@ -597,7 +607,7 @@ export class PartitionLog implements Committable {
           throw new WalError('IO_ERROR', `a rotation failed and its new segment ${path.basename(finalPath)} could not be removed`, { partition: this.o.id }, cleanupErr)
         }
       }
-      throw err
+      throw new NewSegmentFailure(err)
     }
     const seg = new Segment(this.o.dir, base, { nextOffset: base, dataEnd: dataPos, sealed: false, fileSize: usePrepared ? this.o.segmentBytes : dataPos + len })
     seg.indexer = new IndexBuilder(base, this.o.indexInterval)
@@ -679,13 +689,16 @@ export class PartitionLog implements Committable {
    * A write that failed for lack of space wrote nothing durable and acknowledged nothing: undo it
    * and stay open, so appends succeed again once space is freed. Anything else fails closed.
    */
-  private writeFailed (err: unknown, c: CommitState): void {
+  private writeFailed (err: unknown, c: CommitState, newSegment: boolean): void {
     const len = c.batches.last.end - c.batches.items[0].start
-    const e = fromIoError(err, `append to partition ${this.o.id}`, { partition: this.o.id })
+    const e = fromIoError(err, newSegment ? `append to partition ${this.o.id}: the next segment could not be started, and the commit was undone` : `append to partition ${this.o.id}`, { partition: this.o.id })
     // Whatever failed here (a write, creating the next segment), the page cache may no longer be
     // the whole truth: the next open reads the whole tail.
     this.clearBootStamp()
-    if (e.code !== 'DISK_FULL') return this.fence(err, 'write failed', c)
+    // A write into the open segment that failed otherwise than for space may have left pages the
+    // kernel could drop later (see fence); the next segment failing to start touched only its new
+    // file (EMFILE, say, passes, and fencing would hold the partition until a reopen).
+    if (e.code !== 'DISK_FULL' && !newSegment) return this.fence(err, 'write failed', c)
     // A commit spanning a rotation wrote (and synced) its first piece into the open segment
     // before the rotation failed: it goes too, or it would be served after a reopen although its
     // appends were told DISK_FULL ("undone", so retried: their records would be there twice).
