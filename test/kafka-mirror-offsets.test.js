@@ -556,6 +556,42 @@ test('a restart from the same topic passes the check: the last mirrored record (
   }
 });
 
+test('a WAL an earlier build mirrored with nullValues: \'empty\' (a tombstone stored as an empty value) passes the check: its last record, a tombstone in Kafka, is not taken for another topic\'s', async (t) => {
+  t.timeout(120_000);
+  const kafka = kafkaClient(kb.brokers, 'recheck-empty-tombstone');
+  const topic = uniqueTopic('recheck-empty-tombstone');
+  await createTopic(kafka, topic, 1);
+  await produceRecords(kafka, topic, { to: 12, partitions: 1 });
+  t.is(makeRecord(11).value, null, 'the last record is a tombstone');
+  // What the build before tombstones wrote with nullValues: 'empty': each record at its Kafka
+  // offset, a null value as an empty one, and a v1 checkpoint in the same batch.
+  const port = kafkajsPort(kafka);
+  const dir = tmp('recheck-empty-tombstone');
+  try {
+    const records = await port.tail(topic, 0, 12);
+    t.is(records.length, 12);
+    const wal = await WriteAhead.open(dir, { partitions: 1 });
+    await wal.appendBatch(0, records.map((m) => ({ key: m.key, value: m.value ?? Buffer.alloc(0), headers: m.headers, timestamp: m.timestamp })), {
+      offsets: records.map((m) => m.offset),
+      checkpoint: { name: checkpointName(topic), value: JSON.stringify({ v: 1, topic, partition: 0, mode: 'preserve', next: 12 }) },
+    });
+    await wal.close();
+  } finally {
+    await port.close();
+  }
+  await produceRecords(kafka, topic, { from: 12, to: 20, partitions: 1 });
+  const m = await mirror({ kafka, topic, wal: dir, stopAtEnd: true, consumer: fastConsumer, groupId: `g-${topic}` });
+  t.like(await m.done, { records: 8, offsetResets: 0 });
+  const wal = await WriteAhead.open(dir, { readOnly: true });
+  try {
+    const got = [];
+    for await (const r of wal.iterate(0)) got.push(r.offset);
+    t.deepEqual(got, Array.from({ length: 20 }, (_, i) => i));
+  } finally {
+    await wal.close();
+  }
+});
+
 test('a compacted topic whose last mirrored record the cleaner removed: the check cannot tell, and the restart continues from the checkpoint', async (t) => {
   t.timeout(180_000);
   const kafka = kafkaClient(kb.brokers, 'recheck-compacted');
