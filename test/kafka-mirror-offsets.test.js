@@ -592,6 +592,39 @@ test('a WAL an earlier build mirrored with nullValues: \'empty\' (a tombstone st
   }
 });
 
+test('stopped while the last mirrored record is read back: the mirror stops without joining its consumer group', async (t) => {
+  t.timeout(120_000);
+  const { kafka, topic } = await newTopic('recheck-stop');
+  await produceEach(kafka, topic, ['a', 'b', 'c']);
+  const dir = tmp('recheck-stop');
+  const first = await mirror({ kafka, topic, wal: dir, stopAtEnd: true, consumer: fastConsumer, groupId: `g-${topic}` });
+  t.is((await first.done).records, 3);
+  await produceEach(kafka, topic, ['d']);
+  const { port } = recordingPort(kafka);
+  const readAt = port.readAt;
+  const changed = signal();
+  let asked = false;
+  let release;
+  const released = new Promise((resolve) => { release = resolve; });
+  port.readAt = async (...a) => { asked = true; changed.notify(); await released; return readAt(...a); };
+  let consumed = 0;
+  const consume = port.consume;
+  port.consume = (o) => { consumed++; return consume(o); };
+  const stop = new AbortController();
+  try {
+    const starting = mirror({ kafka: port, topic, wal: dir, groupId: `g-${topic}`, signal: stop.signal });
+    await changed.until(() => asked, { what: 'readAt' });
+    stop.abort();
+    release();
+    const m = await starting;
+    t.like(await m.done, { records: 0 });
+    t.is(consumed, 0, 'no consumer joined the group');
+  } finally {
+    release();
+    await port.close();
+  }
+});
+
 test('a compacted topic whose last mirrored record the cleaner removed: the check cannot tell, and the restart continues from the checkpoint', async (t) => {
   t.timeout(180_000);
   const kafka = kafkaClient(kb.brokers, 'recheck-compacted');

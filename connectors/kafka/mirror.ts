@@ -583,6 +583,8 @@ class MirrorImpl extends EventEmitter implements Mirror {
     if (this.stopping) return null
     const wal = await this.handle.ensure(info.length, `mirroring topic ${this.topic} (${info.length} partitions)`)
     await this.load(wal, info, budgetMs)
+    // stop() while load() read the last mirrored records back from Kafka.
+    if (this.stopping) return null
     if (this.o.stopAtEnd === true && this.targets === null) this.targets = new Map(info.map((b) => [b.partition, b]))
     if (this.caughtUp()) { this.started.resolve(); return null }
     // Partitions assigned in this session: load() checked them; assigned again, they are checked again.
