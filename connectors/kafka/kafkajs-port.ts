@@ -730,6 +730,10 @@ class KafkajsPort implements KafkaPort {
 
   async readAt (topic: string, at: ReadonlyArray<{ partition: number, offset: number }>): Promise<Array<PortMessage | 'not-data' | null>> {
     if (at.length === 0) return []
+    // A kafkajs without the cluster this reads through (internals other than 2.2's) cannot tell
+    // what is at an offset: nothing found, so the mirror continues as with a port without readAt
+    // (the check is an addition; consuming does not need the cluster).
+    if (this.clusterFactory() === undefined) return at.map(() => null)
     const where = at.length <= 4 ? at.map((a) => `${a.partition}:${a.offset}`).join(', ') : `${at.length} offsets`
     return this.withCluster(topic, `reading ${topic} at ${where}`, async (cluster, Batch) => {
       const readOne = async ({ partition, offset }: { partition: number, offset: number }): Promise<PortMessage | 'not-data' | null> => {
@@ -774,8 +778,12 @@ class KafkajsPort implements KafkaPort {
    * the brokers), read_committed, and kafkajs's Batch (which filters a fetch's records as consumers
    * see them); disconnects it after.
    */
+  private clusterFactory (): symbol | undefined {
+    return Object.getOwnPropertySymbols(this.kafka).find((s) => s.description === 'private:Kafka:createCluster')
+  }
+
   private async withCluster<T> (topic: string, what: string, fn: (cluster: KafkajsCluster, Batch: KafkajsBatchCtor) => Promise<T>): Promise<T> {
-    const create = Object.getOwnPropertySymbols(this.kafka).find((s) => s.description === 'private:Kafka:createCluster')
+    const create = this.clusterFactory()
     if (create === undefined) throw new KafkaPortError('config', `${what}: this kafkajs version does not expose its cluster (kafkajs 2.2.x is supported)`, { retriable: false })
     const cluster = (this.kafka as unknown as Record<symbol, (o: object) => KafkajsCluster>)[create]({ allowAutoTopicCreation: false, isolationLevel: 1 })
     this.clusters.add(cluster)

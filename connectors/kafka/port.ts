@@ -146,7 +146,8 @@ export interface KafkaPort {
    * - `'not-data'`: a record that is not committed data (a transaction marker, or a record of an
    *   aborted transaction);
    * - `null`: nothing: the offset is outside the partition's offsets (or past its last stable
-   *   offset), or compaction removed the record.
+   *   offset), or compaction removed the record; also where the port cannot read at an offset (the
+   *   kafkajs port on a kafkajs that does not expose its cluster): the mirror then continues unchecked.
    * A port reads one record batch per request (the one holding the offset, or the next).
    */
   readAt? (topic: string, at: ReadonlyArray<{ partition: number, offset: number }>): Promise<Array<PortMessage | 'not-data' | null>>
