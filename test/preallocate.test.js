@@ -4,7 +4,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { WriteAhead } from '../dist/src/index.js'
 import { tmpDir, collect } from './helpers/tmp.js'
-import { nextMessage } from './helpers/prepared.js'
+import { nextMessage, writeUntilPreparedSegment } from './helpers/prepared.js'
+import { faultyIO } from './helpers/faulty-io.js'
 
 /** This log's partition-0 messages on a writeahead channel, as they come. */
 function record (t, dir, name) {
@@ -53,4 +54,25 @@ test('the next segment is zero-filled ahead while commits are small, not while t
   const values = (await collect(again.iterate(0, { from: offsets.end - 3 }))).map((r) => r.value.toString())
   t.is(values.length, 3)
   await again.close()
+})
+
+test('a rotation that cannot rename its prepared file removes it: a full disk never holds two prepared segments', async (t) => {
+  const dir = tmpDir(t)
+  const io = faultyIO()
+  const wal = await writeUntilPreparedSegment(dir, { io })
+  const part = path.join(dir, 'partition-0')
+  const prepared = () => fs.readdirSync(part).filter((n) => n.endsWith('.prepared.tmp'))
+  t.is(prepared().length, 1)
+  io.arm('rename', 'ENOSPC', 1, ({ from }) => from.startsWith(part) && from.endsWith('.prepared.tmp'))
+  const batch = Array.from({ length: 50 }, (_, i) => `record ${i} `.padEnd(64, '.'))
+  let err
+  while (err === undefined) await wal.appendBatch(0, batch).catch((e) => { err = e })
+  t.is(err.code, 'DISK_FULL')
+  t.deepEqual(prepared(), [], 'the failed rotation took its prepared file with it')
+  // The next commit rotates into a plain file and the preparer fills another: one, not two.
+  const next = nextMessage('writeahead:prepare', (m) => m.dir === path.normalize(dir) && m.partition === 0 && m.ok)
+  await wal.appendBatch(0, batch)
+  await next
+  t.is(prepared().length, 1)
+  await wal.close()
 })

@@ -574,6 +574,9 @@ export class PartitionLog implements Committable {
     const tmpPath = finalPath + '.tmp'
     let fd = -1
     let renamed = false
+    // Taken from the preparer, which prepares the next one from then on: a failed rotation must
+    // remove it, or a full disk would hold two whole segments of zeros until the next open.
+    const preparedFile = usePrepared ? (this.preparer as SegmentPreparer).file : null
     try {
       if (usePrepared) {
         fd = (this.preparer as SegmentPreparer).take()
@@ -596,6 +599,7 @@ export class PartitionLog implements Committable {
     } catch (err) {
       if (fd >= 0) { try { io.close(fd) } catch {} }
       try { if (io.exists(tmpPath)) io.unlink(tmpPath) } catch {}
+      try { if (preparedFile !== null && io.exists(preparedFile)) io.unlink(preparedFile) } catch {}
       this.preparer?.reset()
       if (renamed) {
         // The commit is undone (DISK_FULL) and its offsets reused, so the new segment must go:

@@ -5,7 +5,7 @@ const errno = (code, syscall) => Object.assign(new Error(`${code}: injected faul
 /**
  * The real file system behind the FileIO interface, with faults armed by the test:
  * `io.arm('datasync', 'EIO')` makes the next sync fail, `io.arm('write', 'ENOSPC', n)` the next n
- * writes (`'writeAsync'`: the background ones); `match` picks which, by `{ fd, len, pos }` (`io.pathOf(fd)`), or `{ path }` for `'open'` and `'unlink'`. `io.log` records operations, and `io.holdSyncs()` queues async syncs until released
+ * writes (`'writeAsync'`: the background ones); `match` picks which, by `{ fd, len, pos }` (`io.pathOf(fd)`), or `{ path }` for `'open'` and `'unlink'`, `{ from, to }` for `'rename'`. `io.log` records operations, and `io.holdSyncs()` queues async syncs until released
  * (`io.whenHeld(n)` resolves once n are queued, `io.releaseOne()` lets the oldest through).
  */
 export function faultyIO () {
@@ -63,6 +63,11 @@ export function faultyIO () {
     const err = fault('unlink', { path })
     if (err) throw err
     nodeFileIO.unlink(path)
+  }
+  io.rename = (from, to) => {
+    const err = fault('rename', { from, to })
+    if (err) throw err
+    nodeFileIO.rename(from, to)
   }
   io.datasync = (fd) => {
     io.log.push(['datasync', fd])
