@@ -167,28 +167,46 @@ test('tail --follow --group commits what it printed on SIGTERM; the next run res
   t.is((await run(['tail', dir, '--group', 'audit', '--from', 'committed'])).stdout, 'b\nc\nd\ne\n')
 })
 
-test('tail --group whose reader closes the pipe early (| head) exits 0 and commits nothing; the next run prints those records again', async (t) => {
-  const dir = tmpDir(t)
-  // Far more than a pipe and the streams' buffers hold: tail cannot reach the end unless it is read.
-  const n = 5000
-  await run(['append', dir], { input: Array.from({ length: n }, (_, i) => `${i} ${'x'.repeat(1000)}`).join('\n') + '\n' })
-  t.is((await run(['tail', dir, '--group', 'audit', '-n', '1'])).code, 0)
-  const committed = async () => JSON.parse((await run(['groups', dir, '--json'])).stdout)[0].partitions[0].committed
-  t.is(await committed(), 1)
+for (const follow of [[], ['--follow']]) {
+  test(`tail --group ${follow.join(' ')} whose reader closes the pipe early (| head) exits 0 and commits nothing; the next run prints those records again`, async (t) => {
+    const dir = tmpDir(t)
+    // Far more than a pipe and the streams' buffers hold: tail cannot reach the end unless it is read.
+    const n = 5000
+    await run(['append', dir], { input: Array.from({ length: n }, (_, i) => `${i} ${'x'.repeat(1000)}`).join('\n') + '\n' })
+    t.is((await run(['tail', dir, '--group', 'audit', '-n', '1'])).code, 0)
+    const committed = async () => JSON.parse((await run(['groups', dir, '--json'])).stdout)[0].partitions[0].committed
+    t.is(await committed(), 1)
 
-  const child = spawn(process.execPath, [CLI, 'tail', dir, '--group', 'audit'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [CLI, 'tail', dir, '--group', 'audit', ...follow], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d })
+    const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })))
+    // The first chunk, then the reader goes away, as head does.
+    const first = await new Promise((resolve) => child.stdout.once('data', (d) => { child.stdout.pause(); resolve(String(d)) }))
+    t.true(first.startsWith(`1 ${'x'.repeat(10)}`), first.slice(0, 20))
+    child.stdout.destroy()
+    t.deepEqual(await exited, { code: 0, signal: null })
+    t.is(stderr, '')
+    t.false(fs.existsSync(`${dir}/LOCK`), 'the log was closed before the exit: no lock file left behind')
+    t.is(await committed(), 1, 'nothing committed: records in the pipe were not necessarily read')
+    t.is((await run(['tail', dir, '--group', 'audit', '-n', '1'])).stdout.slice(0, 2), '1 ', 'the next run prints them again')
+
+  })
+}
+
+test('append whose reader closes the pipe early exits 0 and closes its log first, leaving no lock file behind', async (t) => {
+  const dir = tmpDir(t)
+  const child = spawn(process.execPath, [CLI, 'append', dir], { stdio: ['pipe', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d })
   const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })))
-  // The first chunk, then the reader goes away, as head does.
-  const first = await new Promise((resolve) => child.stdout.once('data', (d) => { child.stdout.pause(); resolve(String(d)) }))
-  t.true(first.startsWith(`1 ${'x'.repeat(10)}`), first.slice(0, 20))
+  // Gone before append prints its first offsets, as a reader that stops at once.
   child.stdout.destroy()
+  child.stdin.on('error', () => {}) // append may exit before it has read all of its input
+  child.stdin.end(Array.from({ length: 5000 }, (_, i) => `${i}`).join('\n') + '\n')
   t.deepEqual(await exited, { code: 0, signal: null })
   t.is(stderr, '')
-  t.is(await committed(), 1, 'nothing committed: records in the pipe were not necessarily read')
-  t.is((await run(['tail', dir, '--group', 'audit', '-n', '1'])).stdout.slice(0, 2), '1 ', 'the next run prints them again')
-
+  t.false(fs.existsSync(`${dir}/LOCK`), 'the log was closed before the exit')
 })
 
 test('groups lists groups with lag; groups reset moves a group', async (t) => {

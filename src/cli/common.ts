@@ -71,6 +71,29 @@ export function recordJSON (rec: WalRecord, encoding: Encoding): string {
   })
 }
 
+const closers = new Set<() => Promise<void>>()
+let readerGone = false
+
+/**
+ * Registers what closes a command's log when stdout's reader goes away (EPIPE, `| head`): the
+ * process then exits 0 at once, and a log left open would leave its LOCK file behind. Kept until
+ * the exit: an EPIPE while the command closes the log itself waits for that close (it is idempotent).
+ */
+export function closeOnEpipe (close: () => Promise<void>): void {
+  closers.add(close)
+}
+
+/** stdout's reader went away: a command stops quietly, and what follows from its log closing under it is no error. */
+export function stdoutGone (): boolean {
+  return readerGone
+}
+
+/** On EPIPE: closes every registered log (best effort), before the process exits. */
+export async function stdoutClosed (): Promise<void> {
+  readerGone = true
+  await Promise.allSettled([...closers].map((close) => close()))
+}
+
 /** Writes to stdout, waiting for 'drain' when its buffer is full. */
 export async function out (text: string): Promise<void> {
   if (!process.stdout.write(text)) await new Promise<void>((resolve) => process.stdout.once('drain', resolve))

@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError } from 'commander'
 import { CliError, EXIT, EXIT_CODES_HELP, reportError } from './errors.js'
-import { packageVersion } from './common.js'
+import { packageVersion, stdoutClosed, stdoutGone } from './common.js'
 import * as append from './commands/append.js'
 import * as tail from './commands/tail.js'
 import * as inspect from './commands/inspect.js'
@@ -49,14 +49,19 @@ export async function main (argv: string[] = process.argv): Promise<number> {
       if (err.code === 'commander.help' || err.code === 'commander.executeSubCommandAsync') return EXIT.ERROR // help printed on stderr for a missing command
       return reportError(new CliError('INVALID_ARGUMENT', err.message.replace(/^error:\s*/, '')), debug)
     }
+    // The log closed under a command whose reader went away: a consequence of the EPIPE, no error.
+    if (stdoutGone()) return EXIT.OK
     return reportError(err, debug)
   }
 }
 
-// Someone piping into `head` closes stdout early: stop quietly, as Unix tools do. `tail --group`
-// commits nothing then (what sat in the pipe may not have been read): see its --help.
+// Someone piping into `head` closes stdout early: stop quietly, as Unix tools do, but close the
+// command's log first, or its LOCK file stays behind. `tail --group` commits nothing then (what
+// sat in the pipe may not have been read): see its --help.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  process.exit(err.code === 'EPIPE' ? EXIT.OK : reportError(err, process.argv.includes('--debug')))
+  if (stdoutGone()) return // a later write failing on the same closed pipe
+  if (err.code !== 'EPIPE') process.exit(reportError(err, process.argv.includes('--debug')))
+  void stdoutClosed().then(() => process.exit(EXIT.OK))
 })
 
 const code = await main()

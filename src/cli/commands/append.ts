@@ -3,7 +3,7 @@ import path from 'node:path'
 import type { Command } from 'commander'
 import { WalError, WriteAhead, type AppendInput, type SyncMode } from '../../index.js'
 import { EXIT_CODES_HELP, usageError } from '../errors.js'
-import { out, parseEncoding, parseNonNegative, parsePositive, type Encoding } from '../common.js'
+import { closeOnEpipe, out, parseEncoding, parseNonNegative, parsePositive, type Encoding } from '../common.js'
 
 interface AppendOptions {
   partition: number
@@ -123,6 +123,7 @@ async function runAppend (dir: string, o: AppendOptions): Promise<void> {
     ...(o.segmentBytes === undefined ? {} : { segmentBytes: o.segmentBytes }),
     ...(o.sync === undefined ? {} : { sync: o.sync })
   })
+  closeOnEpipe(() => wal.close())
   try {
     const p = o.partition
     wal.offsets(p) // UNKNOWN_PARTITION before reading any input

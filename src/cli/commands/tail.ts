@@ -4,7 +4,7 @@ import type { Command } from 'commander'
 import { WriteAhead, type WalRecord } from '../../index.js'
 import { EXIT_CODES_HELP, usageError } from '../errors.js'
 import { requireLog } from '../layout.js'
-import { ISO_TIME_HELP, parseEncoding, parseIsoTime, parseNonNegative, parsePositive, recordJSON, valueText, type Encoding } from '../common.js'
+import { ISO_TIME_HELP, closeOnEpipe, parseEncoding, parseIsoTime, parseNonNegative, parsePositive, recordJSON, valueText, type Encoding } from '../common.js'
 
 interface TailOptions {
   partition: number
@@ -72,6 +72,10 @@ async function runTail (dir: string, o: TailOptions): Promise<void> {
   const group = o.group
   const wal = await WriteAhead.open(dir, group === undefined ? { readOnly: true } : {})
   const cleanups: Array<() => void> = []
+  // On EPIPE the log closes under the reader: set first, so that ending it is no error, and the
+  // commit below, if reached, is refused (CLOSED) as the log is already closing.
+  let stopping = false
+  closeOnEpipe(async () => { stopping = true; await wal.close() })
   try {
     const p = o.partition
     wal.offsets(p) // UNKNOWN_PARTITION early
@@ -98,7 +102,6 @@ async function runTail (dir: string, o: TailOptions): Promise<void> {
 
     let next = -1
     let printed = 0
-    let stopping = false
     await new Promise<void>((resolve, reject) => {
       const stop = (): void => { stopping = true; resolve() }
       for (const sig of ['SIGINT', 'SIGTERM'] as const) {
