@@ -462,6 +462,49 @@ test('port readAt: the committed data record at an offset; \'not-data\' for a tr
   }
 });
 
+test.serial('port readAt over many partitions: every answer right, with at most 8 fetches in flight (a broker answers one request per connection at a time, and kafkajs times each from when it was sent)', async (t) => {
+  t.timeout(120_000);
+  const PARTITIONS = 50;
+  const kafka = kafkaClient(kb.brokers, 'read-at-many');
+  const topic = uniqueTopic('read-at-many');
+  await createTopic(kafka, topic, PARTITIONS);
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    await producer.send({ topic, acks: -1, messages: Array.from({ length: PARTITIONS }, (_, p) => ({ partition: p, value: Buffer.from(`v${p}`) })) });
+  } finally {
+    await producer.disconnect();
+  }
+  // Counts the fetches of this topic in flight (every kafkajs fetch goes through Broker.prototype.fetch).
+  const Broker = require('kafkajs/src/broker/index.js');
+  const fetch = Broker.prototype.fetch;
+  let inFlight = 0;
+  let most = 0;
+  let fetches = 0;
+  Broker.prototype.fetch = async function (...args) {
+    if (!args[0]?.topics?.some((x) => x.topic === topic)) return fetch.apply(this, args);
+    fetches++;
+    most = Math.max(most, ++inFlight);
+    try {
+      return await fetch.apply(this, args);
+    } finally {
+      inFlight--;
+    }
+  };
+  const port = kafkajsPort(kafka);
+  try {
+    // Each partition at offset 0 (its record) and at 1 (past its end), in an order mixing them.
+    const at = Array.from({ length: PARTITIONS }, (_, p) => [{ partition: p, offset: 0 }, { partition: (p * 7) % PARTITIONS, offset: 1 }]).flat();
+    const found = await port.readAt(topic, at);
+    t.deepEqual(found.map((f) => f === null || f === 'not-data' ? f : f.value.toString()), at.map(({ partition, offset }) => offset === 0 ? `v${partition}` : null));
+    t.is(fetches, at.length, 'one fetch per request');
+    t.true(most <= 8, `${most} fetches in flight at once`);
+  } finally {
+    Broker.prototype.fetch = fetch;
+    await port.close();
+  }
+});
+
 test('a topic deleted and re-created, and grown past the checkpoint while the mirror was stopped: the last mirrored record no longer matches (preserve: OFFSET_OUT_OF_RANGE, WAL untouched; dense with \'earliest\': every new record after the old)', async (t) => {
   t.timeout(180_000);
   const { kafka, topic } = await newTopic('recreated-grown');

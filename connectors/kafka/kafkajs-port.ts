@@ -350,6 +350,8 @@ export function toPortError (err: unknown, what: string): KafkaPortError {
 
 const CONCURRENCY = 8
 const TAIL_FETCH_BYTES = 4 * 1024 * 1024
+/** readAt's fetches in flight at once (over one connection per broker). */
+const READ_AT_IN_FLIGHT = 8
 
 function toMessage (m: { offset: string, key: Buffer | null, value: Buffer | null, headers?: KafkajsHeaders, timestamp: string }, inexact: () => void): PortMessage {
   // The patched decoder's list, without orderedHeadersOf's wrapper object: this runs per record.
@@ -756,7 +758,10 @@ class KafkajsPort implements KafkaPort {
       }
       // The first request to each broker goes alone: kafkajs opens a broker's fetch connection on
       // its first fetch, without a lock, and fetches sent at once opened one each; all but the last
-      // were never closed, and kept the process alive. The others then go at once, over it.
+      // were never closed, and kept the process alive. The others then go over it, READ_AT_IN_FLIGHT
+      // at a time: a broker answers one request per connection at a time while kafkajs times each
+      // from when it was sent, so with thousands sent at once the last ones timed out, and the
+      // whole check failed (on every reconnect).
       await cluster.refreshMetadataIfNecessary()
       const first: number[] = []
       const rest: number[] = []
@@ -768,7 +773,14 @@ class KafkajsPort implements KafkaPort {
       })
       const out = new Array<PortMessage | 'not-data' | null>(at.length)
       for (const i of first) out[i] = await readOne(at[i])
-      await Promise.all(rest.map(async (i) => { out[i] = await readOne(at[i]) }))
+      let next = 0
+      const worker = async (): Promise<void> => {
+        while (next < rest.length) {
+          const i = rest[next++]
+          out[i] = await readOne(at[i])
+        }
+      }
+      await Promise.all(Array.from({ length: Math.min(READ_AT_IN_FLIGHT, rest.length) }, worker))
       return out
     })
   }
