@@ -1193,6 +1193,54 @@ test.serial('a topic deleted, re-created and grown past the mirror\'s position w
   }
 });
 
+test.serial('dense with onOffsetReset: \'earliest\': a rejoin after a \'restarted\' reset, before a record of the new topic is mirrored, does not check the old topic\'s last record against the new topic again (one reset, no reconnect)', async (t) => {
+  t.timeout(240_000);
+  const { createErrorFromCode } = require('kafkajs/src/protocol/error.js');
+  const { kafka, topic } = await newTopic('reset-then-rejoin');
+  const old = Array.from({ length: 10 }, (_, i) => `old${i}`);
+  await produceBatch(kafka, topic, old);
+  const dir = tmp('reset-then-rejoin');
+  const first = await mirror({ kafka, topic, wal: dir, offsets: 'dense', stopAtEnd: true, consumer: fastConsumer, groupId: `g-${topic}` });
+  t.is((await first.done).records, 10);
+  await recreateTopic(kafka, topic);
+  const fresh = Array.from({ length: 15 }, (_, i) => `new${i}`);
+  await produceBatch(kafka, topic, fresh); // so offset 9, the last mirrored, holds another record
+  // The consumer's first fetch of the new topic (at 0, where the reset at start moved it) is held,
+  // then fails as when the topic is missing: kafkajs rejoins its group, and the partition is
+  // assigned again (a recheck) before anything of the new topic was mirrored.
+  const gate = fetchGate(topic);
+  gate.hold((o) => o === 0);
+  const m = await mirror({ kafka, topic, wal: dir, offsets: 'dense', onOffsetReset: 'earliest', consumer: fastConsumer, groupId: `g2-${topic}`, reconnect: { initialMs: 10 } });
+  const changed = signal();
+  const events = [];
+  let reconnects = 0;
+  let failed = null;
+  let settled = false;
+  m.on('batch', () => changed.notify());
+  m.on('reconnect', () => { reconnects++; });
+  m.on('offsetReset', (e) => { events.push(e); changed.notify(); });
+  m.done.then(() => { settled = true; changed.notify(); }, (err) => { failed = err; settled = true; changed.notify(); });
+  try {
+    await gate.held((o) => o === 0, 'the first fetch of the new topic');
+    gate.hold(() => false);
+    gate.fail(createErrorFromCode(3)); // UNKNOWN_TOPIC_OR_PARTITION
+    await changed.until(() => settled || m.wal?.offsets(0).end === 25, { what: 'the new records mirrored', timeoutMs: 60_000 });
+    t.is(failed, null, String(failed?.message));
+    t.deepEqual(events, [{ partition: 0, reason: 'restarted', expected: 10, resumedAt: 0, skipped: 0 }]);
+    t.is(reconnects, 0);
+    await m.stop();
+    const wal = await WriteAhead.open(dir, { readOnly: true });
+    try {
+      t.deepEqual((await walRecords(wal)).map(([, v]) => v), [...old, ...fresh]);
+    } finally {
+      await wal.close();
+    }
+  } finally {
+    gate.restore();
+    await m.stop();
+  }
+});
+
 test('rebalances while the mirror runs (another member joins its group and leaves, twice) move no partition: no offset reset, every record once at its offset', async (t) => {
   t.timeout(180_000);
   const kafka = kafkaClient(kb.brokers, 'rebalance');

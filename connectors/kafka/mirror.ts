@@ -690,7 +690,8 @@ class MirrorImpl extends EventEmitter implements Mirror {
   /**
    * The last record mirrored into WAL partition p and the Kafka offset it came from, or null if
    * the WAL holds none (nothing mirrored but transaction markers and aborted records, or WAL
-   * retention or trimBefore removed it), or, in dense mode, cannot tell it exactly (lastGuessed).
+   * retention or trimBefore removed it), or, in dense mode, cannot tell it exactly (lastGuessed)
+   * or it came from before a 'restarted' reset (at or past the position the reset moved back to).
    */
   private async lastMirrored (wal: WriteAhead, p: number, s: PartitionState): Promise<{ offset: number, record: WalRecord } | null> {
     const { start, end } = wal.offsets(p)
@@ -711,6 +712,11 @@ class MirrorImpl extends EventEmitter implements Mirror {
         const [w, k, count] = runs[i]
         if (count > 0) { walOffset = w + count - 1; kafkaOffset = k + count - 1 }
       }
+      // At or past the position: mirrored from the partition before a reset moved it back (the
+      // topic re-created, onOffsetReset: 'earliest'), and nothing of the new one since. Checked
+      // against the new topic, a rebalance or restart found the same mismatch again, and reset
+      // (and reconnected) once more.
+      if (kafkaOffset >= s.next) return null
     }
     if (walOffset < start || walOffset >= end) return null
     try {
