@@ -1241,6 +1241,44 @@ test.serial('dense with onOffsetReset: \'earliest\': a rejoin after a \'restarte
   }
 });
 
+test.serial('the last mirrored record read back from a broker answering UNKNOWN_TOPIC_OR_PARTITION (a KRaft broker whose metadata lags a re-creation): the mirror reconnects and checks again, as after a connection error', async (t) => {
+  t.timeout(120_000);
+  const { createErrorFromCode } = require('kafkajs/src/protocol/error.js');
+  const { kafka, topic } = await newTopic('read-at-unknown');
+  await produceBatch(kafka, topic, Array.from({ length: 10 }, (_, i) => `v${i}`));
+  const dir = tmp('read-at-unknown');
+  const first = await mirror({ kafka, topic, wal: dir, offsets: 'preserve', stopAtEnd: true, consumer: fastConsumer, groupId: `g-${topic}` });
+  t.is((await first.done).records, 10);
+  await produceBatch(kafka, topic, ['v10', 'v11', 'v12']);
+  // The check's fetch at offset 9 (the last mirrored) is held, then answered UNKNOWN_TOPIC_OR_PARTITION.
+  const gate = fetchGate(topic);
+  gate.hold((o) => o === 9);
+  const events = [];
+  // (mirror() resolves once the first session has started: after the check.)
+  const starting = mirror({ kafka, topic, wal: dir, offsets: 'preserve', stopAtEnd: true, consumer: fastConsumer, groupId: `g2-${topic}`, reconnect: { initialMs: 10 } });
+  let m = null;
+  try {
+    await gate.held((o) => o === 9, 'the check reading offset 9');
+    gate.hold(() => false);
+    gate.fail(createErrorFromCode(3));
+    m = await starting;
+    m.on('offsetReset', (e) => events.push(e));
+    const done = await m.done;
+    // (The reconnect came before mirror() resolved.)
+    t.like(done, { records: 3, offsetResets: 0, reconnects: 1 });
+    t.deepEqual(events, []);
+  } finally {
+    gate.restore();
+    await m?.stop();
+  }
+  const wal = await WriteAhead.open(dir, { readOnly: true });
+  try {
+    t.deepEqual((await walRecords(wal)).map(([o, v]) => `${o}:${v}`), Array.from({ length: 13 }, (_, i) => `${i}:v${i}`));
+  } finally {
+    await wal.close();
+  }
+});
+
 test('rebalances while the mirror runs (another member joins its group and leaves, twice) move no partition: no offset reset, every record once at its offset', async (t) => {
   t.timeout(180_000);
   const kafka = kafkaClient(kb.brokers, 'rebalance');

@@ -345,6 +345,17 @@ export function toPortError (err: unknown, what: string): KafkaPortError {
   return new KafkaPortError('kafka', text, { cause: err, retriable: true })
 }
 
+/**
+ * readAt's errors: UNKNOWN_TOPIC_OR_PARTITION is retriable there. readAt reads at offsets of a topic
+ * describe() has just found, so a broker answering it (its metadata fetch, or a fetch) is one whose
+ * metadata lags, as a KRaft broker's right after the topic was re-created; fatal, as elsewhere, it
+ * failed the mirror's start. A topic really gone fails the next session's describe().
+ */
+function readAtError (err: unknown): unknown {
+  if (!(err instanceof KafkaPortError) || err.reason !== 'unknown-topic') return err
+  return new KafkaPortError('connection', err.message, { cause: err.cause ?? err, retriable: true })
+}
+
 // ---------------------------------------------------------------------------
 // The port
 
@@ -782,7 +793,7 @@ class KafkajsPort implements KafkaPort {
       }
       await Promise.all(Array.from({ length: Math.min(READ_AT_IN_FLIGHT, rest.length) }, worker))
       return out
-    })
+    }).catch((err) => { throw readAtError(err) })
   }
 
   /**

@@ -148,7 +148,9 @@ export interface KafkaPort {
    * - `null`: nothing: the offset is outside the partition's offsets (or past its last stable
    *   offset), or compaction removed the record; also where the port cannot read at an offset (the
    *   kafkajs port on a kafkajs that does not expose its cluster): the mirror then continues unchecked.
-   * A port reads one record batch per request (the one holding the offset, or the next).
+   * A port reads one record batch per request (the one holding the offset, or the next). The
+   * mirror asks about a topic describe() has just found: a broker answering that it does not know
+   * the topic or partition (metadata lagging a re-creation) is a retriable `connection` failure.
    */
   readAt? (topic: string, at: ReadonlyArray<{ partition: number, offset: number }>): Promise<Array<PortMessage | 'not-data' | null>>
   /** Creates a topic (optional capability; replay's `createTopic` needs it). */
