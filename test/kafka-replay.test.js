@@ -9,6 +9,9 @@ import { tempDirs, useBroker, runChild } from './kafka/suite.js';
 import { kafkaClient, createTopic, uniqueTopic, makeRecord, canon, consumeAll, topicOffsets, BASE_TS } from './fixtures/kafka-records.js';
 import { mirror, replay, provenanceOf, stripProvenance, murmur2Partition, kafkajsPort } from '../dist/connectors/kafka/index.js';
 import { WriteAhead } from '../dist/src/index.js';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPLAY_CHILD = path.join(HERE, 'fixtures', 'kafka-replay-child.js');
@@ -197,6 +200,40 @@ test('records the start-up tail check passes over count as skipped, offsets with
   const again = await (await replay({ kafka, topic, wal: dir })).done;
   t.like(again, { records: 0, gaps: 198, skipped: 100 });
   t.like(again.partitions[0], { next: 298, end: 298, lag: 0, skipped: 100 });
+});
+
+test.serial('the start-up tail read answered UNKNOWN_TOPIC_OR_PARTITION (a KRaft broker whose metadata lags a re-creation): replay reconnects and reads it again, as after a connection error', async (t) => {
+  t.timeout(120_000);
+  const { createErrorFromCode } = require('kafkajs/src/protocol/error.js');
+  const Broker = require('kafkajs/src/broker/index.js');
+  const { kafka, dir, topic } = await replayCase('replay-tail-unknown', 600);
+  t.is((await (await replay({ kafka, topic, wal: dir })).done).records, 600);
+  const wal = await WriteAhead.open(dir);
+  const more = Array.from({ length: P }, () => []);
+  for (let i = 600; i < 900; i++) more[i % P].push(makeRecord(i));
+  await Promise.all(more.map((recs, p) => wal.appendBatch(p, recs)));
+  await wal.close();
+  // describe() has found the topic; the first fetch of its tail is answered UNKNOWN_TOPIC_OR_PARTITION.
+  const fetch = Broker.prototype.fetch;
+  let failed = 0;
+  Broker.prototype.fetch = async function (...args) {
+    if (failed === 0 && args[0]?.topics?.some((x) => x.topic === topic)) {
+      failed++;
+      throw createErrorFromCode(3);
+    }
+    return fetch.apply(this, args);
+  };
+  try {
+    // (No group: the run starts at 'earliest', and the target's tail moves it past the first 600.)
+    const r = await replay({ kafka, topic, wal: dir, reconnect: { initialMs: 10 } });
+    // (The reconnect came before replay() resolved.)
+    const done = await r.done;
+    t.is(failed, 1, 'the tail read was answered UNKNOWN_TOPIC_OR_PARTITION once');
+    t.like(done, { records: 300, skipped: 600, reconnects: 1 });
+  } finally {
+    Broker.prototype.fetch = fetch;
+  }
+  await checkTarget(t, kafka, topic, 900, 'same');
 });
 
 test('stop() while the start-up tail check passes over a long stretch ends it there, without reading the rest', async (t) => {

@@ -346,12 +346,13 @@ export function toPortError (err: unknown, what: string): KafkaPortError {
 }
 
 /**
- * readAt's errors: UNKNOWN_TOPIC_OR_PARTITION is retriable there. readAt reads at offsets of a topic
- * describe() has just found, so a broker answering it (its metadata fetch, or a fetch) is one whose
- * metadata lags, as a KRaft broker's right after the topic was re-created; fatal, as elsewhere, it
- * failed the mirror's start. A topic really gone fails the next session's describe().
+ * The errors of tail() and readAt() reading a topic: UNKNOWN_TOPIC_OR_PARTITION is retriable there.
+ * Both read a topic describe() has just found (readAt at the mirror's start, tail() after its own
+ * describe(), at replay's start), so a broker answering it (its metadata fetch, or a fetch) is one
+ * whose metadata lags, as a KRaft broker's right after the topic was re-created; fatal, as elsewhere,
+ * it failed the mirror's or replay's start. A topic really gone fails the next session's describe().
  */
-function readAtError (err: unknown): unknown {
+function readError (err: unknown): unknown {
   if (!(err instanceof KafkaPortError) || err.reason !== 'unknown-topic') return err
   return new KafkaPortError('connection', err.message, { cause: err.cause ?? err, retriable: true })
 }
@@ -738,7 +739,7 @@ class KafkajsPort implements KafkaPort {
         if (out.length >= count || from === info.low) return out.slice(-count)
         back *= 4
       }
-    })
+    }).catch((err) => { throw readError(err) })
   }
 
   async readAt (topic: string, at: ReadonlyArray<{ partition: number, offset: number }>): Promise<Array<PortMessage | 'not-data' | null>> {
@@ -793,7 +794,7 @@ class KafkajsPort implements KafkaPort {
       }
       await Promise.all(Array.from({ length: Math.min(READ_AT_IN_FLIGHT, rest.length) }, worker))
       return out
-    }).catch((err) => { throw readAtError(err) })
+    }).catch((err) => { throw readError(err) })
   }
 
   /**

@@ -134,7 +134,9 @@ export interface KafkaPort {
   producer (): Promise<PortProducer>
   /**
    * The last `count` committed records of a partition (fewer if the partition holds fewer), in
-   * offset order, read without a consumer group.
+   * offset order, read without a consumer group. Replay reads it at its start, right after
+   * describe(): a broker answering, for the read, that it does not know the topic or partition
+   * (metadata lagging a re-creation) is a retriable `connection` failure, as in readAt.
    */
   tail (topic: string, partition: number, count: number): Promise<PortMessage[]>
   /**
