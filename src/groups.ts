@@ -110,26 +110,15 @@ export function groupNames (host: GroupHost): string[] {
 
 /**
  * The lowest committed offset of any group in each partition (MAX_SAFE_INTEGER where there is no
- * group), in one pass over the cursors: retention asks for every partition on each tick, and a
- * pass per partition cost groups × partitions² lookups. A group with no cursor in a partition has
- * consumed nothing of it: it counts as at 0 there.
+ * group), from one listing of the cursors: retention asks for every partition on each tick, and a
+ * listing per partition cost groups × partitions² lookups. A group with no cursor in a partition
+ * has consumed nothing of it: it counts as at 0 there.
  */
-export function lowestCommitted (host: GroupHost, partitions: number): number[] {
-  const low = new Array<number>(partitions).fill(Number.MAX_SAFE_INTEGER)
-  const cursors = new Array<number>(partitions).fill(0)
-  const names = new Set<string>()
-  for (const key of host.metaNames()) {
-    const parsed = parseCursorKey(key)
-    if (parsed === null) continue
-    const { group, partition: p } = parsed
-    names.add(group)
-    // Only the key committed() reads counts: one per group and partition, so the count is exact.
-    if (!Number.isInteger(p) || p < 0 || p >= partitions || key !== cursorKey(group, p)) continue
-    const v = host.metaGet(key)
-    if (v === undefined) continue
-    cursors[p]++
-    low[p] = Math.min(low[p], Number(v.toString()))
+export function lowestCommitted (host: GroupHost): number[] {
+  const low = new Array<number>(host.partitions).fill(Number.MAX_SAFE_INTEGER)
+  for (const name of groupNames(host)) {
+    const group = new Group(host, name)
+    for (let p = 0; p < low.length; p++) low[p] = Math.min(low[p], group.committed(p) ?? 0)
   }
-  for (let p = 0; p < partitions; p++) if (cursors[p] < names.size) low[p] = 0
   return low
 }

@@ -356,7 +356,7 @@ export class WriteAhead {
 
   /** With keepUnconsumed, the lowest committed offset of any group per partition; else null (keep nothing back). */
   private keepFrom (): number[] | null {
-    return this.options.retention.keepUnconsumed === true ? lowestCommitted(this.groupHost, this.partitions) : null
+    return this.options.retention.keepUnconsumed === true ? lowestCommitted(this.groupHost) : null
   }
 
   get partitions (): number { return this[kLogs].length }
