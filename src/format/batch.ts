@@ -387,11 +387,16 @@ export const MAX_OFFSET_DELTA = 2 ** 32 - 1
 type Checkpoints = Map<string, Buffer> | null | undefined
 
 /** Bytes the checkpoint section of a batch takes, for the union of both maps (later values win). */
+/** Bytes one checkpoint takes in a batch's checkpoint section: name length, name, value length, value. */
+export function checkpointEntryBytes (name: string, value: Uint8Array): number {
+  return 2 + Buffer.byteLength(name) + 4 + value.length
+}
+
 export function checkpointSectionBytes (a: Checkpoints, b?: Checkpoints): number {
   // Every append asks, and almost none carries checkpoints: answer those without allocating.
   if ((a == null || a.size === 0) && (b == null || b.size === 0)) return 0
   const sizes = new Map<string, number>()
-  for (const m of [a, b]) if (m != null) for (const [name, value] of m) sizes.set(name, 2 + Buffer.byteLength(name) + 4 + value.length)
+  for (const m of [a, b]) if (m != null) for (const [name, value] of m) sizes.set(name, checkpointEntryBytes(name, value))
   let n = 4
   for (const v of sizes.values()) n += v
   return n

@@ -1,7 +1,7 @@
 import path from 'node:path'
 import type { FileIO } from '../io/file-io.js'
 import { writeFully } from '../io/full-io.js'
-import { BatchEncoder, BATCH_HEADER_BYTES, MAX_OFFSET_DELTA, checkpointSectionBytes } from '../format/batch.js'
+import { BatchEncoder, BATCH_HEADER_BYTES, MAX_OFFSET_DELTA, checkpointEntryBytes, checkpointSectionBytes } from '../format/batch.js'
 import { SEAL_BYTES, SEGMENT_HEADER_BYTES, encodeSeal, encodeSegmentHeader, segmentFileName, type SegmentEnd } from '../format/segment-file.js'
 import { crc32c } from '../format/crc.js'
 import { commitChannel, rotateChannel } from '../channels.js'
@@ -49,10 +49,6 @@ const MERGE_LIMIT = 64 * 1024
 /** Above this average commit size the next segment is not zero-filled ahead (see publish). */
 const PREPARE_BELOW_COMMIT_BYTES = 256 * 1024
 const crcScratch = Buffer.alloc(4)
-/** Bytes one checkpoint takes in a batch's checkpoint section. */
-function carryEntryBytes (name: string, value: Buffer): number {
-  return 2 + Buffer.byteLength(name) + 4 + value.length
-}
 /**
  * A failed fdatasync of bytes already written: never a full disk to undo and retry (see fence),
  * whatever its errno, ENOSPC included. Thrown inside a commit, caught by commit().
@@ -295,7 +291,7 @@ export class PartitionLog implements Committable {
   /** Refuses checkpoints that would make the carried snapshot too large for a segment (see carrySizes). */
   private checkCarry (checkpoints: Map<string, Buffer>): void {
     let bytes = this.carryBytes
-    for (const [name, value] of checkpoints) bytes += Math.max(0, carryEntryBytes(name, value) - (this.carrySizes.get(name) ?? 0))
+    for (const [name, value] of checkpoints) bytes += Math.max(0, checkpointEntryBytes(name, value) - (this.carrySizes.get(name) ?? 0))
     const limit = this.o.segmentBytes - SEGMENT_HEADER_BYTES - SEAL_BYTES - BATCH_HEADER_BYTES - 4 - this.o.maxBatchBytes
     if (bytes <= limit) return
     const option = this.o.compactOnRotate ? 'metaSegmentBytes (the meta log carries every group cursor)' : 'segmentBytes'
@@ -304,7 +300,7 @@ export class PartitionLog implements Committable {
 
   private noteCarry (checkpoints: Map<string, Buffer>): void {
     for (const [name, value] of checkpoints) {
-      const size = carryEntryBytes(name, value)
+      const size = checkpointEntryBytes(name, value)
       const had = this.carrySizes.get(name) ?? 0
       if (size > had) { this.carrySizes.set(name, size); this.carryBytes += size - had }
     }
