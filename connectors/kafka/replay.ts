@@ -31,7 +31,7 @@ import {
   backoffDelay, checkInt, checkOneOf, checkTopic, deferred, isRetriable, refuseUnknownOptions, resolvePort, settleWithin, sleep, toWalError, WalHandle, withDeadline,
   type ReconnectEvent, type ReconnectOptions
 } from './common.js'
-import { bool } from '../../src/options.js'
+import { bool, kindOf, plainObject } from '../../src/options.js'
 import type { KafkajsPortOptions } from './kafkajs-port.js'
 import { murmur2Partition } from './murmur2.js'
 import { KafkaPortError, type KafkaPort, type PartitionInfo, type PortProducer, type ProduceRecord } from './port.js'
@@ -153,10 +153,10 @@ const CREATE_TOPIC_OPTIONS = { partitions: true, replicationFactor: true, config
 /** createTopic: true, or a spec whose every field is checked here, before anything is created. */
 function checkCreateTopic (c: unknown): void {
   if (c === undefined || typeof c === 'boolean') return
-  if (c === null || typeof c !== 'object' || Array.isArray(c)) {
-    throw new WalError('INVALID_OPTION', `option createTopic: must be a boolean or { partitions?, replicationFactor?, configs? }, got ${JSON.stringify(c)}`, { option: 'createTopic' })
+  if (!plainObject(c)) {
+    throw new WalError('INVALID_OPTION', `option createTopic: must be a boolean or { partitions?, replicationFactor?, configs? }, got ${kindOf(c)}`, { option: 'createTopic' })
   }
-  for (const k of Object.keys(c)) {
+  for (const k of Object.keys(c as object)) {
     if (!Object.hasOwn(CREATE_TOPIC_OPTIONS, k)) throw new WalError('INVALID_OPTION', `option createTopic.${k}: unknown; createTopic takes { partitions?, replicationFactor?, configs? }`, { option: `createTopic.${k}` })
   }
   const spec = c as { partitions?: unknown, replicationFactor?: unknown, configs?: unknown }
@@ -166,7 +166,7 @@ function checkCreateTopic (c: unknown): void {
     if (checkInt(`createTopic.${k}`, spec[k], 1, 1) === Infinity) throw new WalError('INVALID_OPTION', `option createTopic.${k}: must be a finite integer >= 1, got Infinity`, { option: `createTopic.${k}` })
   }
   const configs = spec.configs
-  if (configs !== undefined && (configs === null || typeof configs !== 'object' || Array.isArray(configs) || Object.values(configs).some((v) => typeof v !== 'string'))) {
+  if (configs !== undefined && (!plainObject(configs) || Object.values(configs as object).some((v) => typeof v !== 'string'))) {
     throw new WalError('INVALID_OPTION', 'option createTopic.configs: must be an object of topic configs with string values, e.g. { \'retention.ms\': \'-1\' }', { option: 'createTopic.configs' })
   }
 }
@@ -187,8 +187,7 @@ function checkFrom (from: unknown): void {
   if (from !== null && typeof from === 'object' && !Array.isArray(from)) {
     // Anything but a plain object (a Map, a Date subclass, a class instance) would pass the
     // partition loop below with no entries, and replay from the start without a word.
-    const proto = Object.getPrototypeOf(from)
-    if (proto !== Object.prototype && proto !== null) throw bad(`must be a plain object { [partition]: offset } or { timestamp }, got ${Object.prototype.toString.call(from)}`)
+    if (!plainObject(from)) throw bad(`must be a plain object { [partition]: offset } or { timestamp }, got ${kindOf(from)}`)
     if ('timestamp' in from) {
       const ts = (from as { timestamp: unknown }).timestamp
       const ms = ts instanceof Date ? ts.getTime() : ts
