@@ -46,6 +46,15 @@ async function produceBatch(kafka, topic, values) {
 }
 
 /** [offset, value] of every record of a WAL partition. */
+/** Wakes `changed` on each batch and offsetReset of mirror `m` and when it ends; keeps its events and outcome. */
+function watch(m) {
+  const w = { changed: signal(), events: [], failed: null, settled: false };
+  m.on('batch', () => w.changed.notify());
+  m.on('offsetReset', (e) => { w.events.push(e); w.changed.notify(); });
+  m.done.then(() => { w.settled = true; w.changed.notify(); }, (err) => { w.failed = err; w.settled = true; w.changed.notify(); });
+  return w;
+}
+
 async function walRecords(wal, p = 0) {
   const out = [];
   for await (const r of wal.iterate(p)) out.push([r.offset, r.value === null ? null : r.value.toString()]);
@@ -1093,16 +1102,10 @@ test.serial('a topic deleted and re-created while the mirror runs, and grown pas
     const gate = fetchGate(topic);
     const dir = tmp(`recreated-live-${offsets}`);
     const m = await mirror({ kafka, topic, wal: dir, offsets, consumer: fastConsumer, groupId: `g-${topic}`, ...more });
-    const changed = signal();
-    const events = [];
-    let failed = null;
-    let settled = false;
-    m.on('batch', () => changed.notify());
-    m.on('offsetReset', (e) => { events.push(e); changed.notify(); });
-    m.done.then(() => { settled = true; changed.notify(); }, (err) => { failed = err; settled = true; changed.notify(); });
+    const w = watch(m);
     try {
-      await changed.until(() => settled || m.status().partitions[0]?.next === 10, { what: 'the old records mirrored' });
-      t.is(failed, null, String(failed?.message));
+      await w.changed.until(() => w.settled || m.status().partitions[0]?.next === 10, { what: 'the old records mirrored' });
+      t.is(w.failed, null, String(w.failed?.message));
       // The consumer waits at offset 10 while the topic is deleted and created again, empty.
       gate.hold(() => true);
       await gate.held((o) => o === 10, 'a fetch at offset 10');
@@ -1116,7 +1119,7 @@ test.serial('a topic deleted and re-created while the mirror runs, and grown pas
       gate.hold(() => false);
       gate.release();
       const WAL_END = offsets === 'preserve' ? 10 : 25;
-      await changed.until(() => settled || events.length > 0 && m.wal?.offsets(0).end === WAL_END || m.status().partitions[0]?.next === 15 && events.length === 0,
+      await w.changed.until(() => w.settled || w.events.length > 0 && m.wal?.offsets(0).end === WAL_END || m.status().partitions[0]?.next === 15 && w.events.length === 0,
         { what: 'the mirror to fail, or to mirror the new records', timeoutMs: 60_000 });
       await m.stop();
       const wal = await WriteAhead.open(dir, { readOnly: true });
@@ -1125,13 +1128,13 @@ test.serial('a topic deleted and re-created while the mirror runs, and grown pas
       const old = Array.from({ length: 10 }, (_, i) => `old${i}`);
       const fresh = Array.from({ length: 15 }, (_, i) => `new${i}`);
       if (offsets === 'preserve') {
-        t.is(failed?.code, 'OFFSET_OUT_OF_RANGE', `${offsets}: ${failed?.message ?? `no error; WAL ${values.join(' ')}`}`);
-        t.like(failed?.details, { partition: 0, offset: 10, start: 0, end: 15, topic });
-        t.regex(failed?.message ?? '', /moved the consumer back to offset 0 \(the partition ended below 10, and has grown to 15 since\)/);
+        t.is(w.failed?.code, 'OFFSET_OUT_OF_RANGE', `${offsets}: ${w.failed?.message ?? `no error; WAL ${values.join(' ')}`}`);
+        t.like(w.failed?.details, { partition: 0, offset: 10, start: 0, end: 15, topic });
+        t.regex(w.failed?.message ?? '', /moved the consumer back to offset 0 \(the partition ended below 10, and has grown to 15 since\)/);
         t.deepEqual(values, old, `${offsets}: nothing of the new topic under the old offsets`);
       } else {
-        t.is(failed, null, String(failed?.message));
-        t.deepEqual(events, [{ partition: 0, reason: 'restarted', expected: 10, resumedAt: 0, skipped: 0 }]);
+        t.is(w.failed, null, String(w.failed?.message));
+        t.deepEqual(w.events, [{ partition: 0, reason: 'restarted', expected: 10, resumedAt: 0, skipped: 0 }]);
         t.deepEqual(values, [...old, ...fresh], `${offsets}: every new record, after the old`);
       }
     } finally {
@@ -1153,16 +1156,10 @@ test.serial('a topic deleted, re-created and grown past the mirror\'s position w
     const gate = fetchGate(topic);
     const dir = tmp(`recreated-rejoin-${offsets}`);
     const m = await mirror({ kafka, topic, wal: dir, offsets, consumer: fastConsumer, groupId: `g-${topic}`, reconnect: { initialMs: 10 }, ...more });
-    const changed = signal();
-    const events = [];
-    let failed = null;
-    let settled = false;
-    m.on('batch', () => changed.notify());
-    m.on('offsetReset', (e) => { events.push(e); changed.notify(); });
-    m.done.then(() => { settled = true; changed.notify(); }, (err) => { failed = err; settled = true; changed.notify(); });
+    const w = watch(m);
     try {
-      await changed.until(() => settled || m.status().partitions[0]?.next === 10, { what: 'the old records mirrored' });
-      t.is(failed, null, String(failed?.message));
+      await w.changed.until(() => w.settled || m.status().partitions[0]?.next === 10, { what: 'the old records mirrored' });
+      t.is(w.failed, null, String(w.failed?.message));
       gate.hold(() => true);
       await gate.held((o) => o === 10, 'a fetch at offset 10');
       await recreateTopic(kafka, topic);
@@ -1171,19 +1168,19 @@ test.serial('a topic deleted, re-created and grown past the mirror\'s position w
       gate.hold(() => false);
       gate.fail(createErrorFromCode(3)); // UNKNOWN_TOPIC_OR_PARTITION
       const WAL_END = offsets === 'preserve' ? 10 : 25;
-      await changed.until(() => settled || events.length > 0 && m.wal?.offsets(0).end === WAL_END || m.status().partitions[0]?.next === 15 && events.length === 0,
+      await w.changed.until(() => w.settled || w.events.length > 0 && m.wal?.offsets(0).end === WAL_END || m.status().partitions[0]?.next === 15 && w.events.length === 0,
         { what: 'the mirror to fail, or to mirror the new records', timeoutMs: 60_000 });
       await m.stop();
       const wal = await WriteAhead.open(dir, { readOnly: true });
       const values = (await walRecords(wal)).map(([, v]) => v);
       await wal.close();
       if (offsets === 'preserve') {
-        t.is(failed?.code, 'OFFSET_OUT_OF_RANGE', `${offsets}: ${failed?.message ?? `no error; WAL ${values.join(' ')}`}`);
-        t.like(failed?.details, { partition: 0, offset: 10, start: 0, end: 15, topic, lastMirrored: 9 });
+        t.is(w.failed?.code, 'OFFSET_OUT_OF_RANGE', `${offsets}: ${w.failed?.message ?? `no error; WAL ${values.join(' ')}`}`);
+        t.like(w.failed?.details, { partition: 0, offset: 10, start: 0, end: 15, topic, lastMirrored: 9 });
         t.deepEqual(values, old, `${offsets}: nothing of the new topic under the old offsets`);
       } else {
-        t.is(failed, null, String(failed?.message));
-        t.deepEqual(events, [{ partition: 0, reason: 'restarted', expected: 10, resumedAt: 0, skipped: 0 }]);
+        t.is(w.failed, null, String(w.failed?.message));
+        t.deepEqual(w.events, [{ partition: 0, reason: 'restarted', expected: 10, resumedAt: 0, skipped: 0 }]);
         t.deepEqual(values, [...old, ...fresh], `${offsets}: every new record, after the old`);
       }
     } finally {
@@ -1211,22 +1208,16 @@ test.serial('dense with onOffsetReset: \'earliest\': a rejoin after a \'restarte
   const gate = fetchGate(topic);
   gate.hold((o) => o === 0);
   const m = await mirror({ kafka, topic, wal: dir, offsets: 'dense', onOffsetReset: 'earliest', consumer: fastConsumer, groupId: `g2-${topic}`, reconnect: { initialMs: 10 } });
-  const changed = signal();
-  const events = [];
+  const w = watch(m);
   let reconnects = 0;
-  let failed = null;
-  let settled = false;
-  m.on('batch', () => changed.notify());
   m.on('reconnect', () => { reconnects++; });
-  m.on('offsetReset', (e) => { events.push(e); changed.notify(); });
-  m.done.then(() => { settled = true; changed.notify(); }, (err) => { failed = err; settled = true; changed.notify(); });
   try {
     await gate.held((o) => o === 0, 'the first fetch of the new topic');
     gate.hold(() => false);
     gate.fail(createErrorFromCode(3)); // UNKNOWN_TOPIC_OR_PARTITION
-    await changed.until(() => settled || m.wal?.offsets(0).end === 25, { what: 'the new records mirrored', timeoutMs: 60_000 });
-    t.is(failed, null, String(failed?.message));
-    t.deepEqual(events, [{ partition: 0, reason: 'restarted', expected: 10, resumedAt: 0, skipped: 0 }]);
+    await w.changed.until(() => w.settled || m.wal?.offsets(0).end === 25, { what: 'the new records mirrored', timeoutMs: 60_000 });
+    t.is(w.failed, null, String(w.failed?.message));
+    t.deepEqual(w.events, [{ partition: 0, reason: 'restarted', expected: 10, resumedAt: 0, skipped: 0 }]);
     t.is(reconnects, 0);
     await m.stop();
     const wal = await WriteAhead.open(dir, { readOnly: true });
