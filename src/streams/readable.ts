@@ -243,13 +243,10 @@ export class WalReadable extends Readable {
       // Only when the start is past where this reader stood: a segment gone from under a start
       // that did not move (deleted behind the log's back) would otherwise restart it there for ever.
       if (WalError.is(err, 'OFFSET_TRIMMED') && this.opts.onTrimmed === 'earliest' && this.log.start > reader.position) {
-        this.startAt(this.log.start)
-        // Nothing below the new start can be handed out any more: commit() and autoCommit move to
-        // it now, not at the next record (a live tail may wait long for one), so they never store
-        // a trimmed position. Records buffered before the skip still go out without moving them back.
-        this.delivered = this.log.start
-        this.taken = this.log.start
-        this.stale = this.queued()
+        // As a seek: nothing below the new start can be handed out any more, so commit() and
+        // autoCommit move to it now, not at the next record (a live tail may wait long for one),
+        // and records buffered before the skip still go out without moving them back.
+        this.reposition(this.log.start)
         return this._read(cb)
       }
       return cb(err as Error)
